@@ -1,0 +1,256 @@
+"""Sweep specification: settings, grid axes, limits, expansion into points, content hashes.
+
+Torch-free: the API validates and expands sweeps without loading the compute. The worker and the
+CLI build their runs from the same `PointSpec`, so a point's hash means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from backend.settings import Limits
+
+# Bump when a change to worker/ changes any number it produces: old results then stop matching.
+SCIENCE_VERSION = "1"
+
+AXES: tuple[str, ...] = ("alpha", "D", "L", "M")
+INTEGER_AXES: frozenset[str] = frozenset({"D", "L", "M"})
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class ReferenceSettings(BaseModel):
+    """The large (L, M) network averaged over seeds that stands in for the infinite-depth limit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    L: int = Field(256, ge=1)
+    M: int = Field(256, ge=1)
+    seeds: int = Field(2, ge=1)
+
+
+class RunSettings(BaseModel):
+    """Everything but the four axes that determines a point's result (SCIENCE.md section 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: int = Field(10, ge=0, description="K, full-batch gradient steps")
+    lr: FiniteFloat = Field(1.0, gt=0, description="eta; the raw rate is eta*D/(s^2*L*M)")
+    seeds: int = Field(4, ge=1, description="unit seeds 0..seeds-1 (independent repetitions)")
+    n_samples: int = Field(10, ge=1)
+    d_in: int = Field(5, ge=1)
+    d_out: int = Field(5, ge=1)
+    residual_scale: Literal["mlu", "plain"] = "mlu"
+    activation: Literal["tanh", "linear"] = "tanh"
+    problem_seed: int = Field(0, ge=0, le=2**31 - 1)
+    reference: ReferenceSettings | None = None
+    dtype: Literal["float32", "float64"] = "float32"
+
+
+@dataclass(frozen=True, order=True)
+class PointSpec:
+    """One grid point: the four axes plus the settings shared by the sweep."""
+
+    alpha: float
+    D: int
+    L: int
+    M: int
+    settings: RunSettings
+
+    def config(self) -> dict[str, Any]:
+        """Every setting of the point as plain JSON values (the `config` of a result)."""
+        cfg: dict[str, Any] = {"alpha": self.alpha, "D": self.D, "L": self.L, "M": self.M}
+        cfg.update(self.settings.model_dump())
+        return cfg
+
+    @property
+    def shape_key(self) -> str:
+        """Points with the same shape key train together as one ensemble (alphas x seeds)."""
+        shape = {"D": self.D, "L": self.L, "M": self.M, "settings": self.settings.model_dump()}
+        return _digest(shape)
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of everything that determines this point's numbers, science version included."""
+        return _digest({"science_version": SCIENCE_VERSION, **self.config()})
+
+
+def _digest(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class GeomRange(BaseModel):
+    """{"geom": [start, stop, num]}: num values spaced evenly on a log scale, both ends included."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    geom: tuple[FiniteFloat, FiniteFloat, int]
+
+    @field_validator("geom")
+    @classmethod
+    def _positive(cls, v: tuple[float, float, int]) -> tuple[float, float, int]:
+        start, stop, num = v
+        if start <= 0 or stop <= 0:
+            raise ValueError("geom start and stop must be > 0")
+        if num < 1:
+            raise ValueError("geom num must be >= 1")
+        return v
+
+
+Axis = list[FiniteFloat] | GeomRange
+
+
+class GridSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    alpha: Axis
+    D: Axis
+    L: Axis
+    M: Axis
+
+
+class SweepSpec(BaseModel):
+    """The body of POST /sweeps and of `resphase sweep submit FILE.json`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("", max_length=200)
+    grid: GridSpec
+    settings: RunSettings = Field(default_factory=RunSettings)
+
+
+@dataclass(frozen=True)
+class LimitViolation:
+    """A request over a limit: `limit` is the Limits field name, `field` where it happened."""
+
+    field: str
+    limit: str
+    limit_value: float
+    value: float | str
+    message: str
+
+
+def axis_values(name: str, axis: Axis, max_values: int = 10_000) -> list[float]:
+    """The achieved values of one axis, sorted and deduplicated (D, L, M rounded to integers)."""
+    if isinstance(axis, GeomRange):
+        start, stop, num = axis.geom
+        num = min(num, max_values + 1)  # enough to report the violation, never a huge list
+        if num == 1:
+            raw = [start]
+        else:
+            step = (math.log(stop) - math.log(start)) / (num - 1)
+            raw = [math.exp(math.log(start) + i * step) for i in range(num)]
+    else:
+        raw = list(axis)
+    if name in INTEGER_AXES:
+        return sorted({float(round(v)) for v in raw})
+    return sorted({float(f"{v:.12g}") for v in raw})
+
+
+def expanded_axes(grid: GridSpec, limits: Limits) -> dict[str, list[float]]:
+    return {a: axis_values(a, getattr(grid, a), limits.max_axis_values) for a in AXES}
+
+
+def check_limits(spec: SweepSpec, limits: Limits) -> list[LimitViolation]:
+    """Every way `spec` exceeds `limits` (empty when it is acceptable)."""
+    out: list[LimitViolation] = []
+
+    def over(field: str, limit: str, value: float | str, message: str) -> None:
+        out.append(LimitViolation(field, limit, getattr(limits, limit), value, message))
+
+    axes = expanded_axes(spec.grid, limits)
+    for name, values in axes.items():
+        if not values:
+            out.append(LimitViolation(f"grid.{name}", "non_empty", 1, 0, f"axis {name} has no values"))
+            continue
+        if len(values) > limits.max_axis_values:
+            over(f"grid.{name}", "max_axis_values", len(values),
+                 f"axis {name} has {len(values)} values, over max_axis_values={limits.max_axis_values}")
+        lo, hi = min(values), max(values)
+        if name == "alpha":
+            if lo <= 0:
+                out.append(LimitViolation("grid.alpha", "alpha_positive", 0, lo, f"alpha must be > 0, got {lo}"))
+        else:
+            if lo < 1:
+                out.append(LimitViolation(f"grid.{name}", "min_dim", 1, lo, f"{name} must be >= 1, got {lo:g}"))
+            if hi > limits.max_dim:
+                over(f"grid.{name}", "max_dim", hi, f"{name}={hi:g} is over max_dim={limits.max_dim}")
+    n_points = math.prod(len(v) for v in axes.values())
+    if n_points > limits.max_points_per_sweep:
+        over("grid", "max_points_per_sweep", n_points,
+             f"the grid has {n_points} points, over max_points_per_sweep={limits.max_points_per_sweep}")
+    s = spec.settings
+    checks: list[tuple[str, str, float]] = [
+        ("settings.steps", "max_steps", s.steps),
+        ("settings.seeds", "max_seeds", s.seeds),
+        ("settings.n_samples", "max_n_samples", s.n_samples),
+        ("settings.d_in", "max_io_dim", s.d_in),
+        ("settings.d_out", "max_io_dim", s.d_out),
+    ]
+    if s.reference is not None:
+        checks += [("settings.reference.L", "max_dim", s.reference.L),
+                   ("settings.reference.M", "max_dim", s.reference.M),
+                   ("settings.reference.seeds", "max_seeds", s.reference.seeds)]
+    for field, limit, value in checks:
+        if value > getattr(limits, limit):
+            over(field, limit, value, f"{field}={value:g} is over {limit}={getattr(limits, limit)}")
+    return out
+
+
+def expand(spec: SweepSpec, limits: Limits) -> list[PointSpec]:
+    """All points of the grid (call check_limits first). Ordered by cost, cheapest shapes first,
+    so that a coarse diagram appears early."""
+    axes = expanded_axes(spec.grid, limits)
+    points = [
+        PointSpec(alpha=a, D=int(d), L=int(l_), M=int(m), settings=spec.settings)
+        for a, d, l_, m in itertools.product(axes["alpha"], axes["D"], axes["L"], axes["M"])
+    ]
+    points.sort(key=lambda p: (point_flops(p), p.D, p.L, p.M, p.alpha))
+    return points
+
+
+def group_by_shape(points: Iterable[PointSpec]) -> dict[str, list[PointSpec]]:
+    """Points that can train as one ensemble, keyed by shape; each group keeps its input order."""
+    groups: dict[str, list[PointSpec]] = {}
+    for p in points:
+        groups.setdefault(p.shape_key, []).append(p)
+    return groups
+
+
+def train_flops(D: int, L: int, M: int, n_samples: int, steps: int, members: int = 1) -> float:
+    """Matmul FLOPs of training `members` networks: per layer and step, 2 forward and 4 backward
+    products of N x D x M (2 FLOPs each), plus one more forward pass for the final loss and two
+    for the diagnostics at the end."""
+    per_pass = 2.0 * 2 * n_samples * D * M * L  # forward: two (N,D)x(D,M)-sized products a layer
+    return members * (per_pass * 3 * steps + per_pass * 3)
+
+
+def point_flops(point: PointSpec) -> float:
+    """FLOPs to compute one point with all its seeds (its share of a reference excluded)."""
+    s = point.settings
+    return train_flops(point.D, point.L, point.M, s.n_samples, s.steps, s.seeds)
+
+
+def reference_flops(points: Sequence[PointSpec]) -> float:
+    """FLOPs of the references these points need, each distinct one counted once."""
+    seen: set[tuple[float, int, str]] = set()
+    total = 0.0
+    for p in points:
+        ref = p.settings.reference
+        if ref is None:
+            continue
+        key = (p.alpha, p.D, p.settings.model_dump_json())
+        if key in seen:
+            continue
+        seen.add(key)
+        total += train_flops(p.D, ref.L, ref.M, p.settings.n_samples, p.settings.steps, ref.seeds)
+    return total

@@ -1,0 +1,67 @@
+"""One settings object for every process (API, worker, CLI), read from RESPHASE_* variables.
+
+Limits live here, each under its own name, so that a 4xx error can name the limit it enforces
+and a team can raise one without touching code.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Limits(BaseSettings):
+    """Bounds on what one request may ask for. Each field name is what an error message cites."""
+
+    model_config = SettingsConfigDict(env_prefix="RESPHASE_LIMIT_", extra="ignore")
+
+    max_points_per_sweep: int = Field(20_000, ge=1)
+    max_dim: int = Field(4096, ge=1, description="largest D, L or M")
+    max_steps: int = Field(1000, ge=1)
+    max_seeds: int = Field(64, ge=1)
+    max_n_samples: int = Field(100_000, ge=1)
+    max_io_dim: int = Field(4096, ge=1, description="largest d_in or d_out")
+    max_axis_values: int = Field(1000, ge=1, description="values on one grid axis")
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration. Defaults give the embedded mode (SQLite + filesystem broker)."""
+
+    model_config = SettingsConfigDict(env_prefix="RESPHASE_", extra="ignore")
+
+    data_dir: Path = Path("./resphase-data")
+    # Empty means SQLite in data_dir; postgresql+psycopg://... for a team.
+    database_url: str = ""
+    # Empty means Celery's filesystem transport in data_dir; redis://... for a team.
+    broker_url: str = ""
+    api_token: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Seconds without a heartbeat after which a running point is returned to the queue.
+    lease_timeout_s: float = 60.0
+    heartbeat_interval_s: float = 5.0
+    max_attempts: int = 3
+    # Where the cached reference limits go when no database is at hand (`resphase run`).
+    cache_dir: Path | None = None
+    limits: Limits = Field(default_factory=Limits)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'resphase.sqlite3').resolve()}"
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        if self.cache_dir is not None:
+            return self.cache_dir
+        return Path.home() / ".cache" / "resphase"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The compute: batched ResNet ensembles, training, diagnostics, references, Celery tasks."""

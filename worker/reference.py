@@ -1,0 +1,150 @@
+"""The infinite-depth limit (Neural Mean ODE) stand-in of SCIENCE.md section 3, cached.
+
+A reference is the same problem (problem seed, alpha, D, eta, K, data) trained at large
+(L_ref, M_ref) and averaged over S_ref unit seeds. It is keyed by a hash of exactly that, so it
+is computed once and shared by every run and sweep that compares to it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from backend.grid import SCIENCE_VERSION, PointSpec, _digest
+from worker.resnet import ResNetConfig, make_problem
+from worker.train import Member, StepHook, train_ensemble
+
+
+@dataclass
+class ReferenceLimit:
+    """Seed-averaged trained outputs of the reference network (float64, CPU)."""
+
+    f: np.ndarray  # (N, d_out)
+    h: np.ndarray  # (N, D): h^L
+    n_seeds: int  # seeds that did not diverge and went into the average (0: unusable)
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez(buf, f=self.f, h=self.h, n_seeds=np.array(self.n_seeds))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ReferenceLimit:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return cls(f=z["f"], h=z["h"], n_seeds=int(z["n_seeds"]))
+
+
+class ReferenceStore(Protocol):
+    def get(self, key: str) -> ReferenceLimit | None: ...
+
+    def put(self, key: str, ref: ReferenceLimit) -> None: ...
+
+
+class MemoryDiskReferenceStore:
+    """In-memory dict in front of a directory of .npz files (one per key), written atomically."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self._memory: dict[str, ReferenceLimit] = {}
+
+    def get(self, key: str) -> ReferenceLimit | None:
+        if key in self._memory:
+            return self._memory[key]
+        path = self._path(key)
+        if path is not None and path.exists():
+            self._memory[key] = ReferenceLimit.from_bytes(path.read_bytes())
+            return self._memory[key]
+        return None
+
+    def put(self, key: str, ref: ReferenceLimit) -> None:
+        self._memory[key] = ref
+        path = self._path(key)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(ref.to_bytes())
+        os.replace(tmp, path)
+
+    def _path(self, key: str) -> Path | None:
+        return None if self.directory is None else self.directory / "references" / f"{key}.npz"
+
+
+def reference_key(point: PointSpec) -> str:
+    """Hash of everything that determines the reference a point compares to (None-safe callers
+    check point.settings.reference first)."""
+    s = point.settings
+    assert s.reference is not None
+    return _digest({
+        "science_version": SCIENCE_VERSION, "alpha": point.alpha, "D": point.D,
+        "problem_seed": s.problem_seed, "n_samples": s.n_samples, "d_in": s.d_in, "d_out": s.d_out,
+        "steps": s.steps, "lr": s.lr, "residual_scale": s.residual_scale, "activation": s.activation,
+        "dtype": s.dtype, "L_ref": s.reference.L, "M_ref": s.reference.M, "S_ref": s.reference.seeds,
+    })
+
+
+TrainFn = Callable[..., list]  # train_ensemble or a memory-chunked wrapper of it
+
+
+def ensure_references(points: Sequence[PointSpec], store: ReferenceStore, device: torch.device,
+                      on_step: StepHook | None = None,
+                      train: TrainFn = train_ensemble) -> dict[str, ReferenceLimit]:
+    """The references these points need, from the store or computed (batched: all alphas and
+    reference seeds of one (D, settings) train as one ensemble) and stored."""
+    found: dict[str, ReferenceLimit] = {}
+    missing: dict[tuple[int, str], dict[float, str]] = {}
+    for p in points:
+        if p.settings.reference is None:
+            continue
+        key = reference_key(p)
+        if key in found:
+            continue
+        ref = store.get(key)
+        if ref is not None:
+            found[key] = ref
+        else:
+            missing.setdefault((p.D, p.settings.model_dump_json()), {})[p.alpha] = key
+    for group_alphas in missing.values():
+        sample = _first(points, group_alphas)
+        computed = _compute_group(sample, sorted(group_alphas), device, on_step, train)
+        for alpha, ref in computed.items():
+            store.put(group_alphas[alpha], ref)
+            found[group_alphas[alpha]] = ref
+    return found
+
+
+def _first(points: Sequence[PointSpec], keys_by_alpha: dict[float, str]) -> PointSpec:
+    wanted = set(keys_by_alpha.values())
+    return next(p for p in points if p.settings.reference is not None and reference_key(p) in wanted)
+
+
+def _compute_group(sample: PointSpec, alphas: list[float], device: torch.device,
+                   on_step: StepHook | None, train: TrainFn) -> dict[float, ReferenceLimit]:
+    s = sample.settings
+    assert s.reference is not None
+    cfg = ResNetConfig(D=sample.D, L=s.reference.L, M=s.reference.M, activation=s.activation,
+                       residual_scale=s.residual_scale)
+    dtype = getattr(torch, s.dtype)
+    problem = make_problem(s.problem_seed, s.n_samples, s.d_in, s.d_out, sample.D, dtype, device)
+    members = [Member(a, ("reference", i)) for a in alphas for i in range(s.reference.seeds)]
+    results = train(cfg, problem, members, s.lr, s.steps, on_step=on_step)
+    out: dict[float, ReferenceLimit] = {}
+    for alpha in alphas:
+        ok = [r for r in results if r.member.alpha == alpha and not r.diverged]
+        if ok:
+            f = torch.stack([r.f_final for r in ok]).double().mean(0).cpu().numpy()
+            h = torch.stack([r.h_final for r in ok]).double().mean(0).cpu().numpy()
+        else:
+            f = np.full((s.n_samples, s.d_out), np.nan)
+            h = np.full((s.n_samples, sample.D), np.nan)
+        out[alpha] = ReferenceLimit(f=f, h=h, n_seeds=len(ok))
+    return out

@@ -1,0 +1,198 @@
+"""The two-layer-perceptron ResNet of SCIENCE.md section 1, batched over an ensemble.
+
+An ensemble is E networks of one shape (D, L, M, activation) that share the problem (data,
+embedding, readout) and differ in residual scale s (through alpha) and in their units (through
+the unit seed). Every tensor carries the ensemble axis first, so one batched matmul trains all E.
+
+Shapes used throughout:
+    E ensemble members, N samples, D embedding dim, L blocks, M units per block
+    X (N, d_in)   Y (N, d_out)   W_E (D, d_in)   W_U (D, d_out)
+    h (E, N, D)   U, V (E, L, M, D)   s, lr (E,)
+
+No I/O here and no training loop: worker/train.py drives these functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+Activation = Literal["tanh", "linear"]
+ResidualScale = Literal["mlu", "plain"]
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    D: int
+    L: int
+    M: int
+    activation: Activation = "tanh"
+    residual_scale: ResidualScale = "mlu"
+
+
+def residual_scale(alpha: float, cfg: ResNetConfig) -> float:
+    """s: `mlu` = alpha*sqrt(D)/(L*M) (the feature-learning scale), `plain` = alpha/(L*M)."""
+    if cfg.residual_scale == "mlu":
+        return alpha * math.sqrt(cfg.D) / (cfg.L * cfg.M)
+    return alpha / (cfg.L * cfg.M)
+
+
+def learning_rate(eta: float, s: float, cfg: ResNetConfig) -> float:
+    """Raw GD step eta*D/(s^2*L*M): each unit moves O(eta/alpha) a step, the output O(eta)."""
+    return eta * cfg.D / (s * s * cfg.L * cfg.M)
+
+
+def seeded_generator(*key: object) -> torch.Generator:
+    """A CPU generator whose seed is a stable hash of `key` (same on every machine and run)."""
+    digest = hashlib.sha256(repr(key).encode()).digest()
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+    return g
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Data and the fixed embedding and readout of one problem seed at one D."""
+
+    X: Tensor  # (N, d_in)
+    Y: Tensor  # (N, d_out)
+    W_E: Tensor  # (D, d_in), entries N(0, 1/d_in)
+    W_U: Tensor  # (D, d_out), entries N(0, d_out)
+
+    @property
+    def h0(self) -> Tensor:
+        """The embedding h^0 = W_E x of every sample, (N, D)."""
+        return self.X @ self.W_E.T
+
+
+def _rows(tag: str, problem_seed: int, n_rows: int, width: int, std: float) -> Tensor:
+    """Rows drawn one by one from a generator seeded per row, so the first D rows of the
+    matrix for D' > D are exactly the matrix for D: changing D changes only D. float64."""
+    rows = [torch.randn(width, generator=seeded_generator(tag, problem_seed, i), dtype=torch.float64)
+            for i in range(n_rows)]
+    return torch.stack(rows) * std
+
+
+def make_problem(problem_seed: int, n_samples: int, d_in: int, d_out: int, D: int,
+                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> Problem:
+    """Synthetic data (X, Y iid N(0,1): random labels) and the coupled W_E, W_U for dimension D.
+
+    Drawn in float64 on the CPU and then cast, so every dtype and device sees the same numbers.
+    """
+    g = seeded_generator("data", problem_seed)
+    X = torch.randn(n_samples, d_in, generator=g, dtype=torch.float64)
+    Y = torch.randn(n_samples, d_out, generator=g, dtype=torch.float64)
+    W_E = _rows("embed", problem_seed, D, d_in, 1.0 / math.sqrt(d_in))
+    W_U = _rows("readout", problem_seed, D, d_out, math.sqrt(d_out))
+    return Problem(*(t.to(device=device, dtype=dtype) for t in (X, Y, W_E, W_U)))
+
+
+def init_units(cfg: ResNetConfig, unit_seeds: list[int | tuple[object, ...]],
+               dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+               ) -> tuple[Tensor, Tensor]:
+    """U, V of shape (E, L, M, D), entries N(0, 1), one generator per unit seed.
+
+    The draw depends on the seed and the shape only (not on alpha), so members that differ
+    only in alpha start from the same units: common random numbers across the alpha axis.
+    """
+    us, vs = [], []
+    for seed in unit_seeds:
+        g = seeded_generator("units", seed, cfg.D, cfg.L, cfg.M)
+        us.append(torch.randn(cfg.L, cfg.M, cfg.D, generator=g, dtype=torch.float64))
+        vs.append(torch.randn(cfg.L, cfg.M, cfg.D, generator=g, dtype=torch.float64))
+    U = torch.stack(us).to(device=device, dtype=dtype)
+    V = torch.stack(vs).to(device=device, dtype=dtype)
+    return U, V
+
+
+def _act(cfg: ResNetConfig, pre: Tensor) -> Tensor:
+    return torch.tanh(pre) if cfg.activation == "tanh" else pre
+
+
+class ResNetEnsemble(nn.Module):
+    """E residual networks of one shape. forward() is plain autograd-friendly PyTorch; training
+    uses forward_cached() and backward() below, the same maths with the gradient written out."""
+
+    def __init__(self, cfg: ResNetConfig, U: Tensor, V: Tensor, s: Tensor) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.U = nn.Parameter(U)  # (E, L, M, D)
+        self.V = nn.Parameter(V)  # (E, L, M, D)
+        self.s: Tensor
+        self.register_buffer("s", s)  # (E,)
+        self.inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
+
+    def forward(self, h0: Tensor) -> Tensor:
+        """h0 (N, D) -> h^L (E, N, D)."""
+        h = h0.expand(self.U.shape[0], *h0.shape)
+        s = self.s[:, None, None]
+        for layer in range(self.cfg.L):
+            pre = h @ self.U[:, layer].transpose(1, 2) * self.inv_sqrt_D  # (E, N, M)
+            h = h + s * (_act(self.cfg, pre) @ self.V[:, layer])  # (E, N, D)
+        return h
+
+
+def readout(h: Tensor, W_U: Tensor) -> Tensor:
+    """f = W_U^T h / D: (E, N, D) -> (E, N, d_out)."""
+    return h @ W_U / W_U.shape[0]
+
+
+def half_mse(f: Tensor, Y: Tensor) -> Tensor:
+    """l = sum ||f - y||^2 / (2 N d_out), per member: (E, N, d_out) -> (E,)."""
+    return 0.5 * ((f - Y) ** 2).mean(dim=(1, 2))
+
+
+@dataclass
+class ForwardCache:
+    """What backward() needs: the input of each block and its activations."""
+
+    hs: list[Tensor]  # L tensors (E, N, D): h^{l-1}
+    acts: list[Tensor]  # L tensors (E, N, M): act(<u, h^{l-1}>/sqrt(D))
+    h_out: Tensor  # (E, N, D): h^L
+
+
+def forward_cached(cfg: ResNetConfig, U: Tensor, V: Tensor, s: Tensor, h0: Tensor) -> ForwardCache:
+    """Forward pass without autograd that keeps each block's input and activation."""
+    inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
+    h = h0.expand(U.shape[0], *h0.shape).contiguous()
+    s3 = s[:, None, None]
+    hs: list[Tensor] = []
+    acts: list[Tensor] = []
+    for layer in range(cfg.L):
+        pre = torch.bmm(h, U[:, layer].transpose(1, 2)).mul_(inv_sqrt_D)  # (E, N, M)
+        a = torch.tanh_(pre) if cfg.activation == "tanh" else pre
+        hs.append(h)
+        acts.append(a)
+        h = torch.baddbmm(h, a * s3, V[:, layer])  # h + s * a @ v, (E, N, D)
+    return ForwardCache(hs, acts, h)
+
+
+def backward(cfg: ResNetConfig, U: Tensor, V: Tensor, s: Tensor, cache: ForwardCache,
+             grad_h: Tensor) -> tuple[Tensor, Tensor]:
+    """Gradients of a loss w.r.t. U and V given its gradient at h^L, grad_h (E, N, D).
+
+    Block l: h^l = h^{l-1} + s * a V_l with a = act(h^{l-1} U_l^T / sqrt(D)). Going down:
+        dV_l = s a^T g,  dpre = s (g V_l^T) * act'(pre),  dU_l = dpre^T h^{l-1} / sqrt(D),
+        g <- g + dpre U_l / sqrt(D).
+    Returns dU, dV of shape (E, L, M, D).
+    """
+    inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
+    s3 = s[:, None, None]
+    dU = torch.empty_like(U)
+    dV = torch.empty_like(V)
+    g = grad_h
+    for layer in reversed(range(cfg.L)):
+        a, h = cache.acts[layer], cache.hs[layer]
+        torch.bmm(a.transpose(1, 2), g * s3, out=dV[:, layer])  # (E, M, D)
+        dpre = torch.bmm(g, V[:, layer].transpose(1, 2)).mul_(s3)  # (E, N, M)
+        if cfg.activation == "tanh":
+            dpre.mul_(1.0 - a * a)
+        dpre.mul_(inv_sqrt_D)
+        torch.bmm(dpre.transpose(1, 2), h, out=dU[:, layer])  # (E, M, D)
+        g = torch.baddbmm(g, dpre, U[:, layer])  # (E, N, D)
+    return dU, dV

@@ -1,0 +1,203 @@
+"""Full-batch gradient descent of an ensemble, divergence handling, and the run diagnostics.
+
+`train_ensemble` is the only training path: one network is an ensemble of one. Members that
+diverge (non-finite loss or tensor, or loss > DIVERGENCE_FACTOR x its initial value) are
+recorded with their step and dropped from the batch; the others train on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from worker.resnet import (
+    Problem,
+    ResNetConfig,
+    backward,
+    forward_cached,
+    half_mse,
+    init_units,
+    learning_rate,
+    readout,
+    residual_scale,
+)
+
+# Loss above this multiple of the initial loss counts as divergence (SCIENCE.md section 2).
+DIVERGENCE_FACTOR = 1e6
+
+# Called after each step with (step, steps); raising from it stops training (cooperative cancel).
+StepHook = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One network of an ensemble: its residual-scale multiplier and its unit seed."""
+
+    alpha: float
+    unit_seed: int | tuple[object, ...]
+
+
+@dataclass
+class MemberResult:
+    """Diagnostics of one trained network. Metrics are NaN where undefined (diverged)."""
+
+    member: Member
+    metrics: dict[str, float]
+    loss_curve: list[float]  # K + 1 values of the MSE (2 l); NaN after divergence
+    diverged_at_step: int | None = None
+    f_final: Tensor | None = field(default=None, repr=False)  # (N, d_out), kept for references
+    h_final: Tensor | None = field(default=None, repr=False)  # (N, D)
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at_step is not None
+
+
+def _rms(t: Tensor, dims: tuple[int, ...]) -> Tensor:
+    return t.pow(2).mean(dim=dims).sqrt()
+
+
+def _final_diagnostics(cfg: ResNetConfig, U0: Tensor, V0: Tensor, U: Tensor, V: Tensor, s: Tensor,
+                       h0: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+    """Diagnostics comparing initial (U0, V0) and trained (U, V) networks, each (E,) tensors,
+    and the trained h^L (E, N, D). Walks both networks layer by layer in one pass."""
+    inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
+    E, N = U.shape[0], h0.shape[0]
+    s3 = s[:, None, None]
+    h_init = h0.expand(E, *h0.shape).contiguous()
+    h_train = h_init.clone()
+    feat_sq = torch.zeros(E, dtype=U.dtype, device=U.device)
+    preact_sq = torch.zeros_like(feat_sq)
+    for layer in range(cfg.L):
+        pre0 = torch.bmm(h_init, U0[:, layer].transpose(1, 2)) * inv_sqrt_D  # (E, N, M)
+        pre = torch.bmm(h_train, U[:, layer].transpose(1, 2)) * inv_sqrt_D
+        # <u^K - u^0, h_0^{l-1}> / sqrt(D): the unit's own move, seen through the initial states
+        local = torch.bmm(h_init, (U[:, layer] - U0[:, layer]).transpose(1, 2)) * inv_sqrt_D
+        feat_sq += local.pow(2).sum(dim=(1, 2))
+        preact_sq += (pre - pre0).pow(2).sum(dim=(1, 2))
+        act0 = torch.tanh(pre0) if cfg.activation == "tanh" else pre0
+        act = torch.tanh(pre) if cfg.activation == "tanh" else pre
+        h_init = torch.baddbmm(h_init, act0 * s3, V0[:, layer])
+        h_train = torch.baddbmm(h_train, act * s3, V[:, layer])
+    n_terms = cfg.L * N * cfg.M
+    moved = (U - U0).pow(2).sum(dim=(1, 2, 3)) + (V - V0).pow(2).sum(dim=(1, 2, 3))
+    size = U0.pow(2).sum(dim=(1, 2, 3)) + V0.pow(2).sum(dim=(1, 2, 3))
+    metrics = {
+        "feature_update": (feat_sq / n_terms).sqrt(),
+        "preact_change": (preact_sq / n_terms).sqrt(),
+        "weight_change_rel": (moved / size).sqrt(),
+        "rep_change": _rms(h_train - h_init, (1, 2)),
+    }
+    return metrics, h_train
+
+
+@dataclass
+class _Working:
+    """The still-training members: `index` maps rows of the working tensors to ensemble slots."""
+
+    index: Tensor  # (E_active,) long
+    U: Tensor
+    V: Tensor
+    s: Tensor
+    lr: Tensor
+
+    def keep(self, mask: Tensor) -> None:
+        self.index, self.U, self.V = self.index[mask], self.U[mask], self.V[mask]
+        self.s, self.lr = self.s[mask], self.lr[mask]
+
+
+def _bad_members(loss: Tensor, loss0: Tensor, h_out: Tensor, work: _Working) -> Tensor:
+    """(E_active,) bool: diverged at this step (non-finite anything, or loss blown up)."""
+    finite = torch.isfinite(loss) & torch.isfinite(h_out).all(dim=(1, 2))
+    finite &= torch.isfinite(work.U).all(dim=(1, 2, 3)) & torch.isfinite(work.V).all(dim=(1, 2, 3))
+    return ~finite | (loss > DIVERGENCE_FACTOR * loss0)
+
+
+def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: float,
+                   steps: int, on_step: StepHook | None = None) -> list[MemberResult]:
+    """Train every member for `steps` full-batch GD steps; return their diagnostics in order.
+
+    All members run as one batched computation on problem's device and dtype.
+    """
+    dtype, device = problem.X.dtype, problem.X.device
+    E, N, d_out = len(members), problem.X.shape[0], problem.Y.shape[1]
+    h0 = problem.h0  # (N, D)
+    U0, V0 = init_units(cfg, [m.unit_seed for m in members], dtype=dtype, device=device)
+    s_list = [residual_scale(m.alpha, cfg) for m in members]
+    s = torch.tensor(s_list, dtype=dtype, device=device)
+    lr = torch.tensor([learning_rate(eta, x, cfg) for x in s_list], dtype=dtype, device=device)
+    work = _Working(torch.arange(E, device=device), U0.clone(), V0.clone(), s, lr)
+
+    losses = torch.full((E, steps + 1), math.nan, dtype=torch.float64)
+    diverged_at: list[int | None] = [None] * E
+    init_deviation = torch.zeros(E, dtype=torch.float64)
+    loss0 = torch.zeros(E, dtype=dtype, device=device)
+    grad_scale = 1.0 / (cfg.D * N * d_out)  # dl/dh^L = (f - y) W_U^T / (D N d_out)
+    for k in range(steps + 1):
+        cache = forward_cached(cfg, work.U, work.V, work.s, h0)
+        f = readout(cache.h_out, problem.W_U)  # (E_active, N, d_out)
+        mse = 2.0 * half_mse(f, problem.Y)  # (E_active,)
+        if k == 0:
+            loss0 = mse
+            init_deviation = _rms(cache.h_out - h0, (1, 2)).double().cpu()
+        losses[work.index.cpu(), k] = mse.double().cpu()
+        bad = _bad_members(mse, loss0[work.index] if k else mse, cache.h_out, work)
+        if bool(bad.any()):
+            for slot in work.index[bad].tolist():
+                diverged_at[slot] = k
+            keep = ~bad
+            work.keep(keep)
+            cache.hs = [h[keep] for h in cache.hs]
+            cache.acts = [a[keep] for a in cache.acts]
+            f = f[keep]
+        if k == steps or work.index.numel() == 0:
+            break
+        grad_h = (f - problem.Y) @ problem.W_U.T * grad_scale  # (E_active, N, D)
+        dU, dV = backward(cfg, work.U, work.V, work.s, cache, grad_h)
+        lr4 = work.lr[:, None, None, None]
+        work.U.sub_(dU.mul_(lr4))
+        work.V.sub_(dV.mul_(lr4))
+        del cache, dU, dV
+        if on_step is not None:
+            on_step(k + 1, steps)
+
+    return _collect(cfg, members, work, U0, V0, s, h0, problem, losses, diverged_at, init_deviation)
+
+
+def _collect(cfg: ResNetConfig, members: Sequence[Member], work: _Working, U0: Tensor, V0: Tensor,
+             s: Tensor, h0: Tensor, problem: Problem, losses: Tensor, diverged_at: list[int | None],
+             init_deviation: Tensor) -> list[MemberResult]:
+    """Per-member results; trained-state diagnostics only for the members that did not diverge."""
+    E = len(members)
+    nan = torch.full((E,), math.nan, dtype=torch.float64)
+    names = ("feature_update", "preact_change", "weight_change_rel", "rep_change")
+    per_metric = {name: nan.clone() for name in names}
+    f_final: list[Tensor | None] = [None] * E
+    h_final: list[Tensor | None] = [None] * E
+    alive = work.index
+    if alive.numel():
+        idx = alive
+        metrics, h_trained = _final_diagnostics(cfg, U0[idx], V0[idx], work.U, work.V, s[idx], h0)
+        f_trained = readout(h_trained, problem.W_U)
+        slots = alive.cpu()
+        for name, values in metrics.items():
+            per_metric[name][slots] = values.double().cpu()
+        for row, slot in enumerate(slots.tolist()):
+            f_final[slot], h_final[slot] = f_trained[row], h_trained[row]
+    alphas = torch.tensor([m.alpha for m in members], dtype=torch.float64)
+    per_metric["laziness"] = alphas * per_metric["feature_update"]
+    per_metric["init_deviation"] = init_deviation
+    per_metric["loss_init"] = losses[:, 0]
+    per_metric["loss_final"] = losses[:, -1]
+    results = []
+    for i, member in enumerate(members):
+        metrics_i = {name: float(values[i]) for name, values in per_metric.items()}
+        if diverged_at[i] is not None:  # the loss it blew up to, not NaN, when it is a number
+            metrics_i["loss_final"] = float(losses[i, diverged_at[i]])
+        results.append(MemberResult(member, metrics_i, losses[i].tolist(), diverged_at[i],
+                                    f_final[i], h_final[i]))
+    return results
