@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from backend import __version__
-from backend.commands import run
+from backend.commands import client, run, serve
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,6 +24,31 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run.add_arguments(sub.add_parser(
         "run", help="train a grid of (alpha, D, L, M) in this process and print the diagnostics"))
+    p = sub.add_parser("up", help="API + one worker on SQLite and the filesystem broker (embedded mode)")
+    serve.add_api_args(p)
+    p.add_argument("--device", default="auto", help="the worker's device")
+    serve.add_api_args(sub.add_parser("api", help="the API server alone (team mode)"))
+    serve.add_worker_args(sub.add_parser("worker", help="a Celery worker (team mode)"))
+
+    sweep = sub.add_parser("sweep", help="submit and follow sweeps on a running server")
+    sweep_sub = sweep.add_subparsers(dest="sweep_command", required=True, parser_class=_Parser)
+    p = sweep_sub.add_parser("submit", help="POST a sweep spec (JSON file)")
+    p.add_argument("file")
+    p.add_argument("--wait", action="store_true", help="follow progress until the sweep finishes")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between progress polls")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    client.add_client_args(p)
+    client.add_client_args(sweep_sub.add_parser("list", help="the newest sweeps"))
+    p = sweep_sub.add_parser("status", help="one sweep's counts and progress")
+    p.add_argument("id", type=int)
+    p.add_argument("--json", action="store_true")
+    client.add_client_args(p)
+
+    p = sub.add_parser("export", help="download a sweep's results, one row per point and seed")
+    p.add_argument("id", type=int)
+    p.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    client.add_client_args(p)
     return parser
 
 
@@ -31,7 +56,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return run.main(args)
-    raise AssertionError(f"unhandled command {args.command}")
+    if args.command == "up":
+        return serve.up(args)
+    if args.command == "api":
+        return serve.serve_api(serve.apply_env(args))
+    if args.command == "worker":
+        return serve.run_worker(serve.apply_env(args), args.device, args.concurrency)
+    if args.command == "export":
+        return client.run_client(client.export, args)
+    handlers = {"submit": client.submit, "list": client.list_sweeps, "status": client.status}
+    return client.run_client(handlers[args.sweep_command], args)
 
 
 if __name__ == "__main__":

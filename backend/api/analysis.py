@@ -1,0 +1,140 @@
+"""Analysis endpoints: presets, theory overlays and formulas, rate fits, regime boundaries."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from backend.analysis.boundaries import boundary_curve
+from backend.analysis.expressions import ExpressionError, parse
+from backend.analysis.fits import MODELS, FitError, fit_model, fit_power_law
+from backend.analysis.theory import OVERLAYS, PREDICTED_EXPONENTS
+from backend.api.deps import ReadSession, sweep_or_404
+from backend.api.phase import parse_fixed
+from backend.grid import AXES
+from backend.metrics import METRIC_NAMES, THRESHOLDS
+from backend.presets import PRESETS
+from backend.store.cells import CellData, metric_cells
+
+router = APIRouter(tags=["analysis"])
+AxisName = Literal["alpha", "D", "L", "M"]
+
+
+@router.get("/presets")
+def presets() -> list[dict[str, Any]]:
+    return [p.to_json() for p in PRESETS.values()]
+
+
+@router.get("/theory/overlays")
+def overlays() -> list[dict[str, Any]]:
+    return OVERLAYS
+
+
+@router.get("/theory/models")
+def models() -> list[dict[str, Any]]:
+    return [spec.to_dict() for spec in MODELS.values()]
+
+
+@router.get("/theory/evaluate")
+def evaluate(request: Request, formula: str = Query(..., max_length=500)) -> dict[str, Any]:
+    """Evaluate a formula in the axis names; axis values as query parameters (comma lists broadcast)."""
+    try:
+        expr = parse(formula)
+    except ExpressionError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    env: dict[str, np.ndarray] = {}
+    for name in expr.variables:
+        raw = request.query_params.get(name)
+        if raw is None:
+            raise HTTPException(422, f"formula uses {name} but no {name}= value was given")
+        try:
+            env[name] = np.array([float(v) for v in raw.split(",")])
+        except ValueError as exc:
+            raise HTTPException(422, f"{name}={raw!r} is not a comma list of numbers") from exc
+    lengths = {len(v) for v in env.values() if len(v) > 1}
+    if len(lengths) > 1:
+        raise HTTPException(422, "comma lists must all have the same length")
+    values = np.broadcast_to(expr.evaluate(env), (max(lengths, default=1),))
+    return {"formula": formula, "variables": sorted(expr.variables),
+            "values": [float(v) if np.isfinite(v) else None for v in values]}
+
+
+def _cells(session: ReadSession, sweep_id: int, metric: str, fixed: str | None) -> CellData:
+    if metric not in METRIC_NAMES:
+        raise HTTPException(422, f"unknown metric {metric!r}; one of {', '.join(METRIC_NAMES)}")
+    return metric_cells(session, sweep_or_404(session, sweep_id), metric, parse_fixed(fixed))
+
+
+def _power_lines(cells: CellData, along: str, group: str | None, predicted: float | None,
+                 n_boot: int) -> list[dict[str, Any]]:
+    keys = np.unique(cells.axes[group]) if group else np.array([np.nan])
+    lines = []
+    for key in keys:
+        mask = cells.axes[group] == key if group else np.ones(len(cells.point_ids), bool)
+        x, vals = cells.axes[along][mask], cells.values[mask]
+        finite = np.isfinite(vals)
+        counts = finite.sum(axis=1)
+        y = np.where(counts > 0, np.nansum(np.where(finite, vals, 0.0), axis=1) / np.maximum(counts, 1), np.nan)
+        sd = np.array([np.std(r[np.isfinite(r)], ddof=1) if np.isfinite(r).sum() > 1 else np.nan for r in vals])
+        line: dict[str, Any] = {"group_value": None if group is None else float(key), "x": x.tolist(),
+                                "y": [float(v) if np.isfinite(v) else None for v in y],
+                                "y_stderr": [float(s / np.sqrt(c)) if np.isfinite(s) else None
+                                             for s, c in zip(sd, counts, strict=True)]}
+        try:
+            line["fit"] = fit_power_law(x, vals, n_boot=n_boot, predicted_exponent=predicted).to_dict()
+        except FitError as exc:
+            line["fit"], line["fit_error"] = None, str(exc)
+        lines.append(line)
+    return lines
+
+
+@router.get("/sweeps/{sweep_id}/fit")
+def fit(sweep_id: int, session: ReadSession, metric: str = "err_out", along: AxisName = "L",
+        group: AxisName | None = None, fixed: str | None = None, model: str = "power",
+        predicted: float | None = None, n_boot: int = Query(500, ge=0, le=5000)) -> dict[str, Any]:
+    """A power law along one axis (one per value of `group`), or a multi-term model over all cells."""
+    cells = _cells(session, sweep_id, metric, fixed)
+    base = {"metric": metric, "model": model, "fixed": parse_fixed(fixed), "n_cells": len(cells.point_ids),
+            "cells_by_status": dict(cells.statuses)}
+    if model == "power":
+        if group == along:
+            raise HTTPException(422, "group must differ from along")
+        pred = predicted if predicted is not None else PREDICTED_EXPONENTS.get((metric, along))
+        return {**base, "along": along, "group": group, "predicted_exponent": pred,
+                "lines": _power_lines(cells, along, group, pred, n_boot)}
+    if model not in MODELS:
+        raise HTTPException(422, f"unknown model {model!r}; one of power, {', '.join(MODELS)}")
+    try:
+        result = fit_model(model, {a: cells.axes[a] for a in AXES}, cells.values, n_boot=n_boot).to_dict()
+    except FitError as exc:
+        raise HTTPException(422, f"cannot fit {model}: {exc}") from exc
+    return {**base, "fit": result}
+
+
+@router.get("/sweeps/{sweep_id}/boundaries")
+def boundaries(sweep_id: int, session: ReadSession, metric: str = "feature_update",
+               threshold: float | None = None, group: AxisName | None = "L", fixed: str | None = None,
+               direction: Literal["down", "up", "any"] = "any",
+               n_boot: int = Query(300, ge=0, le=5000)) -> dict[str, Any]:
+    """Per value of `group`, the alpha where the seed mean of `metric` crosses `threshold`."""
+    if threshold is None:
+        known = [t for t in THRESHOLDS.values() if t["metric"] == metric]
+        if not known:
+            raise HTTPException(422, f"no documented threshold for {metric}; pass threshold=")
+        threshold = float(known[0]["value"])  # type: ignore[arg-type]
+    if group == "alpha":
+        raise HTTPException(422, "group must be an axis other than alpha")
+    cells = _cells(session, sweep_id, metric, fixed)
+    groups = []
+    others = [a for a in AXES if a != "alpha"]
+    keys = sorted({tuple(cells.axes[a][i] for a in others) for i in range(len(cells.point_ids))})
+    for key in keys:
+        mask = np.all([cells.axes[a] == v for a, v in zip(others, key, strict=True)], axis=0)
+        order = np.argsort(cells.axes["alpha"][mask])
+        label = {a: float(v) for a, v in zip(others, key, strict=True)}
+        groups.append((label, cells.axes["alpha"][mask][order], cells.values[mask][order]))
+    curves = [c.to_dict() for c in boundary_curve(groups, threshold, direction=direction, n_boot=n_boot)]
+    return {"metric": metric, "threshold": threshold, "direction": direction, "group": group, "curves": curves,
+            "cells_by_status": dict(cells.statuses)}

@@ -1,0 +1,28 @@
+"""422 responses that survive what they report: a NaN or Infinity in a request body would make
+FastAPI's default handler fail to encode its own error (a 500). Non-finite inputs become strings."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = _finite(jsonable_encoder(exc.errors(), custom_encoder={float: lambda f: f}))
+    return JSONResponse(status_code=422, content={"detail": detail})

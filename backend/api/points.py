@@ -1,0 +1,41 @@
+"""Points: paginated listings per sweep and one point in full."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel
+
+from backend.api.deps import ReadSession, sweep_or_404
+from backend.store.points import list_points
+from backend.store.slices import point_detail
+
+router = APIRouter(tags=["points"])
+
+StatusFilter = Literal["queued", "running", "done", "diverged", "failed", "cancelled"]
+
+
+class PointPage(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+@router.get("/sweeps/{sweep_id}/points", response_model=PointPage)
+def sweep_points(sweep_id: int, session: ReadSession, status_: StatusFilter | None = Query(None, alias="status"),
+                 limit: int = Query(100, ge=1, le=1000), cursor: str | None = None) -> dict[str, Any]:
+    sweep_or_404(session, sweep_id)
+    try:
+        items, next_cursor = list_points(session, sweep_id, status_, limit, cursor)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/points/{point_id}")
+def get_point(point_id: int, session: ReadSession) -> dict[str, Any]:
+    """The `resphase run --json` object of the point plus its queue state (metrics null until computed)."""
+    doc = point_detail(session, point_id)
+    if doc is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"point {point_id} not found")
+    return doc

@@ -1,0 +1,103 @@
+"""`resphase up`, `resphase api`, `resphase worker`: the server parts, together or apart."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from backend.settings import Settings, get_settings
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="SQLite, filesystem broker and caches live here "
+                   "(default $RESPHASE_DATA_DIR or ./resphase-data)")
+
+
+def add_api_args(p: argparse.ArgumentParser) -> None:
+    add_common(p)
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default 8000)")
+
+
+def add_worker_args(p: argparse.ArgumentParser) -> None:
+    add_common(p)
+    p.add_argument("--device", default=os.environ.get("RESPHASE_WORKER_DEVICE", "auto"),
+                   help="auto | cpu | cuda | cuda:N | mps")
+    p.add_argument("--concurrency", type=int, default=1, help="tasks at once (1: no fork, CUDA-safe)")
+
+
+def apply_env(args: argparse.Namespace) -> Settings:
+    """Flags become RESPHASE_* variables, so child processes (the worker of `up`) see them too."""
+    if getattr(args, "data_dir", None):
+        os.environ["RESPHASE_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    if getattr(args, "host", None):
+        os.environ["RESPHASE_HOST"] = args.host
+    if getattr(args, "port", None) is not None:
+        os.environ["RESPHASE_PORT"] = str(args.port)
+    get_settings.cache_clear()
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.cache_dir:
+        os.environ.setdefault("RESPHASE_CACHE_DIR", str((settings.data_dir / "cache").resolve()))
+    return settings
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve_api(settings: Settings) -> int:
+    if not _is_loopback(settings.host) and not settings.api_token:
+        print(f"resphase api: error: refusing to listen on non-loopback address {settings.host} without "
+              "RESPHASE_API_TOKEN (writes would be open to the network)", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from backend.main import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
+def run_worker(settings: Settings, device: str, concurrency: int) -> int:
+    from backend.queue import QUEUE
+    from worker.tasks import make_worker_app
+
+    app = make_worker_app(settings, device)
+    pool = "solo" if concurrency <= 1 else "prefork"
+    app.worker_main(["worker", "--loglevel=WARNING", f"--pool={pool}", f"--concurrency={max(concurrency, 1)}",
+                     "-Q", QUEUE, "-n", f"resphase-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
+                     "--without-mingle"])
+    return 0
+
+
+def up(args: argparse.Namespace) -> int:
+    """API + one worker process on SQLite and the filesystem broker; Ctrl-C stops both."""
+    settings = apply_env(args)
+    from backend.store import Database
+
+    Database.connect(settings.resolved_database_url).dispose()  # migrate once, before both start
+    worker = subprocess.Popen([sys.executable, "-m", "backend.cli", "worker", "--device", args.device],
+                              env=os.environ.copy())
+    url = f"http://{settings.host}:{settings.port}/"
+    print(f"resphase is up: {url}  (data in {settings.data_dir.resolve()}; Ctrl-C stops)", flush=True)
+    try:
+        return serve_api(settings)  # uvicorn returns on Ctrl-C or SIGTERM
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()

@@ -1,0 +1,92 @@
+"""Named sweeps that show the paper's claims, each in a `quick` size (about a minute on 2 CPU
+cores) and a `full` size (for a GPU worker). POST either spec to /api/v1/sweeps as it is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from backend.grid import SweepSpec
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    title: str
+    description: str
+    claims: tuple[str, ...]
+    quick: SweepSpec
+    full: SweepSpec
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "description": self.description,
+                "claims": list(self.claims), "quick": self.quick.model_dump(mode="json"),
+                "full": self.full.model_dump(mode="json")}
+
+
+def _spec(name: str, grid: dict[str, Any], **settings: Any) -> SweepSpec:
+    return SweepSpec.model_validate({"name": name, "grid": grid, "settings": settings})
+
+
+REF = {"L": 256, "M": 256, "seeds": 2}
+REF_FULL = {"L": 1024, "M": 1024, "seeds": 4}
+
+PRESETS: dict[str, Preset] = {p.name: p for p in [
+    Preset(
+        "alpha-phase", "Regimes along alpha",
+        "alpha from 1/4 to 64 at fixed D for several L*M: feature learning at alpha ~ 1, the lazy ODE regime "
+        "(feature_update ~ 1/alpha, laziness flat), then noise-dominated once alpha >~ sqrt(LM/D).",
+        ("feature_learning_at_alpha_1", "lazy_feature_update_slope", "noise_boundary"),
+        _spec("alpha-phase (quick)", {"alpha": {"geom": [0.25, 64, 9]}, "D": [16], "L": [8, 32], "M": [8, 32]},
+              seeds=4),
+        _spec("alpha-phase", {"alpha": {"geom": [0.125, 256, 12]}, "D": [16, 64], "L": [16, 64, 256],
+                              "M": [16, 64, 256]}, seeds=8),
+    ),
+    Preset(
+        "depth-width", "Depth acts as width",
+        "Every split of a few fixed L*M into depth and width, with a reference: the error to the limit "
+        "depends on L*M, not on the split, once L is large enough for the 1/L term to be small.",
+        ("split_invariance",),
+        _spec("depth-width (quick)", {"alpha": [1], "D": [16], "L": [8, 32, 128], "M": [8, 32, 128]},
+              seeds=4, reference=REF),
+        _spec("depth-width", {"alpha": [1], "D": [16], "L": [16, 32, 64, 128, 256, 512],
+                              "M": [16, 32, 64, 128, 256, 512]}, seeds=8, reference=REF_FULL),
+    ),
+    Preset(
+        "rates-L", "Error along depth",
+        "Error to the limit along L at large M: slope about -1 where the 1/L discretisation term dominates.",
+        ("rate_L",),
+        _spec("rates-L (quick)", {"alpha": [1], "D": [16], "L": {"geom": [2, 32, 5]}, "M": [256]},
+              seeds=4, reference=REF),
+        _spec("rates-L", {"alpha": [1], "D": [16], "L": {"geom": [2, 256, 8]}, "M": [1024]},
+              seeds=8, reference=REF_FULL),
+    ),
+    Preset(
+        "rates-M", "Error along width",
+        "Error to the limit along M at fixed L: slope about -1/2 in M (the alpha/sqrt(LM) fluctuation).",
+        ("rate_M",),
+        _spec("rates-M (quick)", {"alpha": [1], "D": [16], "L": [64], "M": {"geom": [2, 32, 5]}},
+              seeds=6, reference=REF),
+        _spec("rates-M", {"alpha": [1], "D": [16], "L": [256], "M": {"geom": [1, 256, 9]}},
+              seeds=16, reference=REF_FULL),
+    ),
+    Preset(
+        "D-scaling", "Embedding dimension",
+        "Error and feature_update against D at fixed L, M: the fluctuation grows like sqrt(D/(LM)) while "
+        "feature_update stays Theta(1) at the mlu scale.",
+        ("feature_update_flat_in_D", "init_deviation_sqrt_D"),
+        _spec("D-scaling (quick)", {"alpha": [1], "D": {"geom": [4, 64, 5]}, "L": [32], "M": [32]}, seeds=4),
+        _spec("D-scaling", {"alpha": [1], "D": {"geom": [4, 1024, 9]}, "L": [128], "M": [128]},
+              seeds=8, reference=REF_FULL),
+    ),
+    Preset(
+        "plain-scale", "The plain residual scale",
+        "s = alpha/(LM) over (D, alpha): the same diagram with alpha replaced by alpha/sqrt(D), so the "
+        "feature-learning boundary moves to alpha ~ sqrt(D).",
+        ("plain_boundary_sqrt_D",),
+        _spec("plain-scale (quick)", {"alpha": {"geom": [0.25, 256, 11]}, "D": [4, 16, 64], "L": [16], "M": [16]},
+              seeds=3, residual_scale="plain"),
+        _spec("plain-scale", {"alpha": {"geom": [0.25, 1024, 13]}, "D": [4, 16, 64, 256], "L": [64], "M": [64]},
+              seeds=8, residual_scale="plain"),
+    ),
+]}

@@ -1,0 +1,146 @@
+"""Point-level repository functions: the worker's lease protocol (claim, heartbeat, record,
+release, reap) and the point listings of the API.
+
+Lease protocol: a worker claims points with one conditional UPDATE (queued, or running with a
+stale heartbeat and attempts left -> running, attempts + 1, lease_owner = it). It heartbeats
+while it computes and writes results only where it still holds the lease, in one transaction,
+so a point gets exactly one result however many workers die or race on it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from backend.grid import PointSpec, RunSettings
+from backend.metrics import METRIC_NAMES, json_number
+from backend.results import PointOutcome
+from backend.store.sweeps import _batches_for, chunks
+from backend.store.tables import Point, result_table, sweep_point, utcnow
+
+
+def _stale(lease_timeout_s: float) -> datetime:
+    return utcnow() - timedelta(seconds=lease_timeout_s)
+
+
+def claim(session: Session, ids: Sequence[int], owner: str, host: str, device: str,
+          lease_timeout_s: float, max_attempts: int) -> list[Point]:
+    """Take the lease on those of `ids` that are free; returns the claimed points."""
+    claimable = or_(Point.status == "queued",
+                    and_(Point.status == "running", Point.heartbeat_at < _stale(lease_timeout_s),
+                         Point.attempts < max_attempts))
+    now = utcnow()
+    claimed: list[int] = []
+    for part in chunks(list(ids)):
+        claimed += session.scalars(
+            update(Point).where(Point.id.in_(part), claimable)
+            .values(status="running", attempts=Point.attempts + 1, lease_owner=owner, heartbeat_at=now,
+                    started_at=now, worker_host=host, device=device, error=None)
+            .returning(Point.id)).all()
+    if not claimed:
+        return []
+    return list(session.scalars(select(Point).where(Point.id.in_(claimed)).order_by(Point.id)))
+
+
+def heartbeat(session: Session, ids: Sequence[int], owner: str) -> set[int]:
+    """Refresh the lease; returns the ids this owner still holds (others were cancelled or reaped)."""
+    held: set[int] = set()
+    for part in chunks(list(ids)):
+        held |= set(session.scalars(
+            update(Point).where(Point.id.in_(part), Point.lease_owner == owner, Point.status == "running")
+            .values(heartbeat_at=utcnow()).returning(Point.id)))
+    return held
+
+
+def _result_row(point_id: int, outcome: PointOutcome) -> dict[str, Any]:
+    row: dict[str, Any] = {"point_id": point_id, "regime": outcome.regime, "status": outcome.status}
+    for name, agg in outcome.aggregates().items():
+        row[f"{name}_mean"], row[f"{name}_stderr"], row[f"{name}_n"] = agg.mean, agg.stderr, agg.n
+    row["seeds"] = [{"unit_seed": s.unit_seed, "regime": s.regime, "diverged_at_step": s.diverged_at_step,
+                     "metrics": {k: json_number(v) for k, v in s.metrics.items()}} for s in outcome.seeds]
+    row["loss_curves"] = [[json_number(v) for v in s.loss_curve] for s in outcome.seeds]
+    prov = outcome.provenance
+    row.update(timing_s=outcome.timing_s, resphase_version=prov.resphase_version, torch_version=prov.torch_version,
+               device=prov.device, dtype=prov.dtype, host=prov.host, created_at=utcnow())
+    return row
+
+
+def record(session: Session, outcomes: Sequence[tuple[int, PointOutcome]], owner: str) -> list[int]:
+    """Finish the points this owner still holds and insert their results; returns the ids written."""
+    written: list[int] = []
+    for point_id, outcome in outcomes:
+        done = session.execute(
+            update(Point).where(Point.id == point_id, Point.lease_owner == owner, Point.status == "running")
+            .values(status=outcome.status, finished_at=utcnow(), lease_owner=None, error=None))
+        if done.rowcount == 1:  # type: ignore[attr-defined]
+            session.execute(result_table.insert().values(**_result_row(point_id, outcome)))
+            written.append(point_id)
+    return written
+
+
+def release(session: Session, ids: Sequence[int], owner: str, error: str, max_attempts: int) -> list[list[int]]:
+    """Give back points after an error: queued again while attempts remain, else failed.
+    Returns the batches to enqueue again."""
+    requeue: list[int] = []
+    for part in chunks(list(ids)):
+        held = Point.id.in_(part), Point.lease_owner == owner, Point.status == "running"
+        session.execute(update(Point).where(*held, Point.attempts >= max_attempts).values(
+            status="failed", error=error[:4000], lease_owner=None, finished_at=utcnow()))
+        requeue += session.scalars(update(Point).where(*held).values(
+            status="queued", error=error[:4000], lease_owner=None, queued_at=utcnow()).returning(Point.id)).all()
+    return _batches_for(session, requeue)
+
+
+def reap(session: Session, lease_timeout_s: float, max_attempts: int) -> list[list[int]]:
+    """Running points whose heartbeat is stale go back to the queue (failed once out of attempts).
+    Returns the batches to enqueue again."""
+    stale = and_(Point.status == "running", Point.heartbeat_at < _stale(lease_timeout_s))
+    session.execute(update(Point).where(stale, Point.attempts >= max_attempts).values(
+        status="failed", lease_owner=None, finished_at=utcnow(),
+        error=f"lease expired {max_attempts} times (worker lost)"))
+    ids = list(session.scalars(update(Point).where(stale).values(
+        status="queued", lease_owner=None, queued_at=utcnow()).returning(Point.id)))
+    return _batches_for(session, ids)
+
+
+def point_spec(point: Point) -> PointSpec:
+    return PointSpec(point.alpha, point.D, point.L, point.M, RunSettings.model_validate(point.settings))
+
+
+def _encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    """The id after which a page starts; ValueError for a cursor we did not make."""
+    try:
+        return int(json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError("invalid cursor") from exc
+
+
+def list_points(session: Session, sweep_id: int, status: str | None, limit: int, cursor: str | None
+                ) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a sweep's points in id order, with their seed means."""
+    means = [result_table.c[f"{m}_mean"] for m in METRIC_NAMES]
+    query = (select(Point.id, Point.alpha, Point.D, Point.L, Point.M, Point.status, Point.attempts,
+                    result_table.c.regime, *means)
+             .join(sweep_point, sweep_point.c.point_id == Point.id)
+             .outerjoin(result_table, result_table.c.point_id == Point.id)
+             .where(sweep_point.c.sweep_id == sweep_id).order_by(Point.id).limit(limit + 1))
+    if status:
+        query = query.where(Point.status == status)
+    if cursor:
+        query = query.where(Point.id > decode_cursor(cursor))
+    rows = session.execute(query).all()
+    items = [{"id": r[0], "alpha": r[1], "D": r[2], "L": r[3], "M": r[4], "status": r[5], "attempts": r[6],
+              "regime": r[7], "metrics": {m: json_number(v) for m, v in zip(METRIC_NAMES, r[8:], strict=True)}}
+             for r in rows[:limit]]
+    next_cursor = _encode_cursor(items[-1]["id"]) if len(rows) > limit else None
+    return items, next_cursor

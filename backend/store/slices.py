@@ -1,0 +1,145 @@
+"""Read models for the API: one point in full, phase-diagram slices, tidy export rows."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import RowMapping, select
+from sqlalchemy.orm import Session
+
+from backend.grid import AXES
+from backend.metrics import METRIC_NAMES, json_number
+from backend.store.tables import Point, Sweep, result_table, sweep_point
+
+AGGREGATES: tuple[str, ...] = ("mean", "median", "min", "max")
+
+
+def _iso(t: Any) -> str | None:
+    return None if t is None else t.isoformat() + "Z"
+
+
+def point_detail(session: Session, point_id: int) -> dict[str, Any] | None:
+    """GET /points/{id}: the `resphase run --json` object plus the point's queue state."""
+    point = session.get(Point, point_id)
+    if point is None:
+        return None
+    res = session.execute(select(result_table).where(result_table.c.point_id == point_id)).mappings().first()
+    config = {"alpha": point.alpha, "D": point.D, "L": point.L, "M": point.M, **point.settings}
+    doc: dict[str, Any] = {
+        "id": point.id, "config": config, "content_hash": point.content_hash, "status": point.status,
+        "attempts": point.attempts, "error": point.error, "worker": point.worker_host, "device": point.device,
+        "queued_at": _iso(point.queued_at), "started_at": _iso(point.started_at),
+        "finished_at": _iso(point.finished_at), "regime": None, "metrics": None, "curves": None,
+        "seed_regimes": None, "diverged_at_step": None, "timing_s": None, "provenance": None,
+    }
+    if res is not None:
+        doc.update(_result_doc(res))
+    return doc
+
+
+def _result_doc(res: RowMapping) -> dict[str, Any]:
+    seeds = res["seeds"]
+    metrics = {name: {"mean": res[f"{name}_mean"], "stderr": res[f"{name}_stderr"], "n": res[f"{name}_n"],
+                      "values": [s["metrics"].get(name) for s in seeds]} for name in METRIC_NAMES}
+    curves = res["loss_curves"]
+    steps = max((len(c) for c in curves), default=0)
+    mean_curve = []
+    for k in range(steps):
+        vals = [c[k] for c in curves if k < len(c) and c[k] is not None]
+        mean_curve.append(math.fsum(vals) / len(vals) if vals else None)
+    return {
+        "regime": res["regime"], "metrics": metrics,
+        "seed_regimes": [s["regime"] for s in seeds], "diverged_at_step": [s["diverged_at_step"] for s in seeds],
+        "curves": {"loss": mean_curve, "loss_per_seed": curves}, "timing_s": res["timing_s"],
+        "provenance": {k: res[k] for k in ("resphase_version", "torch_version", "device", "dtype", "host")},
+    }
+
+
+def _seed_agg(values: list[float | None], agg: str) -> float | None:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return None
+    if agg == "median":
+        return float(statistics.median(finite))
+    return min(finite) if agg == "min" else max(finite)
+
+
+def near(column: Any, value: float) -> Any:
+    """Float match with a relative tolerance (axis values went through JSON and rounding)."""
+    tol = abs(value) * 1e-9 + 1e-12
+    return column.between(value - tol, value + tol)
+
+
+def phase_slice(session: Session, sweep: Sweep, x: str, y: str, metric: str, fixed: dict[str, float],
+                agg: str = "mean") -> dict[str, Any]:
+    """A (y, x) grid of one metric over the sweep's axes, the other axes held at `fixed`
+    (first value where not given). Cells not computed yet are present with their status."""
+    axes = {a: [float(v) for v in sweep.axes[a]] for a in AXES}
+    used = {a: fixed.get(a, axes[a][0]) for a in AXES if a not in (x, y)}
+    cols = [Point.id, getattr(Point, x), getattr(Point, y), Point.status, result_table.c.regime,
+            result_table.c[f"{metric}_mean"], result_table.c[f"{metric}_stderr"], result_table.c[f"{metric}_n"]]
+    if agg != "mean":
+        cols.append(result_table.c.seeds)
+    query = (select(*cols).join(sweep_point, sweep_point.c.point_id == Point.id)
+             .outerjoin(result_table, result_table.c.point_id == Point.id)
+             .where(sweep_point.c.sweep_id == sweep.id,
+                    *[near(getattr(Point, a), v) for a, v in used.items()]))
+    xs, ys = axes[x], axes[y]
+    xi = {v: i for i, v in enumerate(xs)}
+    yi = {v: i for i, v in enumerate(ys)}
+
+    def grid(fill: Any) -> list[list[Any]]:
+        return [[fill] * len(xs) for _ in ys]
+
+    z, se, n, status, regime, ids = grid(None), grid(None), grid(0), grid("missing"), grid(None), grid(None)
+    for row in session.execute(query):
+        ykey, xkey = _axis_key(row[2], ys), _axis_key(row[1], xs)
+        if ykey is None or xkey is None:
+            continue
+        i, j = yi[ykey], xi[xkey]
+        ids[i][j], status[i][j], regime[i][j] = row[0], row[3], row[4]
+        value = row[5] if agg == "mean" else (
+            _seed_agg([s["metrics"].get(metric) for s in row[8]], agg) if row[8] is not None else None)
+        z[i][j], se[i][j], n[i][j] = json_number(value), json_number(row[6]), row[7] or 0
+    return {"x_axis": x, "y_axis": y, "metric": metric, "agg": agg, "fixed": used, "x": xs, "y": ys,
+            "z": z, "stderr": se, "n": n, "status": status, "regime": regime, "point_id": ids}
+
+
+def _axis_key(value: float, values: list[float]) -> float | None:
+    for v in values:
+        if abs(v - value) <= abs(v) * 1e-9 + 1e-12:
+            return v
+    return None
+
+
+def export_rows(session: Session, sweep_id: int) -> Iterator[dict[str, Any]]:
+    """One row per point and seed: every setting and every metric (uncomputed points: one row
+    with its status and empty metrics)."""
+    query = (select(Point, result_table.c.seeds, result_table.c.regime)
+             .join(sweep_point, sweep_point.c.point_id == Point.id)
+             .outerjoin(result_table, result_table.c.point_id == Point.id)
+             .where(sweep_point.c.sweep_id == sweep_id).order_by(Point.id))
+    for point, seeds, regime in session.execute(query).yield_per(1000):
+        base = {"sweep_id": sweep_id, "point_id": point.id, "content_hash": point.content_hash,
+                "alpha": point.alpha, "D": point.D, "L": point.L, "M": point.M, "status": point.status,
+                "point_regime": regime}
+        settings = _flat_settings(point.settings)
+        for seed in seeds or [None]:
+            row = {**base, **settings, "unit_seed": None, "seed_regime": None, "diverged_at_step": None}
+            metrics = {}
+            if seed is not None:
+                row.update(unit_seed=seed["unit_seed"], seed_regime=seed["regime"],
+                           diverged_at_step=seed["diverged_at_step"])
+                metrics = seed["metrics"]
+            row.update({name: metrics.get(name) for name in METRIC_NAMES})
+            yield row
+
+
+def _flat_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in settings.items() if k != "reference"}
+    ref = settings.get("reference") or {}
+    out.update(ref_L=ref.get("L"), ref_M=ref.get("M"), ref_seeds=ref.get("seeds"))
+    return out

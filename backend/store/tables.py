@@ -1,0 +1,149 @@
+"""SQLAlchemy 2 tables: sweeps, the points they share, results, cached references.
+
+A point is one (alpha, D, L, M, settings) and exists once, whoever asked for it: sweeps link to
+points through sweep_point, so overlapping sweeps share work. Times are naive UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from backend.metrics import METRIC_NAMES
+
+STATUSES: tuple[str, ...] = ("queued", "running", "done", "diverged", "failed", "cancelled")
+FINISHED: tuple[str, ...] = ("done", "diverged", "failed", "cancelled")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON}  # noqa: RUF012 (SQLAlchemy reads it off the class)
+
+
+class Sweep(Base):
+    __tablename__ = "sweep"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    spec: Mapped[dict[str, Any]]  # the request as submitted
+    axes: Mapped[dict[str, Any]]  # achieved axis values {"alpha": [...], "D": [...], ...}
+    settings: Mapped[dict[str, Any]]  # RunSettings with defaults filled
+    n_points: Mapped[int] = mapped_column(Integer, default=0)
+    n_reused: Mapped[int] = mapped_column(Integer, default=0)
+    estimated_flops: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Point(Base):
+    __tablename__ = "point"
+    __table_args__ = (
+        Index("ix_point_status", "status"),
+        Index("ix_point_axes", "D", "M", "L", "alpha"),
+        Index("ix_point_status_heartbeat", "status", "heartbeat_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    shape_key: Mapped[str] = mapped_column(String(64), index=True)
+    alpha: Mapped[float] = mapped_column(Float)
+    D: Mapped[int] = mapped_column(Integer)
+    L: Mapped[int] = mapped_column(Integer)
+    M: Mapped[int] = mapped_column(Integer)
+    settings: Mapped[dict[str, Any]]
+    estimated_flops: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    queued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    worker_host: Mapped[str | None] = mapped_column(String(200))
+    device: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+sweep_point = Table(
+    "sweep_point",
+    Base.metadata,
+    Column("sweep_id", ForeignKey("sweep.id", ondelete="CASCADE"), primary_key=True),
+    Column("point_id", ForeignKey("point.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_sweep_point_point", "point_id"),
+)
+
+
+def metric_columns() -> list[Column[Any]]:
+    """Per metric: seed mean, standard error and count, typed so queries filter and sort."""
+    cols: list[Column[Any]] = []
+    for name in METRIC_NAMES:
+        cols += [Column(f"{name}_mean", Float), Column(f"{name}_stderr", Float), Column(f"{name}_n", Integer)]
+    return cols
+
+
+result_table = Table(
+    "result",
+    Base.metadata,
+    Column("point_id", ForeignKey("point.id", ondelete="CASCADE"), primary_key=True),
+    Column("regime", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # done | diverged
+    *metric_columns(),
+    Column("seeds", JSON, nullable=False),  # [{"unit_seed", "metrics": {...}, "diverged_at_step", "regime"}]
+    Column("loss_curves", JSON, nullable=False),  # per seed, K + 1 values (null after divergence)
+    Column("timing_s", Float, nullable=False),
+    Column("resphase_version", String(32), nullable=False),
+    Column("torch_version", String(64), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("dtype", String(16), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+)
+
+
+class Result(Base):
+    """One point's diagnostics (columns built from backend.metrics.METRIC_NAMES)."""
+
+    __table__ = result_table
+
+
+class Reference(Base):
+    """A cached reference limit (seed-averaged large network), keyed by its content hash."""
+
+    __tablename__ = "reference"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alpha: Mapped[float] = mapped_column(Float)
+    D: Mapped[int] = mapped_column(Integer)
+    n_seeds: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # npz of f (N, d_out) and h (N, D)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WorkerRecord(Base):
+    """A worker process that announced itself; /health reads last_seen to tell who is alive."""
+
+    __tablename__ = "worker"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    device: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,129 @@
+"""The store on SQLite and PostgreSQL: migrations, sweep creation with reuse, the lease protocol."""
+
+from __future__ import annotations
+
+import time
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+
+from backend.grid import SweepSpec, expand, expanded_axes
+from backend.results import PointOutcome, Provenance, SeedRun
+from backend.settings import Limits
+from backend.store import Database
+from backend.store import sweeps as repo
+from backend.store.points import claim, heartbeat, point_spec, reap, record, release
+from backend.store.tables import Base, Point, result_table
+
+LIMITS = Limits()
+
+
+def _spec(**grid: object) -> SweepSpec:
+    full = {"alpha": [1, 2], "D": [8], "L": [4], "M": [4, 8], **grid}
+    return SweepSpec.model_validate({"name": "t", "grid": full, "settings": {"seeds": 2, "steps": 2}})
+
+
+def _create(db: Database, spec: SweepSpec) -> repo.CreatedSweep:
+    with db.session() as s:
+        return repo.create_sweep(s, spec, expand(spec, LIMITS), expanded_axes(spec.grid, LIMITS))
+
+
+def _outcome(db: Database, point_id: int) -> PointOutcome:
+    with db.read_session() as s:
+        spec = point_spec(s.get(Point, point_id))  # type: ignore[arg-type]
+    seeds = [SeedRun(i, {"feature_update": 0.5 + i, "init_deviation": 0.1}, [1.0, 0.5], None) for i in range(2)]
+    return PointOutcome(spec, seeds, 0.01, Provenance("0", "t", "cpu", "float32"))
+
+
+def test_migrations_match_the_tables(db: Database) -> None:
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+    Database.connect(db.url).dispose()  # upgrading again is a no-op
+
+
+def test_create_groups_points_by_shape_and_reuses_by_hash(db: Database) -> None:
+    first = _create(db, _spec())
+    assert first.n_points == 4 and first.n_reused == 0
+    assert sorted(len(b) for b in first.batches) == [2, 2]  # one batch per (D, L, M), alphas together
+    ids = [i for b in first.batches for i in b]
+    with db.session() as s:
+        claim(s, ids, "w", "h", "cpu", 60, 3)
+    with db.session() as s:
+        record(s, [(i, _outcome(db, i)) for i in ids[:2]], "w")
+    second = _create(db, _spec(alpha=[1, 2, 4]))
+    assert second.n_points == 6 and second.n_reused == 2
+    # only the two new points are queued again; the two running ones are shared, not re-sent
+    assert sum(len(b) for b in second.batches) == 2
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Point)) == 6
+
+
+def test_claim_is_exclusive_and_record_needs_the_lease(db: Database) -> None:
+    ids = [i for b in _create(db, _spec()).batches for i in b]
+    with db.session() as s:
+        mine = claim(s, ids, "a", "h", "cpu", 60, 3)
+    with db.session() as s:
+        theirs = claim(s, ids, "b", "h", "cpu", 60, 3)
+    assert len(mine) == 4 and theirs == []
+    with db.session() as s:
+        assert record(s, [(ids[0], _outcome(db, ids[0]))], "b") == []  # no lease, no result
+        assert heartbeat(s, ids, "a") == set(ids)
+        assert record(s, [(ids[0], _outcome(db, ids[0]))], "a") == [ids[0]]
+        assert record(s, [(ids[0], _outcome(db, ids[0]))], "a") == []  # exactly one result
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(result_table)) == 1
+        assert s.get(Point, ids[0]).status == "done"  # type: ignore[union-attr]
+
+
+def test_reaper_requeues_stale_points_then_fails_them(db: Database) -> None:
+    ids = [i for b in _create(db, _spec()).batches for i in b][:1]
+    for attempt in (1, 2, 3):
+        with db.session() as s:
+            assert [p.id for p in claim(s, ids, f"w{attempt}", "h", "cpu", 0.2, 3)] == ids
+        time.sleep(0.3)
+        with db.session() as s:
+            batches = reap(s, 0.2, 3)
+        expected = [ids] if attempt < 3 else []
+        assert batches == expected
+    with db.read_session() as s:
+        point = s.get(Point, ids[0])
+        assert point is not None and point.status == "failed" and point.attempts == 3
+        assert "lease expired" in (point.error or "")
+
+
+def test_stale_lease_can_be_claimed_by_another_worker(db: Database) -> None:
+    ids = [i for b in _create(db, _spec()).batches for i in b][:2]
+    with db.session() as s:
+        claim(s, ids, "dead", "h", "cpu", 0.2, 3)
+    time.sleep(0.3)
+    with db.session() as s:
+        taken = claim(s, ids, "alive", "h", "cpu", 0.2, 3)
+    assert [p.attempts for p in taken] == [2, 2]
+    with db.session() as s:  # the dead worker's late write is refused
+        assert record(s, [(ids[0], _outcome(db, ids[0]))], "dead") == []
+
+
+def test_release_requeues_until_attempts_run_out(db: Database) -> None:
+    ids = [i for b in _create(db, _spec()).batches for i in b][:1]
+    with db.session() as s:
+        claim(s, ids, "w", "h", "cpu", 60, 2)
+        assert release(s, ids, "w", "boom", 2) == [ids]
+        claim(s, ids, "w", "h", "cpu", 60, 2)
+        assert release(s, ids, "w", "boom again", 2) == []
+    with db.read_session() as s:
+        point = s.get(Point, ids[0])
+        assert point is not None and point.status == "failed" and point.error == "boom again"
+
+
+def test_cancel_leaves_points_another_live_sweep_uses(db: Database) -> None:
+    a = _create(db, _spec())
+    _create(db, _spec(alpha=[1]))  # shares alpha = 1 points with the first
+    with db.session() as s:
+        sweep = repo.list_sweeps(s)[-1]
+        assert sweep.id == a.sweep_id
+        assert repo.cancel_sweep(s, sweep) == 2
+    with db.read_session() as s:
+        counts = repo.status_counts(s, a.sweep_id)
+    assert counts["cancelled"] == 2 and counts["queued"] == 2

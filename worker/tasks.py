@@ -1,0 +1,89 @@
+"""Thin Celery tasks: claim -> compute -> record lives in worker/runner.py.
+
+Importing this module must not load torch: the prefork parent imports it to register the tasks,
+and on CUDA nothing may touch the GPU in a process that forks. The runner (and torch) is
+imported in the process that executes a task, at the first task.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from celery import Celery
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
+
+from backend.queue import TASK_RUN_BATCH, make_celery
+from backend.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from backend.reaper import ReaperThread
+    from worker.runner import WorkerContext
+
+log = logging.getLogger(__name__)
+
+_state: dict[str, Any] = {"pid": None, "ctx": None, "device": os.environ.get("RESPHASE_WORKER_DEVICE", "auto")}
+
+
+def _context() -> WorkerContext:
+    """The per-process worker context, made after any fork (engines and CUDA are per process)."""
+    if _state["pid"] != os.getpid():
+        from worker.runner import WorkerContext
+
+        _state["ctx"] = WorkerContext.create(get_settings(), _state["device"])
+        _state["pid"] = os.getpid()
+    ctx: WorkerContext = _state["ctx"]
+    return ctx
+
+
+def run_batch(point_ids: list[int]) -> dict[str, Any]:
+    from worker.runner import run_batch as run
+
+    result = run(_context(), point_ids)
+    log.info("batch %s: %s", point_ids[:3], result)
+    return result
+
+
+def register(app: Celery) -> None:
+    app.task(name=TASK_RUN_BATCH, acks_late=True, reject_on_worker_lost=True)(run_batch)
+
+
+def make_worker_app(settings: Settings, device: str) -> Celery:
+    _state["device"] = device
+    app = make_celery(settings)
+    register(app)
+    return app
+
+
+_reaper: list[ReaperThread] = []
+
+
+@worker_ready.connect
+def _start_reaper(sender: Any = None, **_: Any) -> None:
+    """Each worker's main process announces itself (for /health) and reaps, so a lost worker's
+    points come back even when no API process runs."""
+    from backend.queue import TaskQueue
+    from backend.reaper import ReaperThread
+    from backend.store import Database
+    from backend.store.workers import announce
+
+    settings = get_settings()
+    db = Database.connect(settings.resolved_database_url)
+    name = f"{getattr(sender, 'hostname', 'worker')}:{os.getpid()}"
+
+    def beat() -> None:
+        with db.session() as s:
+            announce(s, name, _state["device"])
+
+    beat()
+    thread = ReaperThread(db, TaskQueue(settings), settings, interval_s=settings.heartbeat_interval_s, on_tick=beat)
+    thread.start()
+    _reaper.append(thread)
+
+
+@worker_shutdown.connect
+@worker_process_shutdown.connect
+def _stop_reaper(**_: Any) -> None:
+    for thread in _reaper:
+        thread.stop()
