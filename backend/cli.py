@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from backend import __version__
-from backend.commands import client, run, serve
+from backend.commands import client, reproduce, run, serve
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     client.add_client_args(p)
 
+    reproduce.add_arguments(sub.add_parser(
+        "reproduce", help="run the presets and check the paper's claims (verdict table, HTML report)"))
+
     p = sub.add_parser("export", help="download a sweep's results, one row per point and seed")
     p.add_argument("id", type=int)
     p.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
@@ -62,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve.serve_api(serve.apply_env(args))
     if args.command == "worker":
         return serve.run_worker(serve.apply_env(args), args.device, args.concurrency)
+    if args.command == "reproduce":
+        return reproduce.main(args)
     if args.command == "export":
         return client.run_client(client.export, args)
     handlers = {"submit": client.submit, "list": client.list_sweeps, "status": client.status}

@@ -37,10 +37,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "alpha from 1/4 to 64 at fixed D for several L*M: feature learning at alpha ~ 1, the lazy ODE regime "
         "(feature_update ~ 1/alpha, laziness flat), then noise-dominated once alpha >~ sqrt(LM/D).",
         ("feature_learning_at_alpha_1", "lazy_feature_update_slope", "noise_boundary"),
-        _spec("alpha-phase (quick)", {"alpha": {"geom": [0.25, 64, 9]}, "D": [16], "L": [8, 32], "M": [8, 32]},
+        _spec("alpha-phase (quick)", {"alpha": {"geom": [0.25, 64, 9]}, "D": [8], "L": [16, 64], "M": [16, 64]},
               seeds=4),
-        _spec("alpha-phase", {"alpha": {"geom": [0.125, 256, 12]}, "D": [16, 64], "L": [16, 64, 256],
-                              "M": [16, 64, 256]}, seeds=8),
+        _spec("alpha-phase", {"alpha": {"geom": [0.125, 512, 13]}, "D": [16, 64], "L": [64, 256, 1024],
+                              "M": [64, 256, 1024]}, seeds=8),
     ),
     Preset(
         "depth-width", "Depth acts as width",
@@ -54,11 +54,12 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     ),
     Preset(
         "rates-L", "Error along depth",
-        "Error to the limit along L at large M: slope about -1 where the 1/L discretisation term dominates.",
+        "Error to the limit along L at large M: slope about -1 where the 1/L discretisation term dominates "
+        "(the width M must be large enough that the alpha/sqrt(LM) fluctuation stays below it).",
         ("rate_L",),
-        _spec("rates-L (quick)", {"alpha": [1], "D": [16], "L": {"geom": [2, 32, 5]}, "M": [256]},
+        _spec("rates-L (quick)", {"alpha": [1], "D": [16], "L": [2, 4, 8, 16], "M": [4096]},
               seeds=4, reference=REF),
-        _spec("rates-L", {"alpha": [1], "D": [16], "L": {"geom": [2, 256, 8]}, "M": [1024]},
+        _spec("rates-L", {"alpha": [1], "D": [16], "L": {"geom": [2, 64, 6]}, "M": [4096]},
               seeds=8, reference=REF_FULL),
     ),
     Preset(
@@ -75,18 +76,17 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "Error and feature_update against D at fixed L, M: the fluctuation grows like sqrt(D/(LM)) while "
         "feature_update stays Theta(1) at the mlu scale.",
         ("feature_update_flat_in_D", "init_deviation_sqrt_D"),
-        _spec("D-scaling (quick)", {"alpha": [1], "D": {"geom": [4, 64, 5]}, "L": [32], "M": [32]}, seeds=4),
-        _spec("D-scaling", {"alpha": [1], "D": {"geom": [4, 1024, 9]}, "L": [128], "M": [128]},
-              seeds=8, reference=REF_FULL),
+        _spec("D-scaling (quick)", {"alpha": [1], "D": {"geom": [16, 256, 5]}, "L": [32], "M": [32]}, seeds=4),
+        _spec("D-scaling", {"alpha": [1], "D": {"geom": [16, 2048, 8]}, "L": [128], "M": [128]}, seeds=8),
     ),
     Preset(
         "plain-scale", "The plain residual scale",
         "s = alpha/(LM) over (D, alpha): the same diagram with alpha replaced by alpha/sqrt(D), so the "
         "feature-learning boundary moves to alpha ~ sqrt(D).",
         ("plain_boundary_sqrt_D",),
-        _spec("plain-scale (quick)", {"alpha": {"geom": [0.25, 256, 11]}, "D": [4, 16, 64], "L": [16], "M": [16]},
-              seeds=3, residual_scale="plain"),
-        _spec("plain-scale", {"alpha": {"geom": [0.25, 1024, 13]}, "D": [4, 16, 64, 256], "L": [64], "M": [64]},
-              seeds=8, residual_scale="plain"),
+        _spec("plain-scale (quick)", {"alpha": {"geom": [1, 128, 8]}, "D": [16, 64, 256], "L": [64], "M": [64]},
+              seeds=2, residual_scale="plain"),
+        _spec("plain-scale", {"alpha": {"geom": [0.5, 2048, 13]}, "D": [16, 64, 256, 1024], "L": [256],
+                              "M": [256]}, seeds=8, residual_scale="plain"),
     ),
 ]}

@@ -3,7 +3,6 @@ and the CLI and API print. Torch-free."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +65,17 @@ class PointOutcome:
         return [aggregate([s.loss_curve[k] for s in self.seeds if k < len(s.loss_curve)]).mean
                 for k in range(steps)]
 
+    def seed_docs(self) -> list[dict[str, Any]]:
+        """Per seed: unit seed, regime, divergence step and metrics (non-finite -> None), as stored."""
+        return [{"unit_seed": s.unit_seed, "regime": s.regime, "diverged_at_step": s.diverged_at_step,
+                 "metrics": {k: json_number(v) for k, v in s.metrics.items()}} for s in self.seeds]
+
+    def tidy_rows(self) -> list[dict[str, Any]]:
+        """One row per seed, the shape of GET /sweeps/{id}/export rows (without the ids)."""
+        p = self.point
+        base = {"alpha": p.alpha, "D": p.D, "L": p.L, "M": p.M, "status": self.status, "point_regime": self.regime}
+        return tidy_rows(base, p.settings.model_dump(mode="json"), self.seed_docs())
+
     def to_json(self) -> dict[str, Any]:
         """The JSON object of `resphase run --json` and of GET /points/{id}: non-finite -> null."""
         metrics = {}
@@ -89,5 +99,22 @@ class PointOutcome:
         }
 
 
-def finite_or_nan(x: float | None) -> float:
-    return x if x is not None and math.isfinite(x) else math.nan
+def tidy_rows(base: dict[str, Any], settings: dict[str, Any], seeds: list[dict[str, Any]] | None
+              ) -> list[dict[str, Any]]:
+    """Export rows of one point: `base` (ids, axes, status), the settings flattened, then per seed
+    its id, regime, divergence step and every metric. A point without results gives one row."""
+    flat = {k: v for k, v in settings.items() if k != "reference"}
+    ref = settings.get("reference") or {}
+    flat.update(ref_L=ref.get("L"), ref_M=ref.get("M"), ref_seeds=ref.get("seeds"))
+    rows = []
+    per_seed: list[dict[str, Any] | None] = list(seeds) if seeds else [None]
+    for seed in per_seed:
+        row = {**base, **flat, "unit_seed": None, "seed_regime": None, "diverged_at_step": None}
+        metrics: dict[str, Any] = {}
+        if seed is not None:
+            row.update(unit_seed=seed["unit_seed"], seed_regime=seed["regime"],
+                       diverged_at_step=seed["diverged_at_step"])
+            metrics = seed["metrics"]
+        row.update({name: metrics.get(name) for name in METRIC_NAMES})
+        rows.append(row)
+    return rows

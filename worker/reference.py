@@ -30,16 +30,17 @@ class ReferenceLimit:
     f: np.ndarray  # (N, d_out)
     h: np.ndarray  # (N, D): h^L
     n_seeds: int  # seeds that did not diverge and went into the average (0: unusable)
+    alpha: float
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        np.savez(buf, f=self.f, h=self.h, n_seeds=np.array(self.n_seeds))
+        np.savez(buf, f=self.f, h=self.h, n_seeds=np.array(self.n_seeds), alpha=np.array(self.alpha))
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ReferenceLimit:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            return cls(f=z["f"], h=z["h"], n_seeds=int(z["n_seeds"]))
+            return cls(f=z["f"], h=z["h"], n_seeds=int(z["n_seeds"]), alpha=float(z["alpha"]))
 
 
 class ReferenceStore(Protocol):
@@ -146,5 +147,5 @@ def _compute_group(sample: PointSpec, alphas: list[float], device: torch.device,
         else:
             f = np.full((s.n_samples, s.d_out), np.nan)
             h = np.full((s.n_samples, sample.D), np.nan)
-        out[alpha] = ReferenceLimit(f=f, h=h, n_seeds=len(ok))
+        out[alpha] = ReferenceLimit(f=f, h=h, n_seeds=len(ok), alpha=alpha)
     return out

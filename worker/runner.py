@@ -35,7 +35,7 @@ class Cancelled(Exception):
 class DbReferenceStore:
     """References in the shared database, so every worker and sweep reuses them."""
 
-    def __init__(self, db: Database, alpha_d: dict[str, tuple[float, int]] | None = None) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
         self._memory: dict[str, ReferenceLimit] = {}
 
@@ -51,8 +51,7 @@ class DbReferenceStore:
     def put(self, key: str, ref: ReferenceLimit) -> None:
         self._memory[key] = ref
         with self.db.session() as s:
-            put_reference(s, key, alpha=float("nan"), D=int(ref.h.shape[1]), n_seeds=ref.n_seeds,
-                          data=ref.to_bytes())
+            put_reference(s, key, alpha=ref.alpha, D=int(ref.h.shape[1]), n_seeds=ref.n_seeds, data=ref.to_bytes())
 
 
 @dataclass

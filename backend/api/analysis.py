@@ -96,11 +96,16 @@ def fit(sweep_id: int, session: ReadSession, metric: str = "err_out", along: Axi
         predicted: float | None = None, n_boot: int = Query(500, ge=0, le=5000)) -> dict[str, Any]:
     """A power law along one axis (one per value of `group`), or a multi-term model over all cells."""
     cells = _cells(session, sweep_id, metric, fixed)
-    base = {"metric": metric, "model": model, "fixed": parse_fixed(fixed), "n_cells": len(cells.point_ids),
+    held_fixed = parse_fixed(fixed)
+    base = {"metric": metric, "model": model, "fixed": held_fixed, "n_cells": len(cells.point_ids),
             "cells_by_status": dict(cells.statuses)}
     if model == "power":
         if group == along:
             raise HTTPException(422, "group must differ from along")
+        held = sorted(a for a in held_fixed if a in (along, group))
+        if held:
+            raise HTTPException(422, f"fixed: {', '.join(held)} cannot be held fixed "
+                                     "and also be the along or group axis")
         pred = predicted if predicted is not None else PREDICTED_EXPONENTS.get((metric, along))
         return {**base, "along": along, "group": group, "predicted_exponent": pred,
                 "lines": _power_lines(cells, along, group, pred, n_boot)}

@@ -62,8 +62,7 @@ def _result_row(point_id: int, outcome: PointOutcome) -> dict[str, Any]:
     row: dict[str, Any] = {"point_id": point_id, "regime": outcome.regime, "status": outcome.status}
     for name, agg in outcome.aggregates().items():
         row[f"{name}_mean"], row[f"{name}_stderr"], row[f"{name}_n"] = agg.mean, agg.stderr, agg.n
-    row["seeds"] = [{"unit_seed": s.unit_seed, "regime": s.regime, "diverged_at_step": s.diverged_at_step,
-                     "metrics": {k: json_number(v) for k, v in s.metrics.items()}} for s in outcome.seeds]
+    row["seeds"] = outcome.seed_docs()
     row["loss_curves"] = [[json_number(v) for v in s.loss_curve] for s in outcome.seeds]
     prov = outcome.provenance
     row.update(timing_s=outcome.timing_s, resphase_version=prov.resphase_version, torch_version=prov.torch_version,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from backend.grid import AXES
 from backend.metrics import METRIC_NAMES, json_number
+from backend.results import tidy_rows
 from backend.store.tables import Point, Sweep, result_table, sweep_point
 
 AGGREGATES: tuple[str, ...] = ("mean", "median", "min", "max")
@@ -126,20 +127,4 @@ def export_rows(session: Session, sweep_id: int) -> Iterator[dict[str, Any]]:
         base = {"sweep_id": sweep_id, "point_id": point.id, "content_hash": point.content_hash,
                 "alpha": point.alpha, "D": point.D, "L": point.L, "M": point.M, "status": point.status,
                 "point_regime": regime}
-        settings = _flat_settings(point.settings)
-        for seed in seeds or [None]:
-            row = {**base, **settings, "unit_seed": None, "seed_regime": None, "diverged_at_step": None}
-            metrics = {}
-            if seed is not None:
-                row.update(unit_seed=seed["unit_seed"], seed_regime=seed["regime"],
-                           diverged_at_step=seed["diverged_at_step"])
-                metrics = seed["metrics"]
-            row.update({name: metrics.get(name) for name in METRIC_NAMES})
-            yield row
-
-
-def _flat_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in settings.items() if k != "reference"}
-    ref = settings.get("reference") or {}
-    out.update(ref_L=ref.get("L"), ref_M=ref.get("M"), ref_seeds=ref.get("seeds"))
-    return out
+        yield from tidy_rows(base, point.settings, seeds)
