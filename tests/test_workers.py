@@ -3,7 +3,11 @@ with Celery workers on the machine's Redis and PostgreSQL, one of them killed mi
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,3 +159,36 @@ def test_sigkill_mid_sweep_loses_no_work_and_duplicates_no_result(
         attempts = list(session.scalars(select(Point.attempts)))
     db.dispose()
     assert max(attempts) == 2 and min(attempts) == 1  # the interrupted batch ran again, once
+
+
+def test_cli_clients_against_a_live_server(embedded: tuple[httpx.Client, Settings], tmp_path: Path) -> None:
+    """`resphase sweep submit --wait`, `sweep list`, `sweep status`, `export` as a user types them."""
+    client, _ = embedded
+    url = str(client.base_url)
+    spec = tmp_path / "sweep.json"
+    spec.write_text(json.dumps({"name": "cli", "grid": {"alpha": [1, 2], "D": [8], "L": [4], "M": [4]},
+                                "settings": {"seeds": 2, "steps": 3}}))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "backend.cli", *args, "--url", url], capture_output=True,
+                              text=True, timeout=120, check=False)
+
+    submitted = cli("sweep", "submit", str(spec), "--wait", "--poll", "0.2")
+    assert submitted.returncode == 0, submitted.stderr
+    assert "2 points" in submitted.stdout and "finished" in submitted.stdout
+    sweep_id = submitted.stdout.split()[1].rstrip(":")
+    assert sweep_id in cli("sweep", "list").stdout
+    status = json.loads(cli("sweep", "status", sweep_id, "--json").stdout)
+    assert status["counts"]["done"] == 2
+    out = tmp_path / "out.csv"
+    assert cli("export", sweep_id, "--format", "csv", "-o", str(out)).returncode == 0
+    assert len(out.read_text().splitlines()) == 1 + 4  # header + 2 points x 2 seeds
+    missing = cli("sweep", "status", "999")
+    assert missing.returncode == 2 and "sweep 999 not found" in missing.stderr
+
+
+def test_api_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
+    env = {**os.environ, "RESPHASE_DATA_DIR": str(tmp_path), "RESPHASE_API_TOKEN": ""}
+    proc = subprocess.run([sys.executable, "-m", "backend.cli", "api", "--host", "0.0.0.0", "--port", "0"],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert proc.returncode == 2 and "RESPHASE_API_TOKEN" in proc.stderr
