@@ -254,3 +254,29 @@ def reference_flops(points: Sequence[PointSpec]) -> float:
         seen.add(key)
         total += train_flops(p.D, ref.L, ref.M, p.settings.n_samples, p.settings.steps, ref.seeds)
     return total
+
+
+# Time model of the batched engine, calibrated on 2 CPU cores in float32 (docs/benchmarks.md):
+# each shape group costs its FLOPs at the sustained rate, plus a fixed cost per layer and pass
+# (Python and kernel launches, shared by the whole ensemble). A GPU worker is much faster.
+ENGINE_FLOP_RATE = 5e9
+LAYER_PASS_OVERHEAD_S = 40e-6
+
+
+def estimate_seconds(axes: dict[str, list[float]], settings: RunSettings) -> float:
+    """Compute time of a sweep on one CPU worker from its axes alone (no expansion needed),
+    references included."""
+    s = settings
+    n_alpha = len(axes["alpha"])
+    passes = 3 * s.steps + 3
+    total = 0.0
+    for D in axes["D"]:
+        for L in axes["L"]:
+            for M in axes["M"]:
+                flops = train_flops(int(D), int(L), int(M), s.n_samples, s.steps, s.seeds) * n_alpha
+                total += flops / ENGINE_FLOP_RATE + passes * L * LAYER_PASS_OVERHEAD_S
+        if s.reference is not None:
+            r = s.reference
+            flops = train_flops(int(D), r.L, r.M, s.n_samples, s.steps, r.seeds) * n_alpha
+            total += flops / ENGINE_FLOP_RATE + passes * r.L * LAYER_PASS_OVERHEAD_S
+    return total

@@ -13,6 +13,7 @@ from backend.grid import (
     PointSpec,
     SweepSpec,
     check_limits,
+    estimate_seconds,
     expand,
     expanded_axes,
     point_flops,
@@ -35,6 +36,7 @@ class SweepPublic(BaseModel):
     n_points: int
     n_reused: int
     estimated_flops: float
+    estimated_s: float  # compute time on one CPU worker (backend.grid.estimate_seconds)
     counts: dict[str, int]
     progress: float
     elapsed_s: float
@@ -63,7 +65,8 @@ def validate_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep) -> dict[st
     reused = sum(1 for _, st in existing.values() if st in ("done", "diverged"))
     flops = sum(point_flops(p) for p in points) + reference_flops(points)
     return {"name": spec.name, "axes": axes, "settings": spec.settings.model_dump(mode="json"),
-            "n_points": len(points), "n_reused": reused, "estimated_flops": flops, "counts": {},
+            "n_points": len(points), "n_reused": reused, "estimated_flops": flops,
+            "estimated_s": estimate_seconds(axes, spec.settings), "counts": {},
             "progress": 0.0, "elapsed_s": 0.0, "remaining_s": None, "state": "draft"}
 
 

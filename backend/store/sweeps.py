@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, func, insert, not_, select, update
 from sqlalchemy.orm import Session
 
-from backend.grid import AXES, PointSpec, SweepSpec, point_flops, reference_flops
+from backend.grid import AXES, PointSpec, RunSettings, SweepSpec, estimate_seconds, point_flops, reference_flops
 from backend.store.tables import FINISHED, STATUSES, Point, Sweep, sweep_point, utcnow
 
 _CHUNK = 500  # ids per IN (...) clause
@@ -117,7 +117,8 @@ def summary(session: Session, sweep: Sweep) -> dict[str, Any]:
     state = "cancelled" if sweep.cancelled_at else ("finished" if done else "running")
     return {"id": sweep.id, "name": sweep.name, "created_at": sweep.created_at.isoformat() + "Z",
             "axes": sweep.axes, "settings": sweep.settings, "n_points": sweep.n_points,
-            "n_reused": sweep.n_reused, "estimated_flops": sweep.estimated_flops, "counts": counts,
+            "n_reused": sweep.n_reused, "estimated_flops": sweep.estimated_flops,
+            "estimated_s": estimate_seconds(sweep.axes, RunSettings.model_validate(sweep.settings)), "counts": counts,
             "progress": progress, "elapsed_s": elapsed, "remaining_s": 0.0 if done else remaining,
             "state": state}
 
