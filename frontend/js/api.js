@@ -1,0 +1,83 @@
+// api.js: the one place that talks to the REST API (/api/v1, same origin; docs/api.md).
+// Every call returns parsed JSON or throws an ApiError carrying the HTTP status and FastAPI's
+// `detail` (a string, or a list of {loc, msg} for 422). `isMissing()` tells a 404 of an endpoint
+// the server does not have (yet: the analysis section) from a missing resource, so panels can hide.
+
+export const BASE = '/api/v1';
+const TOKEN_KEY = 'resphase.token';
+
+export class ApiError extends Error {
+  constructor(status, detail, path) {
+    super(typeof detail === 'string' ? detail : `HTTP ${status} on ${path}`);
+    this.status = status;
+    this.detail = detail;
+    this.path = path;
+  }
+
+  /** One readable line for any error shape (422 lists included). */
+  text() {
+    if (Array.isArray(this.detail)) return this.detail.map((d) => d.msg || JSON.stringify(d)).join('; ');
+    return typeof this.detail === 'string' ? this.detail : this.message;
+  }
+}
+
+export function setToken(token) {
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/** Query string from an object: undefined/null/'' entries are left out, arrays joined by commas. */
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v === undefined || v === null || v === '') continue;
+    q.set(k, Array.isArray(v) ? v.join(',') : String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+async function request(method, path, body, signal) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token && method !== 'GET') headers.Authorization = `Bearer ${token}`;
+  const res = await fetch(BASE + path, {
+    method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status === 204) return null;
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  if (!res.ok) throw new ApiError(res.status, data && data.detail !== undefined ? data.detail : data, path);
+  return data;
+}
+
+export const get = (path, params, signal) => request('GET', path + query(params), undefined, signal);
+export const post = (path, body) => request('POST', path, body);
+export const del = (path) => request('DELETE', path);
+
+/** Is this error a "the endpoint does not exist on this server" 404? */
+export function isMissing(err) {
+  return err instanceof ApiError && err.status === 404 && (err.detail === 'Not Found' || err.detail == null);
+}
+
+// Named endpoints (paths from docs/api.md).
+export const api = {
+  meta: () => get('/meta'),
+  health: () => get('/health'),
+  sweeps: (limit = 50) => get('/sweeps', { limit }),
+  sweep: (id) => get(`/sweeps/${id}`),
+  validate: (spec) => post('/sweeps/validate', spec),
+  create: (spec) => post('/sweeps', spec),
+  cancel: (id) => post(`/sweeps/${id}/cancel`),
+  retry: (id) => post(`/sweeps/${id}/retry`),
+  phase: (id, params, signal) => get(`/sweeps/${id}/phase`, params, signal),
+  point: (id) => get(`/points/${id}`),
+  fit: (id, params) => get(`/sweeps/${id}/fit`, params),
+  boundaries: (id, params) => get(`/sweeps/${id}/boundaries`, params),
+  presets: () => get('/presets'),
+  overlays: () => get('/theory/overlays'),
+  evaluate: (params) => get('/theory/evaluate', params),
+  exportUrl: (id, format) => `${BASE}/sweeps/${id}/export${query({ format })}`,
+};

@@ -1,0 +1,189 @@
+// lines.js: the "Lines & fits" panel: a metric against one axis, one line per value of a second
+// axis, log-log, error bars over seeds (data: the /phase slice), the fitted power law per line
+// and the predicted slope (GET /sweeps/{id}/fit; drawn from the data alone when it is missing).
+
+import { api, isMissing } from './api.js';
+import { RAW_AXES, axisLabel, pickValue } from './axes.js';
+import { $, fmt, fmtValue, h, selectControl } from './dom.js';
+import { attachFigureActions, toCsv } from './export.js';
+import { draw } from './heatmap.js';
+import { store } from './state/store.js';
+
+const DIV = 'lines-plot';
+const PALETTE = ['#2f6db5', '#e4572e', '#2e7d4f', '#7b2cbf', '#b7791f', '#00897b', '#c2185b', '#5f6770'];
+let seq = 0;
+let drawn = null;
+
+function note(text) {
+  $('#lines-note').textContent = text || '';
+}
+
+/** along, group (or null) and the held axes of the lines view, made consistent. */
+function linesPlan() {
+  const v = store.view;
+  const along = RAW_AXES.includes(v.along) ? v.along : 'alpha';
+  const group = v.group !== 'none' && RAW_AXES.includes(v.group) && v.group !== along ? v.group : null;
+  const rowAxis = group || RAW_AXES.find((a) => a !== along);
+  const held = {};
+  for (const a of RAW_AXES) if (a !== along && a !== group) held[a] = pickValue(store.sweep.axes[a], v.lfixed[a]);
+  return { along, group, rowAxis, held };
+}
+
+export function renderLinesControls() {
+  const root = $('#lines-controls');
+  root.replaceChildren();
+  if (!store.sweep) return;
+  const v = store.view;
+  const plan = linesPlan();
+  const axisOpts = RAW_AXES.map((a) => [a, axisLabel(a)]);
+  root.append(
+    selectControl('lines-metric', 'metric', Object.keys(store.meta.metrics).map((m) => [m, m]), v.lmetric,
+      (lmetric) => store.update({ lmetric })),
+    selectControl('lines-along', 'against', axisOpts, plan.along, (along) => store.update({ along })),
+    selectControl('lines-group', 'one line per', [['none', '(single line)'], ...axisOpts.filter(([a]) => a !== plan.along)],
+      plan.group || 'none', (group) => store.update({ group })),
+    ...Object.entries(plan.held).map(([a, val]) => selectControl(`lines-fixed-${a}`, `${axisLabel(a)} (held)`,
+      store.sweep.axes[a].map((x) => [x, fmtValue(x)]), val, (x) => store.update({ lfixed: { ...v.lfixed, [a]: Number(x) } }))),
+  );
+  const pred = h('input', { id: 'lines-pred', type: 'text', value: v.pred, placeholder: 'e.g. -1', inputmode: 'decimal',
+    'aria-label': 'predicted exponent', dataset: { testid: 'lines-pred' }, size: 6 });
+  pred.addEventListener('change', () => store.update({ pred: pred.value.trim() }));
+  root.append(h('div', { class: 'control' }, h('label', { for: 'lines-pred', text: 'predicted exponent' }), pred));
+}
+
+const fixedParam = (held) => Object.entries(held).map(([a, x]) => `${a}:${x}`).join(',');
+
+/** Lines from the slice: [{value, x, y, se}] per row (or only the held row without a group). */
+function sliceLines(slice, plan) {
+  const rows = slice.y.map((value, i) => ({ value, x: slice.x, y: slice.z[i], se: slice.stderr[i], status: slice.status[i] }));
+  if (plan.group) return rows;
+  const want = pickValue(store.sweep.axes[plan.rowAxis], store.view.lfixed[plan.rowAxis]);
+  return rows.filter((r) => r.value === want);
+}
+
+function dataTrace(line, i, plan) {
+  const color = PALETTE[i % PALETTE.length];
+  return {
+    type: 'scatter', mode: 'lines+markers', name: plan.group ? `${axisLabel(plan.group)} = ${fmtValue(line.value)}` : store.view.lmetric,
+    x: line.x, y: line.y, error_y: { type: 'data', array: line.se.map((s) => s ?? 0), visible: true, color, thickness: 1 },
+    line: { color, width: 1.5 }, marker: { color, size: 6 }, meta: { role: 'data', group: line.value },
+    text: line.status, customdata: line.se,
+    hovertemplate: `${axisLabel(plan.along)}=%{x}<br>%{y:.4g} ± %{customdata:.2g}<br>%{text}<extra></extra>`,
+  };
+}
+
+function fitTraces(fit, line, i, showPredLegend, pred) {
+  const color = PALETTE[i % PALETTE.length];
+  const xs = line.x.filter((x, k) => Number.isFinite(line.y[k]) && line.y[k] > 0);
+  if (xs.length < 2) return [];
+  const [lo, hi] = [Math.min(...xs), Math.max(...xs)];
+  const out = [];
+  if (fit && Number.isFinite(fit.exponent) && Number.isFinite(fit.prefactor)) {
+    const ci = fit.exponent_ci ? ` [${fmt(fit.exponent_ci[0])}, ${fmt(fit.exponent_ci[1])}]` : '';
+    out.push({ type: 'scatter', mode: 'lines', x: [lo, hi], y: [lo, hi].map((x) => fit.prefactor * x ** fit.exponent),
+      name: `fit: slope ${fmt(fit.exponent)}${ci}`, line: { color, dash: 'dash', width: 1.5 }, hoverinfo: 'skip', meta: { role: 'fit' } });
+  }
+  const slope = Number.isFinite(pred) ? pred : fit && Number.isFinite(fit.predicted_exponent) ? fit.predicted_exponent : NaN;
+  if (Number.isFinite(slope)) {
+    // anchor the predicted slope at the geometric mean of the line's positive points
+    const pts = line.x.map((x, k) => [x, line.y[k]]).filter(([, y]) => Number.isFinite(y) && y > 0);
+    const gx = Math.exp(pts.reduce((s, p) => s + Math.log(p[0]), 0) / pts.length);
+    const gy = Math.exp(pts.reduce((s, p) => s + Math.log(p[1]), 0) / pts.length);
+    out.push({ type: 'scatter', mode: 'lines', x: [lo, hi], y: [lo, hi].map((x) => gy * (x / gx) ** slope),
+      name: `predicted slope ${fmt(slope)}`, showlegend: showPredLegend, legendgroup: 'pred',
+      line: { color: '#9aa5b1', dash: 'dot', width: 1.5 }, hoverinfo: 'skip', meta: { role: 'predicted' } });
+  }
+  return out;
+}
+
+function renderFitTable(fits, plan) {
+  const table = $('#fit-table');
+  if (!fits || !fits.length) { table.hidden = true; return; }
+  const head = h('tr', {}, [plan.group ? axisLabel(plan.group) : 'line', 'exponent', 'CI', 'predicted', 'agrees', 'R²', 'cells used / excluded']
+    .map((t) => h('th', { text: t })));
+  const rows = fits.map(({ value, fit }) => {
+    if (!fit) return h('tr', {}, h('td', { text: fmtValue(value) }), h('td', { colspan: '6', text: 'no fit' }));
+    const agrees = fit.agrees === true ? h('span', { class: 'agree-yes', text: 'yes' }) : fit.agrees === false
+      ? h('span', { class: 'agree-no', text: 'no' }) : '—';
+    return h('tr', {}, h('td', { text: plan.group ? fmtValue(value) : store.view.lmetric }), h('td', { class: 'num', text: fmt(fit.exponent) }),
+      h('td', { class: 'num', text: fit.exponent_ci ? `[${fmt(fit.exponent_ci[0])}, ${fmt(fit.exponent_ci[1])}]` : '—' }),
+      h('td', { class: 'num', text: fmt(fit.predicted_exponent) }), h('td', {}, agrees), h('td', { class: 'num', text: fmt(fit.r2) }),
+      h('td', { class: 'num', text: `${fit.n_cells_used ?? '—'} / ${fit.n_cells_excluded ?? '—'}` }));
+  });
+  table.replaceChildren(h('thead', {}, head), h('tbody', {}, rows));
+  table.hidden = false;
+}
+
+async function fetchFit(plan, pred) {
+  const params = { metric: store.view.lmetric, along: plan.along, group: plan.group || undefined, fixed: fixedParam(plan.held),
+    model: 'power', predicted: Number.isFinite(pred) ? pred : undefined };
+  try {
+    return { fit: await api.fit(store.sweep.id, params) };
+  } catch (err) {
+    return { error: isMissing(err) ? 'Rate fits are not available on this server yet (GET /sweeps/{id}/fit is missing); showing the data.'
+      : `fit: ${err.text ? err.text() : err}` };
+  }
+}
+
+export async function refreshLines() {
+  const my = ++seq;
+  if (!store.sweep) return;
+  const plan = linesPlan();
+  const pred = store.view.pred === '' ? NaN : Number(store.view.pred);
+  const sliceFixed = Object.fromEntries(Object.entries(plan.held).filter(([a]) => a !== plan.rowAxis));
+  let slice;
+  let fitRes;
+  try {
+    [slice, fitRes] = await Promise.all([
+      api.phase(store.sweep.id, { x: plan.along, y: plan.rowAxis, metric: store.view.lmetric, agg: 'mean', fixed: fixedParam(sliceFixed) }),
+      fetchFit(plan, pred),
+    ]);
+  } catch (err) {
+    if (my === seq) note(`Could not load the data: ${err.text ? err.text() : err}`);
+    return;
+  }
+  if (my !== seq) return;
+  const lines = sliceLines(slice, plan);
+  const fitLines = fitRes.fit && fitRes.fit.lines ? fitRes.fit.lines : [];
+  const fitFor = (value) => {
+    const f = fitLines.find((l) => (plan.group ? Math.abs(l.group_value - value) <= 1e-9 * Math.abs(value) : true));
+    return f ? f.fit : null;
+  };
+  const data = lines.map((l, i) => dataTrace(l, i, plan));
+  lines.forEach((l, i) => data.push(...fitTraces(fitFor(l.value), l, i, i === 0, pred)));
+  const held = Object.entries(plan.held).map(([a, x]) => `${axisLabel(a)}=${fmtValue(x)}`).join(', ');
+  const layout = {
+    margin: { l: 70, r: 20, t: 40, b: 56 }, plot_bgcolor: '#fff', paper_bgcolor: '#fff', hovermode: 'closest',
+    font: { family: 'system-ui, -apple-system, Segoe UI, Roboto, sans-serif', size: 12, color: '#1f2933' },
+    title: { text: `${store.sweep.name || `sweep ${store.sweep.id}`}: ${store.view.lmetric} (mean ± stderr over seeds)${held ? ` at ${held}` : ''}`,
+      x: 0.01, xanchor: 'left', font: { size: 12 } },
+    xaxis: { type: 'log', title: { text: axisLabel(plan.along) }, gridcolor: '#eef1f4' },
+    yaxis: { type: 'log', title: { text: store.view.lmetric }, gridcolor: '#eef1f4' },
+    legend: { font: { size: 11 } }, uirevision: `${store.sweep.id}|${plan.along}|${plan.group}`,
+  };
+  await draw(document.getElementById(DIV), { data, layout });
+  drawn = { slice, plan, lines };
+  renderFitTable(fitRes.fit ? lines.map((l) => ({ value: l.value, fit: fitFor(l.value) })) : null, plan);
+  const anyValue = lines.some((l) => l.y.some((y) => Number.isFinite(y) && y > 0));
+  note([fitRes.error, anyValue ? '' : 'No positive values to draw on log axes yet.'].filter(Boolean).join(' '));
+}
+
+function linesCsv() {
+  if (!drawn) return null;
+  const { plan, lines } = drawn;
+  const rows = lines.flatMap((l) => l.x.map((x, k) => [plan.group ? l.value : '', x, l.y[k], l.se[k], l.status[k]]));
+  const name = `resphase-sweep${store.sweep.id}-${store.view.lmetric}-vs-${plan.along}.csv`;
+  return [name, toCsv([plan.group || 'line', plan.along, store.view.lmetric, 'stderr', 'status'], rows)];
+}
+
+export function clearLines() {
+  seq += 1;
+  drawn = null;
+  window.Plotly.purge(document.getElementById(DIV));
+  $('#fit-table').hidden = true;
+  note('');
+}
+
+export function initLines() {
+  attachFigureActions(DIV, () => `resphase-sweep${store.view.sweep}-${store.view.lmetric}-vs-${store.view.along}`, linesCsv);
+}

@@ -1,0 +1,134 @@
+// main.js: boots the page: loads /meta, builds the panels, restores the view from the URL, wires
+// view changes to redraws, and polls the sweeps so figures fill in as results arrive.
+// Everything is bound here with addEventListener: the page's CSP allows no inline script.
+
+import { api, setToken } from './api.js';
+import { $ } from './dom.js';
+import { initForm } from './form.js';
+import { clearLines, initLines, refreshLines, renderLinesControls } from './lines.js';
+import { loadOverlays } from './overlays.js';
+import { clearPhase, initPhase, refreshPhase, renderPhaseControls } from './phase.js';
+import { showPoint, refreshPoint } from './detail.js';
+import { store } from './state/store.js';
+import { mergeSummary, poll, renderHeader, setSelected } from './sweeps.js';
+
+const PHASE_KEYS = ['x', 'y', 'metric', 'agg', 'log', 'fixed', 'ov', 'custom'];
+const LINES_KEYS = ['lmetric', 'along', 'group', 'lfixed', 'pred'];
+const TABS = ['phase', 'lines', 'detail'];
+const dirty = { phase: true, lines: true };
+
+// Report CSP violations loudly (tests fail on console errors).
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__cspViolations.push(`${e.violatedDirective}: ${e.blockedURI}`);
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
+});
+
+/** Redraw a panel now if it is visible, else when its tab is opened. */
+function refresh(panel) {
+  if (!store.sweep) return;
+  if (store.view.tab !== panel) {
+    dirty[panel] = true;
+    return;
+  }
+  dirty[panel] = false;
+  if (panel === 'phase') refreshPhase();
+  else refreshLines();
+}
+
+function showTab(tab) {
+  const active = TABS.includes(tab) ? tab : 'phase';
+  for (const t of TABS) {
+    $(`#tab-${t}`).setAttribute('aria-selected', String(t === active));
+    $(`#panel-${t}`).hidden = t !== active;
+  }
+  for (const div of document.querySelectorAll(`#panel-${active} .js-plotly-plot`)) window.Plotly.Plots.resize(div);
+  if (active in dirty && dirty[active]) refresh(active);
+}
+
+function onSweep(summary) {
+  document.body.classList.toggle('no-sweep', !summary);
+  renderPhaseControls();
+  renderLinesControls();
+  if (!summary) {
+    clearPhase();
+    clearLines();
+    return;
+  }
+  dirty.phase = true;
+  dirty.lines = true;
+  refresh(store.view.tab === 'lines' ? 'lines' : 'phase');
+}
+
+function onView(changed) {
+  const v = store.view;
+  // a different sweep: 'sweep' (from setSelected, now or after the next poll) redraws everything
+  const newSweep = changed.has('sweep') && (!store.sweep || store.sweep.id !== v.sweep);
+  if (newSweep) {
+    const known = store.sweeps.find((s) => s.id === v.sweep) || null;
+    if (known || v.sweep === null) setSelected(known);
+    else poll();
+  }
+  if (changed.has('tab')) showTab(v.tab);
+  if (!newSweep && PHASE_KEYS.some((k) => changed.has(k))) {
+    renderPhaseControls();
+    refresh('phase');
+  }
+  if (!newSweep && LINES_KEYS.some((k) => changed.has(k))) {
+    renderLinesControls();
+    refresh('lines');
+  }
+  if (changed.has('point')) showPoint(v.point);
+}
+
+async function health() {
+  const el = $('#server-health');
+  try {
+    const hs = await api.health();
+    el.className = `health ${hs.status === 'ok' ? 'ok' : 'bad'}`;
+    el.textContent = `${hs.status} · ${hs.workers ? hs.workers.count : 0} worker${hs.workers && hs.workers.count === 1 ? '' : 's'}`;
+  } catch {
+    el.className = 'health bad';
+    el.textContent = 'server unreachable';
+  }
+  setTimeout(health, 15000);
+}
+
+async function boot() {
+  try {
+    store.meta = await api.meta();
+  } catch (err) {
+    $('#sweep-header').textContent = `Cannot reach the resphase API: ${err.text ? err.text() : err}`;
+    return;
+  }
+  if (store.meta.auth_required) {
+    $('#token-box').hidden = false;
+    $('#api-token').addEventListener('change', (e) => setToken(e.target.value.trim()));
+  }
+  health();
+  initForm();
+  initPhase();
+  initLines();
+  await loadOverlays();
+  for (const t of TABS) $(`#tab-${t}`).addEventListener('click', () => store.update({ tab: t }));
+  store.on('view', onView);
+  store.on('sweep', onSweep);
+  store.on('results', () => {
+    refresh('phase');
+    refresh('lines');
+    refreshPoint();
+  });
+  store.on('created', (summary) => {
+    mergeSummary(summary);
+    store.update({ sweep: summary.id, point: null, fixed: {}, lfixed: {}, tab: 'phase', ov: null, custom: [] }, { push: true });
+  });
+  window.addEventListener('popstate', () => store.loadFromUrl());
+  store.loadFromUrl();
+  renderHeader();
+  await poll();
+  document.body.dataset.ready = '1';
+}
+
+// Test hooks: the store (read-only use) for debugging from the browser console.
+window.resphase = { store };
+boot();

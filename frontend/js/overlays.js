@@ -1,0 +1,258 @@
+// overlays.js: theory boundaries drawn over the phase diagram (SCIENCE.md section 4).
+// Built-in curves come from GET /theory/overlays (alpha = 1, alpha = sqrt(L*M/D), alpha = sqrt(D)
+// for the plain scale), custom ones from a formula field; every formula is evaluated by the API
+// (GET /theory/evaluate), never in the page, so a bad formula shows the API's 422 message.
+// A boundary "AXIS = f(other axes)" becomes, in the current view:
+//  - AXIS plotted: a curve, f sampled along the other plotted axis (the held axes at their values);
+//  - AXIS held fixed (raw axes): the contour where f equals AXIS's held value, on a 20x20 grid;
+//  - derived views: f at each plotted cell's raw values, joined into polylines.
+
+import { api, isMissing } from './api.js';
+import { AXES, RAW_AXES, axisLabel, edgeSamples, logPosition, pickValue } from './axes.js';
+import { h } from './dom.js';
+import { store } from './state/store.js';
+
+const COLORS = ['#e4572e', '#111111', '#7b2cbf', '#00897b', '#c2185b', '#1565c0'];
+const DASHES = ['dash', 'solid', 'dot', 'dashdot', 'longdash', 'longdashdot'];
+const CONTOUR_N = 20;
+const CURVE_N = 40;
+const cache = new Map();
+
+let builtins = null;   // GET /theory/overlays, or [] when the endpoint is missing
+let missing = false;
+
+export async function loadOverlays() {
+  try {
+    builtins = await api.overlays();
+    missing = false;
+  } catch (err) {
+    builtins = [];
+    missing = isMissing(err);
+    if (!missing) console.warn('resphase: overlays', err);
+  }
+  store.features.overlays = !missing;
+  return builtins;
+}
+
+/** The built-in overlays shown by default for a sweep: those of its residual scale. */
+function defaultOn(sweep) {
+  const scale = sweep ? sweep.settings.residual_scale : 'mlu';
+  return (builtins || []).filter((o) => !o.residual_scale || o.residual_scale === scale).map((o) => o.name);
+}
+
+/** The overlays of the current view: [{name, axis, formula, color, dash}]. */
+export function activeOverlays() {
+  const on = store.view.ov ?? defaultOn(store.sweep);
+  const list = (builtins || []).filter((o) => on.includes(o.name)).map((o) => ({ ...o }));
+  for (const c of store.view.custom) list.push({ name: `${axisLabel(c.axis)} = ${c.formula}`, ...c, custom: true });
+  return list.map((o, i) => ({ ...o, color: COLORS[i % COLORS.length], dash: DASHES[i % DASHES.length] }));
+}
+
+const num = (v) => Number(v.toPrecision(6));
+
+/** A formula without the sampled variables evaluates to one value: repeat it. */
+const broadcast = (values, n) => (values.length === 1 && n > 1 ? Array(n).fill(values[0]) : values);
+
+/** Evaluate `formula` with env {axis: number | number[]} (cached); resolves to number[]. */
+function evaluate(formula, env) {
+  const params = { formula };
+  for (const [k, v] of Object.entries(env)) params[k] = Array.isArray(v) ? v.map(num).join(',') : num(v);
+  const key = JSON.stringify(params);
+  if (!cache.has(key)) {
+    const p = api.evaluate(params).then((r) => r);
+    p.catch(() => cache.delete(key));
+    cache.set(key, p);
+  }
+  return cache.get(key);
+}
+
+/** Env of every raw axis at one value: held values, else the sweep's first value. */
+function baseEnv(held) {
+  const env = {};
+  for (const a of RAW_AXES) env[a] = held[a] ?? pickValue(store.sweep.axes[a]);
+  return env;
+}
+
+function lineTraces(o, x, y, extra = {}) {
+  const common = { type: 'scatter', mode: 'lines', x, y, hoverinfo: 'skip', connectgaps: false, ...extra };
+  return [
+    { ...common, line: { color: 'rgba(255,255,255,0.85)', width: 5 }, showlegend: false, meta: { role: 'overlay-halo' } },
+    { ...common, name: o.name, line: { color: o.color, width: 2, dash: o.dash }, meta: { role: 'overlay', formula: o.formula },
+      legendgroup: `ov-${o.name}` },
+  ];
+}
+
+/** Traces of one overlay on a raw-axis heatmap in index coordinates (slice: the /phase response). */
+async function gridTraces(o, slice) {
+  const X = slice.x_axis;
+  const Y = slice.y_axis;
+  const env = baseEnv(slice.fixed);
+  if (o.axis === X || o.axis === Y) {
+    const other = o.axis === X ? Y : X;
+    const vals = o.axis === X ? slice.y : slice.x;
+    const samples = edgeSamples(vals, CURVE_N);
+    const r = await evaluate(o.formula, { ...env, [other]: samples });
+    const values = broadcast(r.values, samples.length);
+    const onAxis = values.map((v) => logPosition(o.axis === X ? slice.x : slice.y, v));
+    let along = samples.map((s) => logPosition(vals, s));
+    let pos = onAxis;
+    if (samples.length === 1) { along = [-0.5, 0.5]; pos = [onAxis[0], onAxis[0]]; }
+    return o.axis === X ? lineTraces(o, pos, along) : lineTraces(o, along, pos);
+  }
+  const held = env[o.axis];
+  const xs = edgeSamples(slice.x, CONTOUR_N);
+  const ys = edgeSamples(slice.y, CONTOUR_N);
+  const r = await evaluate(o.formula, { ...env, [X]: ys.flatMap(() => xs), [Y]: ys.flatMap((v) => xs.map(() => v)) });
+  if (!r.variables.includes(X) && !r.variables.includes(Y)) {
+    return { note: `${o.name}: ${axisLabel(o.axis)} = ${r.values[0].toPrecision(3)} here, against the held ${axisLabel(o.axis)} = ${held}` };
+  }
+  if (xs.length < 2 || ys.length < 2) return { note: `${o.name}: needs two values on each plotted axis` };
+  const vals = broadcast(r.values, xs.length * ys.length);
+  const z = ys.map((_, i) => xs.map((_, j) => Math.log(held / vals[i * xs.length + j])));
+  return [{
+    type: 'contour', x: xs.map((v) => logPosition(slice.x, v)), y: ys.map((v) => logPosition(slice.y, v)), z,
+    contours: { start: 0, end: 0, size: 1, coloring: 'none', showlabels: false }, ncontours: 1,
+    line: { color: o.color, width: 2.5, dash: o.dash }, showscale: false, hoverinfo: 'skip', name: o.name,
+    showlegend: true, meta: { role: 'overlay', formula: o.formula },
+  }];
+}
+
+/** Traces of one overlay on a derived-axis scatter (cells carry their raw `params`). */
+async function derivedTraces(o, cells, xId, yId) {
+  const inX = AXES[xId].raw.includes(o.axis);
+  const inY = AXES[yId].raw.includes(o.axis);
+  if (inX === inY) return { note: `${o.name}: not drawn when ${inX ? 'both axes use' : 'neither axis uses'} ${axisLabel(o.axis)}` };
+  const side = inX ? AXES[xId] : AXES[yId];
+  const keyAxes = side.raw.filter((a) => a !== o.axis);
+  const seen = new Map();
+  for (const c of cells) {
+    const p = { ...c.params };
+    delete p[o.axis];
+    seen.set(JSON.stringify(p), p);
+  }
+  const params = [...seen.values()];
+  const env = {};
+  for (const a of RAW_AXES) if (a !== o.axis) env[a] = params.map((p) => p[a]);
+  env[o.axis] = pickValue(store.sweep.axes[o.axis]);
+  const r = await evaluate(o.formula, env);
+  const values = broadcast(r.values, params.length);
+  const groups = new Map();
+  params.forEach((p, k) => {
+    const q = { ...p, [o.axis]: values[k] };
+    const key = keyAxes.map((a) => p[a]).join(',');
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push([AXES[xId].f(q), AXES[yId].f(q)]);
+  });
+  const out = [];
+  [...groups.values()].slice(0, 12).forEach((pts, gi) => {
+    pts.sort((a, b) => (inX ? a[1] - b[1] : a[0] - b[0]));
+    const tr = lineTraces(o, pts.map((p) => p[0]), pts.map((p) => p[1]), { mode: 'lines+markers', marker: { size: 4 } });
+    tr[1].showlegend = gi === 0;
+    out.push(...tr);
+  });
+  return out;
+}
+
+/**
+ * Overlay traces for the current view. ctx: {kind: 'grid', slice} | {kind: 'scatter', cells, x, y}.
+ * Resolves to {traces, notes}; one failing overlay becomes a note, never a broken figure.
+ */
+export async function overlayTraces(ctx) {
+  const traces = [];
+  const notes = [];
+  if (!store.sweep) return { traces, notes };
+  const results = await Promise.allSettled(activeOverlays().map((o) => (
+    ctx.kind === 'grid' ? gridTraces(o, ctx.slice) : derivedTraces(o, ctx.cells, ctx.x, ctx.y))));
+  results.forEach((res, i) => {
+    if (res.status === 'rejected') {
+      const msg = res.reason && res.reason.text ? res.reason.text() : String(res.reason);
+      notes.push(isMissing(res.reason) ? 'theory overlays need GET /theory/evaluate (missing on this server)' : `${activeOverlays()[i].name}: ${msg}`);
+    } else if (Array.isArray(res.value)) traces.push(...res.value);
+    else if (res.value && res.value.note) notes.push(res.value.note);
+  });
+  return { traces, notes };
+}
+
+/** Measured boundary (GET /sweeps/{id}/boundaries) as points with CI bars, when alpha is plotted. */
+export async function boundaryTraces(slice) {
+  const X = slice.x_axis;
+  const Y = slice.y_axis;
+  if (X !== 'alpha' && Y !== 'alpha') return [];
+  const thresholds = Object.values(store.meta.thresholds || {});
+  const metric = thresholds.some((t) => t.metric === store.view.metric) ? store.view.metric : 'feature_update';
+  const group = X === 'alpha' ? Y : X;
+  const fixed = Object.entries(slice.fixed).map(([a, v]) => `${a}:${v}`).join(',');
+  const r = await api.boundaries(store.sweep.id, { metric, group, fixed });
+  const found = (r.curves || []).filter((c) => c.found && Number.isFinite(c.alpha));
+  if (!found.length) return [];
+  const aPos = (v) => logPosition(slice.x_axis === 'alpha' ? slice.x : slice.y, v);
+  const gVals = X === 'alpha' ? slice.y : slice.x;
+  const a = found.map((c) => aPos(c.alpha));
+  const g = found.map((c) => logPosition(gVals, c.fixed[group]));
+  const plus = found.map((c, k) => (c.alpha_ci ? aPos(c.alpha_ci[1]) - a[k] : 0));
+  const minus = found.map((c, k) => (c.alpha_ci ? a[k] - aPos(c.alpha_ci[0]) : 0));
+  const err = { type: 'data', array: plus, arrayminus: minus, color: '#111', thickness: 1.5, width: 4 };
+  const trace = {
+    type: 'scatter', mode: 'markers', name: `measured: ${metric} = ${fmtThreshold(r.threshold)}`, hoverinfo: 'skip',
+    marker: { symbol: 'diamond', size: 9, color: '#ffffff', line: { color: '#111', width: 1.5 } }, meta: { role: 'boundary' },
+  };
+  return X === 'alpha' ? [{ ...trace, x: a, y: g, error_x: err }] : [{ ...trace, x: g, y: a, error_y: err }];
+}
+
+const fmtThreshold = (t) => (typeof t === 'number' ? String(Number(t.toPrecision(3))) : 'threshold');
+
+/** The overlay controls: one checkbox per built-in curve, the custom formula field, custom chips. */
+export function renderOverlayControls(root, onError) {
+  root.replaceChildren();
+  if (missing) {
+    root.append(h('p', { class: 'note', dataset: { testid: 'overlays-unavailable' },
+      text: 'Theory overlays are not available on this server yet (GET /api/v1/theory/overlays is missing).' }));
+    return;
+  }
+  const on = store.view.ov ?? defaultOn(store.sweep);
+  root.append(h('span', { class: 'figure-title', text: 'Theory overlays' }));
+  for (const o of builtins || []) {
+    const id = `ov-${o.name.replace(/[^a-z0-9]+/gi, '-')}`;
+    const box = h('input', { type: 'checkbox', id, checked: on.includes(o.name), dataset: { testid: id } });
+    box.addEventListener('change', () => {
+      const cur = new Set(store.view.ov ?? defaultOn(store.sweep));
+      if (box.checked) cur.add(o.name); else cur.delete(o.name);
+      store.update({ ov: (builtins || []).map((b) => b.name).filter((n) => cur.has(n)) });
+    });
+    const scale = o.residual_scale ? ` (${o.residual_scale})` : '';
+    root.append(h('div', { class: 'control inline', title: o.meaning || '' }, box,
+      h('label', { for: id, text: `${o.name}: ${axisLabel(o.axis)} = ${o.formula}${scale}` })));
+  }
+  const axisSel = h('select', { id: 'overlay-axis', 'aria-label': 'overlay axis' },
+    RAW_AXES.map((a) => h('option', { value: a, text: axisLabel(a) })));
+  const input = h('input', { id: 'overlay-formula', type: 'text', placeholder: 'e.g. sqrt(L*M/D)/2',
+    'aria-label': 'overlay formula', dataset: { testid: 'overlay-formula' }, spellcheck: false });
+  const err = h('span', { class: 'field-error', id: 'overlay-error', dataset: { testid: 'overlay-error' }, role: 'alert' });
+  const add = h('button', { type: 'button', class: 'small', text: 'Add overlay', dataset: { testid: 'overlay-add' } });
+  const submit = async () => {
+    err.textContent = '';
+    input.removeAttribute('aria-invalid');
+    const formula = input.value.trim();
+    if (!formula || !store.sweep) return;
+    try {
+      await evaluate(formula, baseEnv({}));
+      input.value = '';
+      store.update({ custom: [...store.view.custom, { axis: axisSel.value, formula }] });
+    } catch (e) {
+      err.textContent = e.text ? e.text() : String(e);
+      input.setAttribute('aria-invalid', 'true');
+      if (onError) onError(e);
+    }
+  };
+  add.addEventListener('click', submit);
+  input.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); submit(); } });
+  root.append(h('div', { class: 'overlay-custom' },
+    h('div', { class: 'control' }, h('label', { for: 'overlay-axis', text: 'axis' }), axisSel),
+    h('div', { class: 'control' }, h('label', { for: 'overlay-formula', text: '= formula in alpha, D, L, M' }), input),
+    add), err);
+  store.view.custom.forEach((c, i) => {
+    const rm = h('button', { type: 'button', 'aria-label': `remove overlay ${c.formula}`, text: '×' });
+    rm.addEventListener('click', () => store.update({ custom: store.view.custom.filter((_, k) => k !== i) }));
+    root.append(h('span', { class: 'chip', dataset: { testid: 'overlay-custom-chip' } }, `${axisLabel(c.axis)} = ${c.formula}`, rm));
+  });
+}

@@ -1,0 +1,46 @@
+// state/store.js: the page's shared state (view, server meta, selected sweep) and change events.
+// Panels read `store.view` and call `store.update({...})`; the URL follows every view change.
+
+import { DEFAULT_VIEW, readView, writeView } from './url.js';
+
+const listeners = new Map();
+
+export const store = {
+  view: { ...DEFAULT_VIEW },
+  meta: null,        // GET /meta
+  sweep: null,       // summary of the selected sweep (GET /sweeps/{id})
+  sweeps: [],        // GET /sweeps
+  features: {},      // which optional endpoints exist: {presets, overlays, evaluate, fit, boundaries}
+
+  /** Subscribe to 'view' | 'sweep' | 'results' | 'sweeps'; returns an unsubscribe function. */
+  on(event, fn) {
+    if (!listeners.has(event)) listeners.set(event, new Set());
+    listeners.get(event).add(fn);
+    return () => listeners.get(event).delete(fn);
+  },
+
+  emit(event, detail) {
+    for (const fn of listeners.get(event) || []) {
+      try {
+        fn(detail);
+      } catch (err) {
+        console.error(`resphase: ${event} listener failed`, err);
+      }
+    }
+  },
+
+  /** Merge `patch` into the view, write the URL, tell listeners which keys changed. */
+  update(patch, { push = false } = {}) {
+    const changed = Object.keys(patch).filter((k) => JSON.stringify(this.view[k]) !== JSON.stringify(patch[k]));
+    if (!changed.length) return;
+    this.view = { ...this.view, ...patch };
+    writeView(this.view, push);
+    this.emit('view', new Set(changed));
+  },
+
+  /** Replace the view from the URL (page load, back/forward). */
+  loadFromUrl() {
+    this.view = readView();
+    this.emit('view', new Set(Object.keys(this.view)));
+  },
+};

@@ -1,0 +1,99 @@
+// state/url.js: the whole view <-> the page URL's query string, so a copied link reopens it.
+//   ?sweep=3&tab=phase&x=alpha&y=L&metric=feature_update&agg=mean&log=1&fixed=D:16,M:64
+//    &ov=feature+learning,noise&f=alpha:sqrt(L)&lmetric=err_out&along=L&group=M&lfixed=alpha:1,D:16
+//    &pred=-1&point=17
+// `ov` lists the built-in overlays shown (absent: the defaults for the sweep's residual scale);
+// each `f` is a custom overlay "AXIS:FORMULA".
+
+export const DEFAULT_VIEW = Object.freeze({
+  sweep: null,
+  tab: 'phase',
+  x: 'alpha',
+  y: 'L',
+  metric: 'feature_update',
+  agg: 'mean',
+  log: false,
+  fixed: {},
+  ov: null,
+  custom: [],
+  lmetric: 'feature_update',
+  along: 'alpha',
+  group: 'L',
+  lfixed: {},
+  pred: '',
+  point: null,
+});
+
+/** 'D:16,M:64' -> {D: 16, M: 64} (unparseable parts are dropped). */
+export function parseFixed(text) {
+  const out = {};
+  for (const part of (text || '').split(',')) {
+    const [axis, value] = part.split(':');
+    if (axis && value !== undefined && value.trim() !== '' && Number.isFinite(Number(value))) {
+      out[axis.trim()] = Number(value);
+    }
+  }
+  return out;
+}
+
+export function formatFixed(fixed) {
+  return Object.entries(fixed || {}).map(([a, v]) => `${a}:${v}`).join(',');
+}
+
+function intOrNull(s) {
+  const n = Number.parseInt(s, 10);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** The view held by a query string (missing keys take DEFAULT_VIEW's values). */
+export function parseView(search) {
+  const q = new URLSearchParams(search);
+  const v = { ...DEFAULT_VIEW, fixed: {}, lfixed: {}, custom: [] };
+  const str = (k) => { if (q.has(k)) v[k] = q.get(k); };
+  v.sweep = intOrNull(q.get('sweep'));
+  v.point = intOrNull(q.get('point'));
+  ['tab', 'x', 'y', 'metric', 'agg', 'lmetric', 'along', 'group', 'pred'].forEach(str);
+  v.log = q.get('log') === '1';
+  v.fixed = parseFixed(q.get('fixed'));
+  v.lfixed = parseFixed(q.get('lfixed'));
+  v.ov = q.has('ov') ? q.get('ov').split(',').filter(Boolean) : null;
+  v.custom = q.getAll('f').map((s) => {
+    const i = s.indexOf(':');
+    return i > 0 ? { axis: s.slice(0, i), formula: s.slice(i + 1) } : null;
+  }).filter(Boolean);
+  return v;
+}
+
+/** The query string of a view (every field written: the link is the whole view). */
+export function serializeView(v) {
+  const q = new URLSearchParams();
+  if (v.sweep !== null) q.set('sweep', String(v.sweep));
+  q.set('tab', v.tab);
+  q.set('x', v.x);
+  q.set('y', v.y);
+  q.set('metric', v.metric);
+  q.set('agg', v.agg);
+  if (v.log) q.set('log', '1');
+  if (Object.keys(v.fixed).length) q.set('fixed', formatFixed(v.fixed));
+  if (v.ov !== null) q.set('ov', v.ov.join(','));
+  for (const c of v.custom) q.append('f', `${c.axis}:${c.formula}`);
+  q.set('lmetric', v.lmetric);
+  q.set('along', v.along);
+  q.set('group', v.group);
+  if (Object.keys(v.lfixed).length) q.set('lfixed', formatFixed(v.lfixed));
+  if (v.pred !== '') q.set('pred', v.pred);
+  if (v.point !== null) q.set('point', String(v.point));
+  return `?${q.toString()}`;
+}
+
+export function readView() {
+  return parseView(window.location.search);
+}
+
+/** Write the view to the address bar; `push` adds a history entry (sweep changes), else replaces. */
+export function writeView(v, push = false) {
+  const url = `${window.location.pathname}${serializeView(v)}`;
+  if (url === `${window.location.pathname}${window.location.search}`) return;
+  if (push) window.history.pushState(null, '', url);
+  else window.history.replaceState(null, '', url);
+}
