@@ -80,10 +80,19 @@ def _start_reaper(sender: Any = None, **_: Any) -> None:
     thread = ReaperThread(db, TaskQueue(settings), settings, interval_s=settings.heartbeat_interval_s, on_tick=beat)
     thread.start()
     _reaper.append(thread)
+    _state["registration"] = (db, name)
 
 
 @worker_shutdown.connect
 @worker_process_shutdown.connect
 def _stop_reaper(**_: Any) -> None:
+    """Stop reaping and take this worker off the /health list (a killed one ages out instead)."""
     for thread in _reaper:
         thread.stop()
+    registration = _state.pop("registration", None)
+    if registration is not None:
+        from backend.store.workers import retire
+
+        db, name = registration
+        with db.session() as s:
+            retire(s, name)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import ipaddress
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -81,6 +83,12 @@ def run_worker(settings: Settings, device: str, concurrency: int) -> int:
     return 0
 
 
+def _die_with_parent() -> None:
+    """In the worker child of `up` (Linux): get SIGTERM when `up` dies, however it dies."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def up(args: argparse.Namespace) -> int:
     """API + one worker process on SQLite and the filesystem broker; Ctrl-C stops both."""
     settings = apply_env(args)
@@ -88,11 +96,14 @@ def up(args: argparse.Namespace) -> int:
 
     Database.connect(settings.resolved_database_url).dispose()  # migrate once, before both start
     worker = subprocess.Popen([sys.executable, "-m", "backend.cli", "worker", "--device", args.device],
-                              env=os.environ.copy())
+                              env=os.environ.copy(), preexec_fn=_die_with_parent)
     url = f"http://{settings.host}:{settings.port}/"
     print(f"resphase is up: {url}  (data in {settings.data_dir.resolve()}; Ctrl-C stops)", flush=True)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it: with this handler that ends in
+    # SystemExit, so the `finally` below still stops the worker.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        return serve_api(settings)  # uvicorn returns on Ctrl-C or SIGTERM
+        return serve_api(settings)
     except KeyboardInterrupt:
         return 0
     finally:

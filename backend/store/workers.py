@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from backend.store.tables import WorkerRecord, utcnow
@@ -16,3 +17,7 @@ def announce(session: Session, name: str, device: str) -> None:
     else:
         row.last_seen = utcnow()
         row.device = device
+
+
+def retire(session: Session, name: str) -> None:
+    session.execute(delete(WorkerRecord).where(WorkerRecord.name == name))
