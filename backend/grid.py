@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from backend.settings import Limits
 
 # Bump when a change to worker/ changes any number it produces: old results then stop matching.
-SCIENCE_VERSION = "1"
+SCIENCE_VERSION = "2"
 
 AXES: tuple[str, ...] = ("alpha", "D", "L", "M")
 INTEGER_AXES: frozenset[str] = frozenset({"D", "L", "M"})

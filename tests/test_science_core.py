@@ -11,13 +11,16 @@ from worker.resnet import (
     ResNetConfig,
     ResNetEnsemble,
     backward,
+    folded,
     forward_cached,
     half_mse,
     init_units,
     learning_rate,
     make_problem,
+    new_cache,
     readout,
     residual_scale,
+    true_gradients,
 )
 from worker.train import Member, train_ensemble
 
@@ -37,14 +40,18 @@ def test_one_step_equals_autograd_gradient_step(activation: str, scale: str) -> 
     loss = half_mse(readout(model(problem.h0), problem.W_U), problem.Y).sum()
     loss.backward()
     assert model.U.grad is not None and model.V.grad is not None
-    lr = torch.tensor([learning_rate(eta, float(x), cfg) for x in s], dtype=F64)[:, None, None, None]
+    lr = torch.tensor([learning_rate(eta, float(x), cfg) for x in s], dtype=F64)[None, :, None, None]
     expected_U = U0 - lr * model.U.grad
     expected_V = V0 - lr * model.V.grad
     # The manual backward gives autograd's gradient ...
-    cache = forward_cached(cfg, U0, V0, s, problem.h0)
+    Uh, sV = folded(cfg, U0, V0, s)
+    cache = forward_cached(cfg, Uh, sV, problem.h0, new_cache(cfg, 2, 7, U0))
     f = readout(cache.h_out, problem.W_U)
+    torch.testing.assert_close(cache.h_out, model(problem.h0).detach(), rtol=1e-12, atol=1e-12)
     grad_h = (f - problem.Y) @ problem.W_U.T / (cfg.D * 7 * 3)
-    dU, dV = backward(cfg, U0, V0, s, cache, grad_h)
+    raw_U, raw_V = torch.empty_like(U0), torch.empty_like(V0)
+    backward(cfg, Uh, sV, cache, grad_h, raw_U, raw_V)
+    dU, dV = true_gradients(cfg, s, raw_U, raw_V)
     torch.testing.assert_close(dU, model.U.grad, rtol=1e-10, atol=1e-14)
     torch.testing.assert_close(dV, model.V.grad, rtol=1e-10, atol=1e-14)
     # ... and one step of training lands where that gradient step does: the loss after one

@@ -2,12 +2,13 @@
 
 An ensemble is E networks of one shape (D, L, M, activation) that share the problem (data,
 embedding, readout) and differ in residual scale s (through alpha) and in their units (through
-the unit seed). Every tensor carries the ensemble axis first, so one batched matmul trains all E.
+the unit seed). Activations carry the ensemble axis first and parameters right after the layer
+axis, so one batched matmul per layer trains all E.
 
 Shapes used throughout:
     E ensemble members, N samples, D embedding dim, L blocks, M units per block
     X (N, d_in)   Y (N, d_out)   W_E (D, d_in)   W_U (D, d_out)
-    h (E, N, D)   U, V (E, L, M, D)   s, lr (E,)
+    h (E, N, D)   U, V (L, E, M, D), layer-major so one layer's slice is contiguous   s, lr (E,)
 
 No I/O here and no training loop: worker/train.py drives these functions.
 """
@@ -95,19 +96,23 @@ def make_problem(problem_seed: int, n_samples: int, d_in: int, d_out: int, D: in
 def init_units(cfg: ResNetConfig, unit_seeds: list[int | tuple[object, ...]],
                dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
                ) -> tuple[Tensor, Tensor]:
-    """U, V of shape (E, L, M, D), entries N(0, 1), one generator per unit seed.
+    """U, V of shape (L, E, M, D) (layer-major: each layer's slice is contiguous), entries N(0, 1).
 
     The draw depends on the seed and the shape only (not on alpha), so members that differ
-    only in alpha start from the same units: common random numbers across the alpha axis.
+    only in alpha start from the same units (common random numbers across the alpha axis); each
+    distinct seed is drawn once, in float64 on the CPU, and cast once.
     """
-    us, vs = [], []
-    for seed in unit_seeds:
+    distinct = list(dict.fromkeys(unit_seeds))
+    shape = (cfg.L, len(distinct), cfg.M, cfg.D)
+    U64, V64 = torch.empty(shape, dtype=torch.float64), torch.empty(shape, dtype=torch.float64)
+    for i, seed in enumerate(distinct):
         g = seeded_generator("units", seed, cfg.D, cfg.L, cfg.M)
-        us.append(torch.randn(cfg.L, cfg.M, cfg.D, generator=g, dtype=torch.float64))
-        vs.append(torch.randn(cfg.L, cfg.M, cfg.D, generator=g, dtype=torch.float64))
-    U = torch.stack(us).to(device=device, dtype=dtype)
-    V = torch.stack(vs).to(device=device, dtype=dtype)
-    return U, V
+        U64[:, i] = torch.randn(cfg.L, cfg.M, cfg.D, generator=g, dtype=torch.float64)
+        V64[:, i] = torch.randn(cfg.L, cfg.M, cfg.D, generator=g, dtype=torch.float64)
+    index = torch.tensor([distinct.index(seed) for seed in unit_seeds])
+    if len(distinct) < len(unit_seeds):
+        U64, V64 = U64[:, index], V64[:, index]
+    return U64.to(device=device, dtype=dtype), V64.to(device=device, dtype=dtype)
 
 
 def _act(cfg: ResNetConfig, pre: Tensor) -> Tensor:
@@ -115,25 +120,26 @@ def _act(cfg: ResNetConfig, pre: Tensor) -> Tensor:
 
 
 class ResNetEnsemble(nn.Module):
-    """E residual networks of one shape. forward() is plain autograd-friendly PyTorch; training
-    uses forward_cached() and backward() below, the same maths with the gradient written out."""
+    """E residual networks of one shape. forward() is plain autograd-friendly PyTorch (the
+    reference the tests check against); training uses forward_cached() and backward() below, the
+    same maths with the gradient written out and the scalings folded into the parameters."""
 
     def __init__(self, cfg: ResNetConfig, U: Tensor, V: Tensor, s: Tensor) -> None:
         super().__init__()
         self.cfg = cfg
-        self.U = nn.Parameter(U)  # (E, L, M, D)
-        self.V = nn.Parameter(V)  # (E, L, M, D)
+        self.U = nn.Parameter(U)  # (L, E, M, D)
+        self.V = nn.Parameter(V)  # (L, E, M, D)
         self.s: Tensor
         self.register_buffer("s", s)  # (E,)
         self.inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
 
     def forward(self, h0: Tensor) -> Tensor:
         """h0 (N, D) -> h^L (E, N, D)."""
-        h = h0.expand(self.U.shape[0], *h0.shape)
+        h = h0.expand(self.U.shape[1], *h0.shape)
         s = self.s[:, None, None]
         for layer in range(self.cfg.L):
-            pre = h @ self.U[:, layer].transpose(1, 2) * self.inv_sqrt_D  # (E, N, M)
-            h = h + s * (_act(self.cfg, pre) @ self.V[:, layer])  # (E, N, D)
+            pre = h @ self.U[layer].transpose(1, 2) * self.inv_sqrt_D  # (E, N, M)
+            h = h + s * (_act(self.cfg, pre) @ self.V[layer])  # (E, N, D)
         return h
 
 
@@ -147,52 +153,61 @@ def half_mse(f: Tensor, Y: Tensor) -> Tensor:
     return 0.5 * ((f - Y) ** 2).mean(dim=(1, 2))
 
 
+def folded(cfg: ResNetConfig, U: Tensor, V: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
+    """Uh = U / sqrt(D) and sV = s V, (L, E, M, D) each: with them a block is
+    h + act(h Uh^T) sV, three kernels a layer, and the scalings cost one pass a step."""
+    return U * (1.0 / math.sqrt(cfg.D)), V * s[None, :, None, None]
+
+
 @dataclass
 class ForwardCache:
-    """What backward() needs: the input of each block and its activations."""
+    """Every block's input and activation, preallocated once per ensemble and reused each step."""
 
-    hs: list[Tensor]  # L tensors (E, N, D): h^{l-1}
-    acts: list[Tensor]  # L tensors (E, N, M): act(<u, h^{l-1}>/sqrt(D))
-    h_out: Tensor  # (E, N, D): h^L
+    hs: Tensor  # (L + 1, E, N, D): h^0 .. h^L
+    acts: Tensor  # (L, E, N, M): act(<u, h^{l-1}>/sqrt(D))
+
+    @property
+    def h_out(self) -> Tensor:
+        return self.hs[-1]
 
 
-def forward_cached(cfg: ResNetConfig, U: Tensor, V: Tensor, s: Tensor, h0: Tensor) -> ForwardCache:
-    """Forward pass without autograd that keeps each block's input and activation."""
-    inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
-    h = h0.expand(U.shape[0], *h0.shape).contiguous()
-    s3 = s[:, None, None]
-    hs: list[Tensor] = []
-    acts: list[Tensor] = []
+def new_cache(cfg: ResNetConfig, E: int, N: int, like: Tensor) -> ForwardCache:
+    """Empty buffers for an ensemble of E members on like's device and dtype."""
+    return ForwardCache(like.new_empty(cfg.L + 1, E, N, cfg.D), like.new_empty(cfg.L, E, N, cfg.M))
+
+
+def forward_cached(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, h0: Tensor, cache: ForwardCache) -> ForwardCache:
+    """Forward pass without autograd, writing each block's input and activation into `cache`.
+    Uh, sV from folded(); h0 (N, D)."""
+    hs, acts = cache.hs, cache.acts
+    hs[0].copy_(h0.expand(hs.shape[1], *h0.shape))
     for layer in range(cfg.L):
-        pre = torch.bmm(h, U[:, layer].transpose(1, 2)).mul_(inv_sqrt_D)  # (E, N, M)
-        a = torch.tanh_(pre) if cfg.activation == "tanh" else pre
-        hs.append(h)
-        acts.append(a)
-        h = torch.baddbmm(h, a * s3, V[:, layer])  # h + s * a @ v, (E, N, D)
-    return ForwardCache(hs, acts, h)
+        a = torch.bmm(hs[layer], Uh[layer].transpose(1, 2), out=acts[layer])  # (E, N, M)
+        if cfg.activation == "tanh":
+            a.tanh_()
+        torch.baddbmm(hs[layer], a, sV[layer], out=hs[layer + 1])  # h + a sV, (E, N, D)
+    return cache
 
 
-def backward(cfg: ResNetConfig, U: Tensor, V: Tensor, s: Tensor, cache: ForwardCache,
-             grad_h: Tensor) -> tuple[Tensor, Tensor]:
-    """Gradients of a loss w.r.t. U and V given its gradient at h^L, grad_h (E, N, D).
+def backward(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardCache, grad_h: Tensor,
+             dU: Tensor, dV: Tensor) -> None:
+    """Gradients of a loss given its gradient at h^L, grad_h (E, N, D), written into dU, dV
+    (L, E, M, D) UNSCALED: the true gradients are dU / sqrt(D) and s * dV (see true_gradients).
 
-    Block l: h^l = h^{l-1} + s * a V_l with a = act(h^{l-1} U_l^T / sqrt(D)). Going down:
-        dV_l = s a^T g,  dpre = s (g V_l^T) * act'(pre),  dU_l = dpre^T h^{l-1} / sqrt(D),
-        g <- g + dpre U_l / sqrt(D).
-    Returns dU, dV of shape (E, L, M, D).
+    Block l: h^l = h^{l-1} + a sV_l with a = act(h^{l-1} Uh_l^T). Going down:
+        dV_l = a^T g,  dpre = (g sV_l^T) * act'(pre),  dU_l = dpre^T h^{l-1},  g <- g + dpre Uh_l.
     """
-    inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
-    s3 = s[:, None, None]
-    dU = torch.empty_like(U)
-    dV = torch.empty_like(V)
     g = grad_h
     for layer in reversed(range(cfg.L)):
         a, h = cache.acts[layer], cache.hs[layer]
-        torch.bmm(a.transpose(1, 2), g * s3, out=dV[:, layer])  # (E, M, D)
-        dpre = torch.bmm(g, V[:, layer].transpose(1, 2)).mul_(s3)  # (E, N, M)
+        torch.bmm(a.transpose(1, 2), g, out=dV[layer])  # (E, M, D)
+        dpre = torch.bmm(g, sV[layer].transpose(1, 2))  # (E, N, M)
         if cfg.activation == "tanh":
-            dpre.mul_(1.0 - a * a)
-        dpre.mul_(inv_sqrt_D)
-        torch.bmm(dpre.transpose(1, 2), h, out=dU[:, layer])  # (E, M, D)
-        g = torch.baddbmm(g, dpre, U[:, layer])  # (E, N, D)
-    return dU, dV
+            dpre = torch.ops.aten.tanh_backward(dpre, a)  # dpre * (1 - a^2), one kernel
+        torch.bmm(dpre.transpose(1, 2), h, out=dU[layer])  # (E, M, D)
+        g = torch.baddbmm(g, dpre, Uh[layer])  # (E, N, D)
+
+
+def true_gradients(cfg: ResNetConfig, s: Tensor, dU: Tensor, dV: Tensor) -> tuple[Tensor, Tensor]:
+    """The gradients w.r.t. U and V from backward()'s unscaled buffers."""
+    return dU / math.sqrt(cfg.D), dV * s[None, :, None, None]

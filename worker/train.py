@@ -15,13 +15,16 @@ import torch
 from torch import Tensor
 
 from worker.resnet import (
+    ForwardCache,
     Problem,
     ResNetConfig,
     backward,
+    folded,
     forward_cached,
     half_mse,
     init_units,
     learning_rate,
+    new_cache,
     readout,
     residual_scale,
 )
@@ -63,29 +66,30 @@ def _rms(t: Tensor, dims: tuple[int, ...]) -> Tensor:
 
 def _final_diagnostics(cfg: ResNetConfig, U0: Tensor, V0: Tensor, U: Tensor, V: Tensor, s: Tensor,
                        h0: Tensor) -> tuple[dict[str, Tensor], Tensor]:
-    """Diagnostics comparing initial (U0, V0) and trained (U, V) networks, each (E,) tensors,
-    and the trained h^L (E, N, D). Walks both networks layer by layer in one pass."""
+    """Diagnostics comparing initial (U0, V0) and trained (U, V) networks (L, E, M, D), each an
+    (E,) tensor, and the trained h^L (E, N, D). Walks both networks layer by layer in one pass,
+    so no temporary is larger than one layer."""
     inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
-    E, N = U.shape[0], h0.shape[0]
+    E, N = U.shape[1], h0.shape[0]
     s3 = s[:, None, None]
     h_init = h0.expand(E, *h0.shape).contiguous()
     h_train = h_init.clone()
-    feat_sq = torch.zeros(E, dtype=U.dtype, device=U.device)
-    preact_sq = torch.zeros_like(feat_sq)
+    feat_sq, preact_sq, moved, size = (torch.zeros(E, dtype=U.dtype, device=U.device) for _ in range(4))
     for layer in range(cfg.L):
-        pre0 = torch.bmm(h_init, U0[:, layer].transpose(1, 2)) * inv_sqrt_D  # (E, N, M)
-        pre = torch.bmm(h_train, U[:, layer].transpose(1, 2)) * inv_sqrt_D
+        dU = U[layer] - U0[layer]  # (E, M, D)
+        pre0 = torch.bmm(h_init, U0[layer].transpose(1, 2)) * inv_sqrt_D  # (E, N, M)
+        pre = torch.bmm(h_train, U[layer].transpose(1, 2)) * inv_sqrt_D
         # <u^K - u^0, h_0^{l-1}> / sqrt(D): the unit's own move, seen through the initial states
-        local = torch.bmm(h_init, (U[:, layer] - U0[:, layer]).transpose(1, 2)) * inv_sqrt_D
+        local = torch.bmm(h_init, dU.transpose(1, 2)) * inv_sqrt_D
         feat_sq += local.pow(2).sum(dim=(1, 2))
         preact_sq += (pre - pre0).pow(2).sum(dim=(1, 2))
+        moved += dU.pow(2).sum(dim=(1, 2)) + (V[layer] - V0[layer]).pow(2).sum(dim=(1, 2))
+        size += U0[layer].pow(2).sum(dim=(1, 2)) + V0[layer].pow(2).sum(dim=(1, 2))
         act0 = torch.tanh(pre0) if cfg.activation == "tanh" else pre0
         act = torch.tanh(pre) if cfg.activation == "tanh" else pre
-        h_init = torch.baddbmm(h_init, act0 * s3, V0[:, layer])
-        h_train = torch.baddbmm(h_train, act * s3, V[:, layer])
+        h_init = torch.baddbmm(h_init, act0 * s3, V0[layer])
+        h_train = torch.baddbmm(h_train, act * s3, V[layer])
     n_terms = cfg.L * N * cfg.M
-    moved = (U - U0).pow(2).sum(dim=(1, 2, 3)) + (V - V0).pow(2).sum(dim=(1, 2, 3))
-    size = U0.pow(2).sum(dim=(1, 2, 3)) + V0.pow(2).sum(dim=(1, 2, 3))
     metrics = {
         "feature_update": (feat_sq / n_terms).sqrt(),
         "preact_change": (preact_sq / n_terms).sqrt(),
@@ -97,23 +101,41 @@ def _final_diagnostics(cfg: ResNetConfig, U0: Tensor, V0: Tensor, U: Tensor, V: 
 
 @dataclass
 class _Working:
-    """The still-training members: `index` maps rows of the working tensors to ensemble slots."""
+    """The still-training members and their buffers: `index` maps the ensemble axis of the
+    working tensors (axis 1 of U, V) to ensemble slots."""
 
+    cfg: ResNetConfig
     index: Tensor  # (E_active,) long
-    U: Tensor
+    U: Tensor  # (L, E_active, M, D)
     V: Tensor
-    s: Tensor
+    s: Tensor  # (E_active,)
     lr: Tensor
+    cache: ForwardCache
+    dU: Tensor  # (L, E_active, M, D), backward's unscaled gradients
+    dV: Tensor
+
+    @classmethod
+    def start(cls, cfg: ResNetConfig, U0: Tensor, V0: Tensor, s: Tensor, lr: Tensor, n_samples: int) -> _Working:
+        E = U0.shape[1]
+        return cls(cfg, torch.arange(E, device=U0.device), U0.clone(), V0.clone(), s, lr,
+                   new_cache(cfg, E, n_samples, U0), torch.empty_like(U0), torch.empty_like(V0))
 
     def keep(self, mask: Tensor) -> None:
-        self.index, self.U, self.V = self.index[mask], self.U[mask], self.V[mask]
-        self.s, self.lr = self.s[mask], self.lr[mask]
+        """Drop the members where mask is False (rare: divergence), keeping this step's cache."""
+        self.index, self.s, self.lr = self.index[mask], self.s[mask], self.lr[mask]
+        self.U, self.V = self.U[:, mask], self.V[:, mask]
+        self.cache = ForwardCache(self.cache.hs[:, mask], self.cache.acts[:, mask])
+        self.dU, self.dV = torch.empty_like(self.U), torch.empty_like(self.V)
+
+    def finite(self) -> Tensor:
+        """(E_active,) bool: no NaN or inf in the member's units. A non-finite entry makes the
+        sum non-finite, so one reduction per tensor replaces an elementwise scan."""
+        return torch.isfinite(self.U.sum(dim=(0, 2, 3))) & torch.isfinite(self.V.sum(dim=(0, 2, 3)))
 
 
 def _bad_members(loss: Tensor, loss0: Tensor, h_out: Tensor, work: _Working) -> Tensor:
     """(E_active,) bool: diverged at this step (non-finite anything, or loss blown up)."""
-    finite = torch.isfinite(loss) & torch.isfinite(h_out).all(dim=(1, 2))
-    finite &= torch.isfinite(work.U).all(dim=(1, 2, 3)) & torch.isfinite(work.V).all(dim=(1, 2, 3))
+    finite = torch.isfinite(loss) & torch.isfinite(h_out.sum(dim=(1, 2))) & work.finite()
     return ~finite | (loss > DIVERGENCE_FACTOR * loss0)
 
 
@@ -130,38 +152,38 @@ def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member
     s_list = [residual_scale(m.alpha, cfg) for m in members]
     s = torch.tensor(s_list, dtype=dtype, device=device)
     lr = torch.tensor([learning_rate(eta, x, cfg) for x in s_list], dtype=dtype, device=device)
-    work = _Working(torch.arange(E, device=device), U0.clone(), V0.clone(), s, lr)
+    work = _Working.start(cfg, U0, V0, s, lr, N)
 
     losses = torch.full((E, steps + 1), math.nan, dtype=torch.float64)
     diverged_at: list[int | None] = [None] * E
     init_deviation = torch.zeros(E, dtype=torch.float64)
     loss0 = torch.zeros(E, dtype=dtype, device=device)
     grad_scale = 1.0 / (cfg.D * N * d_out)  # dl/dh^L = (f - y) W_U^T / (D N d_out)
+    inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
     for k in range(steps + 1):
-        cache = forward_cached(cfg, work.U, work.V, work.s, h0)
-        f = readout(cache.h_out, problem.W_U)  # (E_active, N, d_out)
+        Uh, sV = folded(cfg, work.U, work.V, work.s)
+        h_out = forward_cached(cfg, Uh, sV, h0, work.cache).h_out
+        f = readout(h_out, problem.W_U)  # (E_active, N, d_out)
         mse = 2.0 * half_mse(f, problem.Y)  # (E_active,)
         if k == 0:
             loss0 = mse
-            init_deviation = _rms(cache.h_out - h0, (1, 2)).double().cpu()
+            init_deviation = _rms(h_out - h0, (1, 2)).double().cpu()
         losses[work.index.cpu(), k] = mse.double().cpu()
-        bad = _bad_members(mse, loss0[work.index] if k else mse, cache.h_out, work)
+        bad = _bad_members(mse, loss0[work.index] if k else mse, h_out, work)
         if bool(bad.any()):
             for slot in work.index[bad].tolist():
                 diverged_at[slot] = k
             keep = ~bad
+            Uh, sV, f = Uh[:, keep], sV[:, keep], f[keep]
             work.keep(keep)
-            cache.hs = [h[keep] for h in cache.hs]
-            cache.acts = [a[keep] for a in cache.acts]
-            f = f[keep]
         if k == steps or work.index.numel() == 0:
             break
         grad_h = (f - problem.Y) @ problem.W_U.T * grad_scale  # (E_active, N, D)
-        dU, dV = backward(cfg, work.U, work.V, work.s, cache, grad_h)
-        lr4 = work.lr[:, None, None, None]
-        work.U.sub_(dU.mul_(lr4))
-        work.V.sub_(dV.mul_(lr4))
-        del cache, dU, dV
+        backward(cfg, Uh, sV, work.cache, grad_h, work.dU, work.dV)
+        # U -= lr * dU / sqrt(D),  V -= lr * s * dV  (backward's buffers are unscaled)
+        work.U.sub_(work.dU.mul_((work.lr * inv_sqrt_D)[None, :, None, None]))
+        work.V.sub_(work.dV.mul_((work.lr * work.s)[None, :, None, None]))
+        del Uh, sV
         if on_step is not None:
             on_step(k + 1, steps)
 
@@ -180,8 +202,8 @@ def _collect(cfg: ResNetConfig, members: Sequence[Member], work: _Working, U0: T
     h_final: list[Tensor | None] = [None] * E
     alive = work.index
     if alive.numel():
-        idx = alive
-        metrics, h_trained = _final_diagnostics(cfg, U0[idx], V0[idx], work.U, work.V, s[idx], h0)
+        U0a, V0a, sa = (U0, V0, s) if alive.numel() == len(members) else (U0[:, alive], V0[:, alive], s[alive])
+        metrics, h_trained = _final_diagnostics(cfg, U0a, V0a, work.U, work.V, sa, h0)
         f_trained = readout(h_trained, problem.W_U)
         slots = alive.cpu()
         for name, values in metrics.items():

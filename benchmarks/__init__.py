@@ -1,0 +1,1 @@
+"""resphase benchmarks; each module runs as `python -m benchmarks.<name>` (see docs/benchmarks.md)."""
