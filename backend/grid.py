@@ -259,8 +259,8 @@ def reference_flops(points: Sequence[PointSpec]) -> float:
 # Time model of the batched engine, calibrated on 2 CPU cores in float32 (docs/benchmarks.md):
 # each shape group costs its FLOPs at the sustained rate, plus a fixed cost per layer and pass
 # (Python and kernel launches, shared by the whole ensemble). A GPU worker is much faster.
-ENGINE_FLOP_RATE = 5e9
-LAYER_PASS_OVERHEAD_S = 40e-6
+ENGINE_FLOP_RATE = 12e9
+LAYER_PASS_OVERHEAD_S = 20e-6
 
 
 def estimate_seconds(axes: dict[str, list[float]], settings: RunSettings) -> float:
