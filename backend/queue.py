@@ -14,7 +14,6 @@ from celery import Celery
 from backend.settings import Settings
 
 TASK_RUN_BATCH = "resphase.run_batch"  # args: [point_ids] of one shape
-QUEUE = "resphase"
 
 
 def broker_folder(settings: Settings) -> Path:
@@ -45,7 +44,7 @@ def make_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         result_serializer="json",
         task_ignore_result=True,
-        task_default_queue=QUEUE,
+        task_default_queue=settings.queue,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
     )
@@ -63,7 +62,7 @@ class TaskQueue:
         """One task per shape batch, in the given order (cheapest first)."""
         for ids in batches:
             if ids:
-                self.app.send_task(TASK_RUN_BATCH, args=[list(ids)], queue=QUEUE)
+                self.app.send_task(TASK_RUN_BATCH, args=[list(ids)], queue=self.settings.queue)
 
     def ping_broker(self) -> bool:
         try:

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     # Empty means Celery's filesystem transport in data_dir; redis://... for a team.
     broker_url: str = ""
+    # The broker queue API and workers share; deployments (or test runs) that share one Redis
+    # but not one database must each use their own.
+    queue: str = Field("resphase", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     api_token: str = ""
     host: str = "127.0.0.1"
     port: int = 8000

@@ -50,7 +50,6 @@ def redis_url() -> str:
         client.ping()
     except redis.ConnectionError as exc:
         pytest.fail(f"Redis is not reachable at {REDIS_URL} (tests/run.sh starts it): {exc}")
-    client.flushdb()
     return REDIS_URL
 
 
@@ -97,6 +96,7 @@ def free_port() -> int:
 
 def resphase_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {**os.environ, "RESPHASE_DATA_DIR": str(settings.data_dir), "RESPHASE_DATABASE_URL": settings.database_url,
+           "RESPHASE_QUEUE": settings.queue,
            "RESPHASE_BROKER_URL": settings.broker_url, "RESPHASE_LEASE_TIMEOUT_S": str(settings.lease_timeout_s),
            "RESPHASE_HEARTBEAT_INTERVAL_S": str(settings.heartbeat_interval_s),
            "RESPHASE_CACHE_DIR": str(settings.data_dir / "cache"), "PYTHONUNBUFFERED": "1"}

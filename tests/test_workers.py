@@ -9,12 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 import torch
 from sqlalchemy import func, select
 
@@ -102,9 +102,9 @@ def team(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[tuple[ht
     db = Database.connect(postgres_url)
     truncate(db)
     db.dispose()
-    redis.Redis.from_url(redis_url).flushdb()
+    # a queue of its own: another test run on this machine may share the Redis server
     settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url, broker_url=redis_url,
-                        lease_timeout_s=3, heartbeat_interval_s=0.5)
+                        lease_timeout_s=3, heartbeat_interval_s=0.5, queue=f"resphase-test-{uuid.uuid4().hex[:8]}")
     port = free_port()
     env = resphase_env(settings)
     api = start(["api", "--port", str(port)], env, tmp_path / "api.log")

@@ -72,13 +72,12 @@ def serve_api(settings: Settings) -> int:
 
 
 def run_worker(settings: Settings, device: str, concurrency: int) -> int:
-    from backend.queue import QUEUE
     from worker.tasks import make_worker_app
 
     app = make_worker_app(settings, device)
     pool = "solo" if concurrency <= 1 else "prefork"
     app.worker_main(["worker", "--loglevel=WARNING", f"--pool={pool}", f"--concurrency={max(concurrency, 1)}",
-                     "-Q", QUEUE, "-n", f"resphase-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
+                     "-Q", settings.queue, "-n", f"resphase-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
                      "--without-mingle"])
     return 0
 

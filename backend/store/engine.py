@@ -47,7 +47,11 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _sqlite_hooks(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # prepare_threshold=None: no server-side prepared statements, so PostgreSQL plans every query
+    # with its actual parameters and current statistics, never with a generic plan cached while a
+    # table was still small (docs/benchmarks.md, API).
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                         connect_args={"prepare_threshold": None})
 
 
 @dataclass

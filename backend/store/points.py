@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,15 +72,27 @@ def _result_row(point_id: int, outcome: PointOutcome) -> dict[str, Any]:
 
 
 def record(session: Session, outcomes: Sequence[tuple[int, PointOutcome]], owner: str) -> list[int]:
-    """Finish the points this owner still holds and insert their results; returns the ids written."""
-    written: list[int] = []
+    """Finish the points this owner still holds and insert their results; returns the ids written
+    (in the order given; a point listed twice is written once, with its first outcome).
+
+    Bulk: one conditional UPDATE ... RETURNING per status and chunk of ids, then one multi-row
+    INSERT of the results of the points it returned."""
+    first: dict[int, PointOutcome] = {}
     for point_id, outcome in outcomes:
-        done = session.execute(
-            update(Point).where(Point.id == point_id, Point.lease_owner == owner, Point.status == "running")
-            .values(status=outcome.status, finished_at=utcnow(), lease_owner=None, error=None))
-        if done.rowcount == 1:  # type: ignore[attr-defined]
-            session.execute(result_table.insert().values(**_result_row(point_id, outcome)))
-            written.append(point_id)
+        first.setdefault(point_id, outcome)
+    by_status: dict[str, list[int]] = defaultdict(list)
+    for point_id, outcome in first.items():
+        by_status[outcome.status].append(point_id)
+    now = utcnow()
+    held: set[int] = set()
+    for status, ids in by_status.items():
+        for part in chunks(ids):
+            held |= set(session.scalars(
+                update(Point).where(Point.id.in_(part), Point.lease_owner == owner, Point.status == "running")
+                .values(status=status, finished_at=now, lease_owner=None, error=None).returning(Point.id)))
+    written = [point_id for point_id in first if point_id in held]
+    if written:
+        session.execute(result_table.insert(), [_result_row(point_id, first[point_id]) for point_id in written])
     return written
 
 
@@ -126,17 +139,27 @@ def decode_cursor(cursor: str) -> int:
 
 def list_points(session: Session, sweep_id: int, status: str | None, limit: int, cursor: str | None
                 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of a sweep's points in id order, with their seed means."""
+    """One page of a sweep's points in id order, with their seed means.
+
+    Ordered by sweep_point.point_id (= point.id), so that SQLite reads the page off the primary
+    key (sweep_id, point_id) in order instead of sorting every point after the cursor (180 ms for
+    the first page of 100,000). The cursor bounds the id on all three tables (on result in the
+    join condition, which it does not change): PostgreSQL merge-joins their primary keys, and a
+    bound on one side only made it read the others from the start (45 ms for a page at 99,000)."""
+    after = decode_cursor(cursor) if cursor else None
     means = [result_table.c[f"{m}_mean"] for m in METRIC_NAMES]
+    with_result = result_table.c.point_id == Point.id
+    if after is not None:
+        with_result = and_(with_result, result_table.c.point_id > after)
     query = (select(Point.id, Point.alpha, Point.D, Point.L, Point.M, Point.status, Point.attempts,
                     result_table.c.regime, *means)
              .join(sweep_point, sweep_point.c.point_id == Point.id)
-             .outerjoin(result_table, result_table.c.point_id == Point.id)
-             .where(sweep_point.c.sweep_id == sweep_id).order_by(Point.id).limit(limit + 1))
+             .outerjoin(result_table, with_result)
+             .where(sweep_point.c.sweep_id == sweep_id).order_by(sweep_point.c.point_id).limit(limit + 1))
     if status:
         query = query.where(Point.status == status)
-    if cursor:
-        query = query.where(Point.id > decode_cursor(cursor))
+    if after is not None:
+        query = query.where(sweep_point.c.point_id > after, Point.id > after)
     rows = session.execute(query).all()
     items = [{"id": r[0], "alpha": r[1], "D": r[2], "L": r[3], "M": r[4], "status": r[5], "attempts": r[6],
               "regime": r[7], "metrics": {m: json_number(v) for m, v in zip(METRIC_NAMES, r[8:], strict=True)}}

@@ -6,9 +6,25 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, delete, func, insert, not_, select, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    not_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from backend.grid import AXES, PointSpec, RunSettings, SweepSpec, estimate_seconds, point_flops, reference_flops
@@ -40,13 +56,94 @@ def shape_batches(rows: Iterable[tuple[int, str, float]]) -> list[list[int]]:
     return [sorted(groups[k]) for k in sorted(groups, key=lambda k: cost[k])]
 
 
+def _is_postgres(session: Session) -> bool:
+    """Whether the session talks to PostgreSQL (which gets set-based statements)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def _existing(session: Session, hashes: list[str]) -> dict[str, tuple[int, str]]:
-    found: dict[str, tuple[int, str]] = {}
-    for part in chunks(hashes):
-        for pid, h, status in session.execute(
-                select(Point.id, Point.content_hash, Point.status).where(Point.content_hash.in_(part))):
-            found[h] = (pid, status)
-    return found
+    """{content hash: (point id, status)} of the points among `hashes` already stored.
+
+    PostgreSQL: one `content_hash = ANY(array)` look-up, planned with its actual parameter
+    (force_custom_plan, for the rest of the transaction). psycopg prepares a statement it has run
+    five times and PostgreSQL then may keep a generic plan made with the statistics of that moment;
+    made while `point` was small (a new database, autovacuum off), that plan seq-scans the grown
+    table comparing every row with every hash: successive 20,000-point sweeps took 5, 20, 41 s.
+    Elsewhere: IN lists of _CHUNK hashes."""
+    query = select(Point.id, Point.content_hash, Point.status)
+    if _is_postgres(session):
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        wanted = bindparam("hashes", hashes, type_=ARRAY(Point.__table__.c.content_hash.type))
+        rows = list(session.execute(query.where(Point.content_hash == any_(wanted))))
+    else:
+        rows = [r for part in chunks(hashes) for r in session.execute(query.where(Point.content_hash.in_(part)))]
+    return {h: (pid, status) for pid, h, status in rows}
+
+
+def _point_rows(new: Iterable[tuple[str, PointSpec]]) -> list[dict[str, Any]]:
+    """Insert rows of new points; the settings document and the shape key are computed once per
+    distinct settings object and shape, not once per point."""
+    now = utcnow()
+    settings_docs: dict[int, dict[str, Any]] = {}
+    shape_keys: dict[tuple[int, int, int, int], str] = {}
+    rows = []
+    for h, p in new:
+        doc = settings_docs.setdefault(id(p.settings), p.settings.model_dump(mode="json"))
+        shape = (p.D, p.L, p.M, id(p.settings))
+        key = shape_keys.get(shape)
+        if key is None:
+            key = shape_keys[shape] = p.shape_key
+        rows.append({"content_hash": h, "shape_key": key, "alpha": p.alpha, "D": p.D, "L": p.L, "M": p.M,
+                     "settings": doc, "estimated_flops": point_flops(p), "status": "queued", "attempts": 0,
+                     "queued_at": now})
+    return rows
+
+
+_POINT_COLUMNS = ("content_hash", "shape_key", "alpha", "D", "L", "M", "settings", "estimated_flops", "status",
+                  "attempts", "queued_at")
+
+
+def _unnest(table: Table, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> Select[Any]:
+    """PostgreSQL: SELECT the rows from one array per column (unnest(a1, a2, ...)), so that one
+    statement with one parameter per column inserts them all. A column with the same value in
+    every row (the settings of a sweep, its status) is one scalar parameter: psycopg writes
+    arrays in text form in Python, and escaping 20,000 JSON documents costs more than the insert."""
+    first = rows[0]
+    same = {c for c in columns if all(r[c] == first[c] for r in rows)}
+    varying = [c for c in columns if c not in same]
+    arrays = [bindparam(f"{c}_values", [r[c] for r in rows], type_=ARRAY(table.c[c].type)) for c in varying]
+    source = func.unnest(*arrays).table_valued(*varying).render_derived(name="v")
+    return select(*[bindparam(f"{c}_value", first[c], type_=table.c[c].type) if c in same else source.c[c]
+                    for c in columns])
+
+
+def _insert_points(session: Session, new: list[tuple[str, PointSpec]]) -> list[tuple[int, str, float]]:
+    """Insert the new points; returns their (id, shape key, flops). On PostgreSQL one
+    INSERT ... SELECT FROM unnest(...): row by row (executemany, or the multi-row VALUES that
+    psycopg must parse anew for every 1,000 rows) costs seconds per 20,000 points."""
+    if not new:
+        return []
+    rows = _point_rows(new)
+    table = cast(Table, Point.__table__)
+    returning = (table.c.id, table.c.shape_key, table.c.estimated_flops)
+    if _is_postgres(session):
+        stmt = insert(table).from_select(_POINT_COLUMNS, _unnest(table, _POINT_COLUMNS, rows)).returning(*returning)
+        result = session.execute(stmt)
+    else:
+        result = session.execute(insert(table).returning(*returning), rows)
+    return [(r[0], r[1], r[2]) for r in result]
+
+
+def _link(session: Session, sweep_id: int, point_ids: list[int]) -> None:
+    """Link the points to the sweep (on PostgreSQL in one statement, see _insert_points)."""
+    if not point_ids:
+        return
+    if _is_postgres(session):
+        ids = bindparam("point_ids", point_ids, type_=ARRAY(Integer))
+        session.execute(insert(sweep_point).from_select(
+            ["sweep_id", "point_id"], select(literal(sweep_id, Integer), func.unnest(ids))))
+    else:
+        session.execute(insert(sweep_point), [{"sweep_id": sweep_id, "point_id": pid} for pid in point_ids])
 
 
 def create_sweep(session: Session, spec: SweepSpec, points: list[PointSpec], axes: dict[str, list[float]]
@@ -62,31 +159,30 @@ def create_sweep(session: Session, spec: SweepSpec, points: list[PointSpec], axe
                   estimated_flops=flops)
     session.add(sweep)
     session.flush()
-    new = [p for h, p in by_hash.items() if h not in existing]
+    new = [(h, p) for h, p in by_hash.items() if h not in existing]
+    inserted = _insert_points(session, new)
     now = utcnow()
-    new_ids: list[int] = []
-    if new:
-        rows = [{"content_hash": p.content_hash, "shape_key": p.shape_key, "alpha": p.alpha, "D": p.D,
-                 "L": p.L, "M": p.M, "settings": p.settings.model_dump(mode="json"),
-                 "estimated_flops": point_flops(p), "status": "queued", "attempts": 0, "queued_at": now}
-                for p in new]
-        new_ids = list(session.scalars(insert(Point).returning(Point.id), rows))
     requeue = [pid for pid, st in existing.values() if st in ("failed", "cancelled")]
     for part in chunks(requeue):
         session.execute(update(Point).where(Point.id.in_(part)).values(
             status="queued", attempts=0, error=None, lease_owner=None, queued_at=now))
-    link_ids = new_ids + [pid for pid, _ in existing.values()]
-    session.execute(insert(sweep_point), [{"sweep_id": sweep.id, "point_id": pid} for pid in link_ids])
-    batches = _batches_for(session, new_ids + requeue)
+    _link(session, sweep.id, [r[0] for r in inserted] + [pid for pid, _ in existing.values()])
+    batches = shape_batches(sorted(inserted + _shape_rows(session, requeue)))
     return CreatedSweep(sweep.id, len(by_hash), sweep.n_reused, batches)
 
 
-def _batches_for(session: Session, ids: list[int]) -> list[list[int]]:
+def _shape_rows(session: Session, ids: list[int]) -> list[tuple[int, str, float]]:
+    """(id, shape key, flops) of these points."""
     rows: list[tuple[int, str, float]] = []
     for part in chunks(ids):
-        rows += [tuple(r) for r in session.execute(  # type: ignore[misc]
+        rows += [(r[0], r[1], r[2]) for r in session.execute(
             select(Point.id, Point.shape_key, Point.estimated_flops).where(Point.id.in_(part)))]
-    return shape_batches(rows)
+    return rows
+
+
+def _batches_for(session: Session, ids: list[int]) -> list[list[int]]:
+    """Per-shape batches of these points, cheapest shape first (ties: lowest id first)."""
+    return shape_batches(sorted(_shape_rows(session, ids)))
 
 
 def _sweep_points(sweep_id: int) -> Select[tuple[int]]:
