@@ -138,15 +138,17 @@ def test_sigkill_mid_sweep_loses_no_work_and_duplicates_no_result(
     body = {"name": "kill", "grid": {"alpha": [1, 2], "D": [32], "L": [32, 48, 64, 80], "M": [64]},
             "settings": {"seeds": 4, "steps": 150}}
     first = start(["worker"], env, tmp_path / "first.log")
-    sid = client.post("/api/v1/sweeps", json=body).json()["id"]
-    deadline = time.monotonic() + 90
-    while True:  # kill once it has finished something and is in the middle of something else
-        counts = client.get(f"/api/v1/sweeps/{sid}").json()["counts"]
-        if counts["done"] >= 2 and counts["running"] >= 1:
-            break
-        assert time.monotonic() < deadline, counts
-        time.sleep(0.1)
-    stop(first, signal.SIGKILL)
+    try:
+        sid = client.post("/api/v1/sweeps", json=body).json()["id"]
+        deadline = time.monotonic() + 90
+        while True:  # kill once it has finished something and is in the middle of something else
+            counts = client.get(f"/api/v1/sweeps/{sid}").json()["counts"]
+            if counts["done"] >= 2 and counts["running"] >= 1:
+                break
+            assert time.monotonic() < deadline, counts
+            time.sleep(0.1)
+    finally:
+        stop(first, signal.SIGKILL)
     second = start(["worker"], env, tmp_path / "second.log")
     try:
         s = wait_sweep(client, sid, timeout=150)
