@@ -22,6 +22,16 @@ from backend.settings import Limits
 SCIENCE_VERSION = "2"
 
 AXES: tuple[str, ...] = ("alpha", "D", "L", "M")
+
+
+def axis_tolerance(value: float) -> float:
+    """How far a stored axis value may be from `value` and still be it: axis values go through
+    JSON, geometric spacing and rounding, so equality is relative (1e-9) plus a tiny absolute."""
+    return abs(value) * 1e-9 + 1e-12
+
+
+def same_axis_value(axis_value: float, value: float) -> bool:
+    return abs(axis_value - value) <= axis_tolerance(axis_value)
 INTEGER_AXES: frozenset[str] = frozenset({"D", "L", "M"})
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -75,15 +85,16 @@ class PointSpec:
     def shape_key(self) -> str:
         """Points with the same shape key train together as one ensemble (alphas x seeds)."""
         shape = {"D": self.D, "L": self.L, "M": self.M, "settings": self.settings.model_dump()}
-        return _digest(shape)
+        return digest(shape)
 
     @property
     def content_hash(self) -> str:
         """Hash of everything that determines this point's numbers, science version included."""
-        return _digest({"science_version": SCIENCE_VERSION, **self.config()})
+        return digest({"science_version": SCIENCE_VERSION, **self.config()})
 
 
-def _digest(obj: Any) -> str:
+def digest(obj: Any) -> str:
+    """Short stable hash of a JSON-able object (keys sorted): content hashes and cache keys."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from backend.grid import SCIENCE_VERSION, PointSpec, _digest
+from backend.grid import SCIENCE_VERSION, PointSpec, digest
 from worker.resnet import ResNetConfig, make_problem
 from worker.train import Member, StepHook, train_ensemble
 
@@ -85,7 +85,7 @@ def reference_key(point: PointSpec) -> str:
     check point.settings.reference first)."""
     s = point.settings
     assert s.reference is not None
-    return _digest({
+    return digest({
         "science_version": SCIENCE_VERSION, "alpha": point.alpha, "D": point.D,
         "problem_seed": s.problem_seed, "n_samples": s.n_samples, "d_in": s.d_in, "d_out": s.d_out,
         "steps": s.steps, "lr": s.lr, "residual_scale": s.residual_scale, "activation": s.activation,
@@ -102,30 +102,27 @@ def ensure_references(points: Sequence[PointSpec], store: ReferenceStore, device
     """The references these points need, from the store or computed (batched: all alphas and
     reference seeds of one (D, settings) train as one ensemble) and stored."""
     found: dict[str, ReferenceLimit] = {}
-    missing: dict[tuple[int, str], dict[float, str]] = {}
+    seen: set[str] = set()  # each key is looked up once, however many points share it
+    # (D, settings) -> (a point of that group, {alpha: key of its missing reference})
+    missing: dict[tuple[int, str], tuple[PointSpec, dict[float, str]]] = {}
     for p in points:
         if p.settings.reference is None:
             continue
         key = reference_key(p)
-        if key in found:
+        if key in seen:
             continue
+        seen.add(key)
         ref = store.get(key)
         if ref is not None:
             found[key] = ref
         else:
-            missing.setdefault((p.D, p.settings.model_dump_json()), {})[p.alpha] = key
-    for group_alphas in missing.values():
-        sample = _first(points, group_alphas)
-        computed = _compute_group(sample, sorted(group_alphas), device, on_step, train)
+            missing.setdefault((p.D, p.settings.model_dump_json()), (p, {}))[1][p.alpha] = key
+    for sample, keys_by_alpha in missing.values():
+        computed = _compute_group(sample, sorted(keys_by_alpha), device, on_step, train)
         for alpha, ref in computed.items():
-            store.put(group_alphas[alpha], ref)
-            found[group_alphas[alpha]] = ref
+            store.put(keys_by_alpha[alpha], ref)
+            found[keys_by_alpha[alpha]] = ref
     return found
-
-
-def _first(points: Sequence[PointSpec], keys_by_alpha: dict[float, str]) -> PointSpec:
-    wanted = set(keys_by_alpha.values())
-    return next(p for p in points if p.settings.reference is not None and reference_key(p) in wanted)
 
 
 def _compute_group(sample: PointSpec, alphas: list[float], device: torch.device,

@@ -20,6 +20,7 @@ import numpy as np
 
 from backend.analysis.boundaries import find_crossing
 from backend.analysis.fits import FitError, fit_power_law
+from backend.grid import same_axis_value
 from backend.metrics import FEATURE_UPDATE_MIN, INIT_DEVIATION_MAX
 
 Rows = Sequence[dict[str, Any]]
@@ -54,7 +55,7 @@ def cells(rows: Rows, metric: str, **where: float) -> tuple[dict[str, np.ndarray
     """Per-point cells matching `where`: axes (n,), values (n, n_seeds) NaN where missing, regimes."""
     points: dict[tuple[float, ...], list[dict[str, Any]]] = {}
     for r in rows:
-        if all(abs(float(r[k]) - v) <= 1e-9 * abs(v) + 1e-12 for k, v in where.items()):
+        if all(same_axis_value(v, float(r[k])) for k, v in where.items()):
             points.setdefault((r["alpha"], r["D"], r["L"], r["M"]), []).append(r)
     keys = sorted(points)
     n_seeds = max((len(v) for v in points.values()), default=1)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from backend.api.deps import ReadSession, sweep_or_404
-from backend.grid import AXES
+from backend.grid import AXES, same_axis_value
 from backend.metrics import METRIC_NAMES
 from backend.store.slices import AGGREGATES, phase_slice
 
@@ -47,6 +47,6 @@ def get_phase(sweep_id: int, session: ReadSession, x: AxisName = "alpha", y: Axi
     for axis, value in values.items():
         if axis in (x, y):
             raise HTTPException(422, f"fixed: {axis} is already the {'x' if axis == x else 'y'} axis")
-        if not any(abs(v - value) <= abs(v) * 1e-9 + 1e-12 for v in sweep.axes[axis]):
+        if not any(same_axis_value(v, value) for v in sweep.axes[axis]):
             raise HTTPException(422, f"fixed: {axis}={value:g} is not on the sweep's {axis} axis {sweep.axes[axis]}")
     return phase_slice(session, sweep, x, y, metric, values, agg)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Integer, RowMapping, Text, cast, false, select
 from sqlalchemy.orm import Session
 
-from backend.grid import AXES
+from backend.grid import AXES, axis_tolerance, same_axis_value
 from backend.metrics import METRIC_NAMES, json_number
 from backend.results import tidy_rows
 from backend.store.tables import Point, Sweep, result_table, sweep_point
@@ -76,7 +76,7 @@ def near(column: Any, value: float) -> Any:
     On an integer column (D, L, M) the same match is written with the integers inside the
     tolerance (one, or none): compared with a float, PostgreSQL casts the column and then no
     index on it serves the query, and SQLite sees an equality it can look up."""
-    tol = abs(value) * 1e-9 + 1e-12
+    tol = axis_tolerance(value)
     if isinstance(column.type, Integer) and math.isfinite(value):
         lo, hi = math.ceil(value - tol), math.floor(value + tol)
         if lo > hi:
@@ -121,11 +121,6 @@ def phase_slice(session: Session, sweep: Sweep, x: str, y: str, metric: str, fix
             "z": z, "stderr": se, "n": n, "status": status, "regime": regime, "point_id": ids}
 
 
-def _close(v: float, value: float) -> bool:
-    """`value` matches the axis value `v` (the relative tolerance of near())."""
-    return abs(v - value) <= abs(v) * 1e-9 + 1e-12
-
-
 class _AxisLookup:
     """The first of an axis's values (in its order) that a stored value is close to, found by
     bisection and remembered: a linear scan per row was most of a 100 x 100 slice's time."""
@@ -146,9 +141,9 @@ class _AxisLookup:
     def _find(self, value: float) -> float | None:
         if not math.isfinite(value):
             return None  # close to nothing
-        slack = abs(value) * 2e-9 + 2e-12  # wider than any tolerance _close can grant near `value`
+        slack = abs(value) * 2e-9 + 2e-12  # wider than any tolerance same_axis_value can grant near `value`
         lo, hi = bisect_left(self.sorted, value - slack), bisect_right(self.sorted, value + slack)
-        hits = [self.order[k] for k in range(lo, hi) if _close(self.sorted[k], value)]
+        hits = [self.order[k] for k in range(lo, hi) if same_axis_value(self.sorted[k], value)]
         return self.values[min(hits)] if hits else None
 
 
