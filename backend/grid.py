@@ -16,10 +16,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from backend.controls import ControlName, reference_control
 from backend.settings import Limits
 
 # Bump when a change to worker/ changes any number it produces: old results then stop matching.
-SCIENCE_VERSION = "2"
+SCIENCE_VERSION = "3"
 
 AXES: tuple[str, ...] = ("alpha", "D", "L", "M")
 
@@ -63,6 +64,16 @@ class RunSettings(BaseModel):
     problem_seed: int = Field(0, ge=0, le=2**31 - 1)
     reference: ReferenceSettings | None = None
     dtype: Literal["float32", "float64"] = "float32"
+    control: ControlName = Field("none", description="a negative control (backend/controls.py): deliberately "
+                                 "wrong physics, to show that a claim can fail; 'none' for real runs")
+
+    def reference_fields(self) -> dict[str, Any]:
+        """Every setting that determines the reference of a run with these settings: all but the
+        run's own seeds, with the control as the reference sees it (a new setting is included
+        unless listed here as the network's alone)."""
+        fields = self.model_dump(mode="json", exclude={"seeds", "reference"})
+        fields["control"] = reference_control(self.control)
+        return fields
 
 
 @dataclass(frozen=True, order=True)

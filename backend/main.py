@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from backend import __version__
-from backend.api import analysis, exports, health, meta, phase, points, sweeps
+from backend.api import analysis, claims, exports, health, meta, phase, points, sweeps
 from backend.api.errors import validation_error_handler
 from backend.api.security import BodySizeLimit, SecurityHeaders
 from backend.queue import TaskQueue
@@ -36,7 +36,7 @@ def plotly_js_path() -> Path:
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (sweeps, points, phase, exports, health, meta, analysis):
+    for module in (sweeps, points, phase, exports, health, meta, analysis, claims):
         router.include_router(module.router)
     return router
 

@@ -16,6 +16,8 @@ METRICS: dict[str, str] = {
     "loss_final": "mean squared error after K steps (the value it blew up to when diverged)",
     "feature_update": "RMS over layers, units, samples of <u^K - u^0, h_0^{l-1}(x)>/sqrt(D): "
                       "Theta(1) when features learn, O(1/alpha) when lazy",
+    "feature_update_rel": "feature_update / rep_change: the units' own move relative to the move of the "
+                          "network's output representation (~1/alpha at the mlu scale, whatever eta and K)",
     "laziness": "alpha * feature_update: flat in alpha inside the lazy regime",
     "preact_change": "RMS change of the pre-activations <u, h^{l-1}>/sqrt(D) (moves even when lazy)",
     "weight_change_rel": "||(u,v)^K - (u,v)^0||_F / ||(u,v)^0||_F (shrinks like 1/sqrt(D))",
@@ -23,48 +25,117 @@ METRICS: dict[str, str] = {
     "rep_change": "RMS per coordinate of h^L after training minus h^L at init",
     "err_out": "RMS over samples and outputs of f - f_ref after K steps (null without a reference)",
     "err_emb": "RMS over samples and coordinates of h^L - h^L_ref after K steps (null without one)",
+    "err_out_floor": "noise floor of err_out: RMS standard error of the reference's seed mean of f "
+                     "(the reference is a finite network too; null without a reference)",
+    "err_emb_floor": "noise floor of err_emb: the same for h^L",
 }
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
 
-Regime = Literal["feature_learning", "lazy", "noise_dominated", "diverged"]
-REGIMES: tuple[str, ...] = ("feature_learning", "lazy", "noise_dominated", "diverged")
+Regime = Literal["feature_learning", "lazy", "saturated", "noise_dominated", "unstable", "diverged"]
+REGIMES: tuple[str, ...] = ("feature_learning", "lazy", "saturated", "noise_dominated", "unstable", "diverged")
 
-# Feature learning when feature_update >= this. At the defaults (eta = 1, K = 10) a network at
-# alpha = 1 moves its units by ~0.5 and the lazy law ~0.5/alpha sets in past alpha ~ 2: the
-# threshold puts the boundary there, at the first alpha where the update has halved.
-FEATURE_UPDATE_MIN = 0.25
+# Each threshold below was calibrated on the engine's own runs (SCIENCE_VERSION 3, float32,
+# N = 10, d_in = d_out = 5); `calibrated_on` in THRESHOLDS says on what, /meta serves it.
+
+# Unstable when the loss ended above this multiple of its initial value without meeting the
+# divergence rule (1e6 x, or non-finite): gradient descent made the fit worse, the step is past
+# stability. Stable runs end between 0.02x and 1x at every (alpha, D, L, M) of the presets.
+LOSS_GROWTH_MAX = 2.0
 # Noise-dominated when init_deviation >= this: h^L already differs from h^0 by O(1) at init, the
 # finite network has no deterministic limit. 0.5 * alpha * sqrt(D/(LM)) = 0.5 at alpha = sqrt(LM/D).
 INIT_DEVIATION_MAX = 0.5
+# Saturated when feature_update >= this: the units' own moves shift the pre-activations by 3 or
+# more, deep into tanh's flat tails (tanh'(3) < 0.01). Reached for alpha <~ 1/4 at eta = 1, K = 10.
+SATURATION_MIN = 3.0
+# Feature learning when feature_update_rel >= this. The ratio of the units' move to the network's
+# move is ~1/alpha at the mlu scale and does not depend on the training budget: at alpha = 1 it is
+# 1.04-1.13 for eta in {0.1, 1}, K in {10, 50}, problem seeds 0 and 3, D in {8, 64}, L, M in
+# {16, 64}; at alpha = 2 it is 0.54-0.67, at alpha = 4 0.27-0.38. The threshold puts the boundary
+# at alpha ~ 2, where the lazy law 1/alpha has halved the update.
+FEATURE_UPDATE_REL_MIN = 0.5
+# The absolute threshold of feature_update, for boundaries of that metric only (labels use the
+# relative one): it depends on eta and K (0.25 puts the boundary at alpha ~ 2 only at eta = 1, K = 10).
+FEATURE_UPDATE_MIN = 0.25
 # Inside the lazy regime laziness sits on a plateau (~0.6 at the defaults); above this it has left
 # it, which happens at the lazy / noise-dominated boundary. Used for boundaries, not for labels.
 LAZINESS_MAX = 1.5
+# An error to the reference within this factor of the reference's noise floor is not a measurement
+# of the network: cells there are flagged `near_floor` and rate claims refuse them.
+FLOOR_FACTOR = 3.0
 
 THRESHOLDS: dict[str, dict[str, object]] = {
-    "feature_update_min": {
-        "value": FEATURE_UPDATE_MIN, "metric": "feature_update",
-        "meaning": "feature_learning when feature_update >= value, else lazy"},
+    "loss_growth_max": {
+        "value": LOSS_GROWTH_MAX, "metric": "loss_final",
+        "meaning": "unstable when loss_final > value x loss_init (not diverged)",
+        "calibrated_on": "stable runs of every preset end at 0.02-1x their initial loss; eta = 10 at "
+                         "alpha = 1/4 ends at 54x"},
     "init_deviation_max": {
         "value": INIT_DEVIATION_MAX, "metric": "init_deviation",
-        "meaning": "noise_dominated when init_deviation >= value (checked before feature_update)"},
+        "meaning": "noise_dominated when init_deviation >= value",
+        "calibrated_on": "the formula 0.5 alpha sqrt(D/(LM)): reached at alpha = sqrt(LM/D)"},
+    "saturation_min": {
+        "value": SATURATION_MIN, "metric": "feature_update",
+        "meaning": "saturated when feature_update >= value (units pushed into tanh's flat tails)",
+        "calibrated_on": "tanh'(3) < 0.01; eta = 1, K = 10 reaches it for alpha <~ 1/4"},
+    "feature_update_rel_min": {
+        "value": FEATURE_UPDATE_REL_MIN, "metric": "feature_update_rel",
+        "meaning": "feature_learning when feature_update_rel >= value, else lazy",
+        "calibrated_on": "feature_update_rel ~ 1/alpha (mlu): 1.04-1.13 at alpha = 1 for eta 0.1-1, K 10-50, "
+                         "problem seeds 0 and 3, D 8-64, L and M 16-64; 0.54-0.67 at alpha = 2"},
+    "feature_update_min": {
+        "value": FEATURE_UPDATE_MIN, "metric": "feature_update",
+        "meaning": "boundaries of feature_update only (labels use feature_update_rel_min)",
+        "calibrated_on": "eta = 1, K = 10, problem seed 0: the update halves by alpha ~ 2"},
     "laziness_max": {
         "value": LAZINESS_MAX, "metric": "laziness",
-        "meaning": "laziness above value marks the end of the lazy plateau (boundaries only)"},
+        "meaning": "laziness above value marks the end of the lazy plateau (boundaries only)",
+        "calibrated_on": "eta = 1, K = 10: the plateau sits at ~0.6"},
+    "floor_factor": {
+        "value": FLOOR_FACTOR, "metric": "err_out",
+        "meaning": "cells with err < value x its noise floor are flagged near_floor; rate claims refuse them",
+        "calibrated_on": "an error e measured against a reference of floor f is biased by about f^2/(2e): "
+                         "under 6% of e past 3 floors"},
 }
+
+
+def _finite(metrics: Mapping[str, float | None], name: str) -> float | None:
+    v = metrics.get(name)
+    return v if v is not None and math.isfinite(v) else None
 
 
 def classify(metrics: Mapping[str, float | None], diverged: bool) -> Regime:
     """The regime label of one run (or of a point's seed means), in order of precedence:
-    diverged, noise_dominated, feature_learning, lazy."""
+    diverged, unstable, noise_dominated, saturated, feature_learning, lazy."""
     if diverged:
         return "diverged"
-    init_dev = metrics.get("init_deviation")
-    if init_dev is not None and math.isfinite(init_dev) and init_dev >= INIT_DEVIATION_MAX:
+    loss0, loss = _finite(metrics, "loss_init"), metrics.get("loss_final")
+    if loss is not None and (not math.isfinite(loss) or (loss0 is not None and loss > LOSS_GROWTH_MAX * loss0)):
+        return "unstable"
+    init_dev = _finite(metrics, "init_deviation")
+    if init_dev is not None and init_dev >= INIT_DEVIATION_MAX:
         return "noise_dominated"
-    feat = metrics.get("feature_update")
-    if feat is None or not math.isfinite(feat):
-        return "diverged"
-    return "feature_learning" if feat >= FEATURE_UPDATE_MIN else "lazy"
+    feat = _finite(metrics, "feature_update")
+    if feat is not None and feat >= SATURATION_MIN:
+        return "saturated"
+    rel = _finite(metrics, "feature_update_rel")
+    if rel is None:  # no move at all (steps = 0): nothing learned
+        return "lazy"
+    return "feature_learning" if rel >= FEATURE_UPDATE_REL_MIN else "lazy"
+
+
+def point_flags(means: Mapping[str, float | None], regime: str, dtype: str) -> list[str]:
+    """Warnings about a point's numbers, beside its regime:
+    near_floor_out / near_floor_emb: the error is within FLOOR_FACTOR of the reference's noise floor;
+    float32_chaotic: noise-dominated in float32, where the trajectories of identical initial tensors
+    in float32 and float64 differ by tens of percent after 10 steps: the numbers do not reproduce."""
+    flags = []
+    for kind in ("out", "emb"):
+        err, floor = _finite(means, f"err_{kind}"), _finite(means, f"err_{kind}_floor")
+        if err is not None and floor is not None and err < FLOOR_FACTOR * floor:
+            flags.append(f"near_floor_{kind}")
+    if regime == "noise_dominated" and dtype == "float32":
+        flags.append("float32_chaotic")
+    return flags
 
 
 @dataclass(frozen=True)

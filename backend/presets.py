@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from backend.grid import SweepSpec
+from backend.grid import RunSettings, SweepSpec
 
 
 @dataclass(frozen=True)
@@ -28,25 +28,29 @@ def _spec(name: str, grid: dict[str, Any], **settings: Any) -> SweepSpec:
     return SweepSpec.model_validate({"name": name, "grid": grid, "settings": settings})
 
 
-REF = {"L": 256, "M": 256, "seeds": 2}
-REF_FULL = {"L": 1024, "M": 1024, "seeds": 4}
+# The references: large enough that the errors the presets measure stay above FLOOR_FACTOR x the
+# reference's own noise floor (16 seeds of 256 x 256 at D = 16: floor 0.0007 in output space, 5x
+# below the quick rates-L error at L = 16).
+REF = {"L": 256, "M": 256, "seeds": 16}
+REF_FULL = {"L": 1024, "M": 1024, "seeds": 16}
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset(
         "alpha-phase", "Regimes along alpha",
         "alpha from 1/4 to 64 at fixed D for several L*M: feature learning at alpha ~ 1, the lazy ODE regime "
         "(feature_update ~ 1/alpha, laziness flat), then noise-dominated once alpha >~ sqrt(LM/D).",
-        ("feature_learning_at_alpha_1", "lazy_feature_update_slope", "noise_boundary"),
-        _spec("alpha-phase (quick)", {"alpha": {"geom": [0.25, 64, 9]}, "D": [8], "L": [16, 64], "M": [16, 64]},
-              seeds=4),
+        ("feature_learning_boundary", "lazy_feature_update_slope", "feature_update_flat_in_L",
+         "feature_update_flat_in_M", "init_deviation_boundary", "rate_alpha"),
+        _spec("alpha-phase (quick)", {"alpha": {"geom": [0.25, 64, 9]}, "D": [16], "L": [16, 64], "M": [16, 64]},
+              seeds=16, reference=REF),
         _spec("alpha-phase", {"alpha": {"geom": [0.125, 512, 13]}, "D": [16, 64], "L": [64, 256, 1024],
-                              "M": [64, 256, 1024]}, seeds=8),
+                              "M": [64, 256, 1024]}, seeds=8, reference=REF_FULL),
     ),
     Preset(
         "depth-width", "Depth acts as width",
         "Every split of a few fixed L*M into depth and width, with a reference: the error to the limit "
         "depends on L*M, not on the split, once L is large enough for the 1/L term to be small.",
-        ("split_invariance",),
+        ("split_invariance", "rate_LM"),
         _spec("depth-width (quick)", {"alpha": [1], "D": [16], "L": [8, 32, 128], "M": [8, 32, 128]},
               seeds=4, reference=REF),
         _spec("depth-width", {"alpha": [1], "D": [16], "L": [16, 32, 64, 128, 256, 512],
@@ -58,7 +62,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "(the width M must be large enough that the alpha/sqrt(LM) fluctuation stays below it).",
         ("rate_L",),
         _spec("rates-L (quick)", {"alpha": [1], "D": [16], "L": [2, 4, 8, 16], "M": [4096]},
-              seeds=4, reference=REF),
+              seeds=8, reference=REF),
         _spec("rates-L", {"alpha": [1], "D": [16], "L": {"geom": [2, 64, 6]}, "M": [4096]},
               seeds=8, reference=REF_FULL),
     ),
@@ -85,8 +89,33 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "feature-learning boundary moves to alpha ~ sqrt(D).",
         ("plain_boundary_sqrt_D",),
         _spec("plain-scale (quick)", {"alpha": {"geom": [1, 128, 8]}, "D": [16, 64, 256], "L": [64], "M": [64]},
-              seeds=2, residual_scale="plain"),
+              seeds=4, residual_scale="plain"),
         _spec("plain-scale", {"alpha": {"geom": [0.5, 2048, 13]}, "D": [16, 64, 256, 1024], "L": [256],
                               "M": [256]}, seeds=8, residual_scale="plain"),
     ),
 ]}
+
+
+def variant_spec(preset: Preset, size: str, variant: str, overrides: dict[str, Any],
+                 with_reference: bool) -> SweepSpec:
+    """The preset's `size` ("quick" or "full") spec with settings overrides (a negative control of
+    backend/analysis/claims.py, or none), without its reference when nothing reads it."""
+    spec = preset.quick if size == "quick" else preset.full
+    settings = spec.settings.model_dump()
+    settings.update(overrides)
+    if not with_reference:
+        settings["reference"] = None
+    name = spec.name if variant == "none" else f"{spec.name} [control: {variant}]"
+    return spec.model_copy(update={"name": name, "settings": RunSettings.model_validate(settings)})
+
+
+def presets_of(spec: SweepSpec) -> list[tuple[str, str]]:
+    """(preset, size) of every preset whose quick or full spec this sweep runs as specified (same
+    grid, same settings; the name does not matter)."""
+    want = (spec.grid.model_dump(mode="json"), spec.settings.model_dump(mode="json"))
+    out = []
+    for preset in PRESETS.values():
+        for size, candidate in (("quick", preset.quick), ("full", preset.full)):
+            if (candidate.grid.model_dump(mode="json"), candidate.settings.model_dump(mode="json")) == want:
+                out.append((preset.name, size))
+    return out

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend.grid import PointSpec
-from backend.metrics import METRIC_NAMES, Aggregate, aggregate, classify, json_number
+from backend.metrics import METRIC_NAMES, Aggregate, aggregate, classify, json_number, point_flags
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Provenance:
 @dataclass
 class PointOutcome:
     """All seeds of one point. The point is `diverged` when any of its seeds diverged; its
-    aggregates are then over the seeds that did not."""
+    aggregates are then over the seeds that did not, for every metric (loss_final included)."""
 
     point: PointSpec
     seeds: list[SeedRun]
@@ -53,7 +53,13 @@ class PointOutcome:
         return "diverged" if any(s.diverged for s in self.seeds) else "done"
 
     def aggregates(self) -> dict[str, Aggregate]:
-        return {name: aggregate([s.metrics.get(name) for s in self.seeds]) for name in METRIC_NAMES}
+        survivors = [s for s in self.seeds if not s.diverged]
+        return {name: aggregate([s.metrics.get(name) for s in survivors]) for name in METRIC_NAMES}
+
+    @property
+    def flags(self) -> list[str]:
+        means = {name: agg.mean for name, agg in self.aggregates().items()}
+        return point_flags(means, self.regime, self.point.settings.dtype)
 
     @property
     def regime(self) -> str:
@@ -61,9 +67,10 @@ class PointOutcome:
         return classify(means, self.status == "diverged")
 
     def mean_loss_curve(self) -> list[float | None]:
-        steps = max((len(s.loss_curve) for s in self.seeds), default=0)
-        return [aggregate([s.loss_curve[k] for s in self.seeds if k < len(s.loss_curve)]).mean
-                for k in range(steps)]
+        """Per step, the mean over the seeds that did not diverge (all seeds when every one did)."""
+        seeds = [s for s in self.seeds if not s.diverged] or self.seeds
+        steps = max((len(s.loss_curve) for s in seeds), default=0)
+        return [aggregate([s.loss_curve[k] for s in seeds if k < len(s.loss_curve)]).mean for k in range(steps)]
 
     def seed_docs(self) -> list[dict[str, Any]]:
         """Per seed: unit seed, regime, divergence step and metrics (non-finite -> None), as stored."""
@@ -87,6 +94,7 @@ class PointOutcome:
             "content_hash": self.point.content_hash,
             "status": self.status,
             "regime": self.regime,
+            "flags": self.flags,
             "metrics": metrics,
             "seed_regimes": [s.regime for s in self.seeds],
             "diverged_at_step": [s.diverged_at_step for s in self.seeds],

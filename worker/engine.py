@@ -88,8 +88,10 @@ def _seed_runs(results: Sequence[MemberResult], ref: ReferenceLimit | None) -> l
         if ref is not None and ref.n_seeds > 0:
             metrics["err_out"] = _rms_error(r.f_final, ref.f)
             metrics["err_emb"] = _rms_error(r.h_final, ref.h)
+            metrics["err_out_floor"], metrics["err_emb_floor"] = ref.f_floor, ref.h_floor
         else:
             metrics["err_out"] = metrics["err_emb"] = math.nan
+            metrics["err_out_floor"] = metrics["err_emb_floor"] = math.nan
         seed = r.member.unit_seed
         runs.append(SeedRun(seed if isinstance(seed, int) else -1, metrics, r.loss_curve,
                             r.diverged_at_step))
@@ -102,8 +104,7 @@ def compute_shape_group(group: Sequence[PointSpec], device: torch.device,
     """Train every point of one shape (all their alphas and seeds) as one ensemble."""
     first = group[0]
     s = first.settings
-    cfg = ResNetConfig(D=first.D, L=first.L, M=first.M, activation=s.activation,
-                       residual_scale=s.residual_scale)
+    cfg = ResNetConfig.of(first.D, first.L, first.M, s)
     dtype = getattr(torch, s.dtype)
     problem = make_problem(s.problem_seed, s.n_samples, s.d_in, s.d_out, first.D, dtype, device)
     members = [Member(p.alpha, seed) for p in group for seed in range(s.seeds)]

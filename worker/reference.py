@@ -8,6 +8,7 @@ is computed once and shared by every run and sweep that compares to it.
 from __future__ import annotations
 
 import io
+import math
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from backend.controls import reference_problem_seed
 from backend.grid import SCIENCE_VERSION, PointSpec, digest
 from worker.resnet import ResNetConfig, make_problem
 from worker.train import Member, StepHook, train_ensemble
@@ -25,22 +27,38 @@ from worker.train import Member, StepHook, train_ensemble
 
 @dataclass
 class ReferenceLimit:
-    """Seed-averaged trained outputs of the reference network (float64, CPU)."""
+    """Seed-averaged trained outputs of the reference network (float64, CPU), and their noise
+    floor: the reference is itself a finite network, so its seed average carries a fluctuation of
+    its own, estimated from the seed-to-seed spread. An error to the reference much below the
+    floor cannot be told from zero."""
 
     f: np.ndarray  # (N, d_out)
     h: np.ndarray  # (N, D): h^L
     n_seeds: int  # seeds that did not diverge and went into the average (0: unusable)
     alpha: float
+    f_floor: float = math.nan  # RMS over entries of the standard error of the seed mean of f
+    h_floor: float = math.nan  # the same for h^L; NaN with fewer than 2 seeds
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        np.savez(buf, f=self.f, h=self.h, n_seeds=np.array(self.n_seeds), alpha=np.array(self.alpha))
+        np.savez(buf, f=self.f, h=self.h, n_seeds=np.array(self.n_seeds), alpha=np.array(self.alpha),
+                 f_floor=np.array(self.f_floor), h_floor=np.array(self.h_floor))
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ReferenceLimit:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            return cls(f=z["f"], h=z["h"], n_seeds=int(z["n_seeds"]), alpha=float(z["alpha"]))
+            floors = {k: float(z[k]) for k in ("f_floor", "h_floor") if k in z.files}
+            return cls(f=z["f"], h=z["h"], n_seeds=int(z["n_seeds"]), alpha=float(z["alpha"]), **floors)
+
+
+def seed_mean_floor(per_seed: np.ndarray) -> float:
+    """(S, ...) per-seed outputs -> RMS over entries of the standard error of their mean over S
+    (NaN when S < 2)."""
+    n = per_seed.shape[0]
+    if n < 2:
+        return math.nan
+    return float(np.sqrt(per_seed.var(axis=0, ddof=1).mean() / n))
 
 
 class ReferenceStore(Protocol):
@@ -85,12 +103,9 @@ def reference_key(point: PointSpec) -> str:
     check point.settings.reference first)."""
     s = point.settings
     assert s.reference is not None
-    return digest({
-        "science_version": SCIENCE_VERSION, "alpha": point.alpha, "D": point.D,
-        "problem_seed": s.problem_seed, "n_samples": s.n_samples, "d_in": s.d_in, "d_out": s.d_out,
-        "steps": s.steps, "lr": s.lr, "residual_scale": s.residual_scale, "activation": s.activation,
-        "dtype": s.dtype, "L_ref": s.reference.L, "M_ref": s.reference.M, "S_ref": s.reference.seeds,
-    })
+    return digest({"science_version": SCIENCE_VERSION, "alpha": point.alpha, "D": point.D,
+                   **s.reference_fields(), "L_ref": s.reference.L, "M_ref": s.reference.M,
+                   "S_ref": s.reference.seeds})
 
 
 TrainFn = Callable[..., list]  # train_ensemble or a memory-chunked wrapper of it
@@ -129,20 +144,21 @@ def _compute_group(sample: PointSpec, alphas: list[float], device: torch.device,
                    on_step: StepHook | None, train: TrainFn) -> dict[float, ReferenceLimit]:
     s = sample.settings
     assert s.reference is not None
-    cfg = ResNetConfig(D=sample.D, L=s.reference.L, M=s.reference.M, activation=s.activation,
-                       residual_scale=s.residual_scale)
+    cfg = ResNetConfig.of(sample.D, s.reference.L, s.reference.M, s, for_reference=True)
     dtype = getattr(torch, s.dtype)
-    problem = make_problem(s.problem_seed, s.n_samples, s.d_in, s.d_out, sample.D, dtype, device)
+    problem = make_problem(reference_problem_seed(s.problem_seed, s.control), s.n_samples, s.d_in, s.d_out,
+                           sample.D, dtype, device)
     members = [Member(a, ("reference", i)) for a in alphas for i in range(s.reference.seeds)]
     results = train(cfg, problem, members, s.lr, s.steps, on_step=on_step)
     out: dict[float, ReferenceLimit] = {}
     for alpha in alphas:
         ok = [r for r in results if r.member.alpha == alpha and not r.diverged]
         if ok:
-            f = torch.stack([r.f_final for r in ok]).double().mean(0).cpu().numpy()
-            h = torch.stack([r.h_final for r in ok]).double().mean(0).cpu().numpy()
+            fs = torch.stack([r.f_final for r in ok]).double().cpu().numpy()  # (S, N, d_out)
+            hs = torch.stack([r.h_final for r in ok]).double().cpu().numpy()  # (S, N, D)
+            out[alpha] = ReferenceLimit(f=fs.mean(0), h=hs.mean(0), n_seeds=len(ok), alpha=alpha,
+                                        f_floor=seed_mean_floor(fs), h_floor=seed_mean_floor(hs))
         else:
-            f = np.full((s.n_samples, s.d_out), np.nan)
-            h = np.full((s.n_samples, sample.D), np.nan)
-        out[alpha] = ReferenceLimit(f=f, h=h, n_seeds=len(ok), alpha=alpha)
+            out[alpha] = ReferenceLimit(f=np.full((s.n_samples, s.d_out), np.nan),
+                                        h=np.full((s.n_samples, sample.D), np.nan), n_seeds=0, alpha=alpha)
     return out

@@ -23,17 +23,37 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from backend.controls import CONTROLS
+from backend.grid import RunSettings
+
 Activation = Literal["tanh", "linear"]
 ResidualScale = Literal["mlu", "plain"]
+# How the raw learning rate follows from eta: `standard` is SCIENCE.md's rule; the other two are
+# negative controls (backend/controls.py) that exist to show a claim can fail.
+LrRule = Literal["standard", "inverse_alpha", "unscaled"]
 
 
 @dataclass(frozen=True)
 class ResNetConfig:
-    D: int
-    L: int
-    M: int
+    D: int  # embedding dimension
+    L: int  # residual blocks
+    M: int  # units per block
     activation: Activation = "tanh"
-    residual_scale: ResidualScale = "mlu"
+    residual_scale: ResidualScale = "mlu"  # s = alpha*sqrt(D)/(LM) (mlu) or alpha/(LM) (plain)
+    tied_units: bool = False  # control: every block starts from the same units
+    lr_rule: LrRule = "standard"
+
+    @classmethod
+    def of(cls, D: int, L: int, M: int, settings: RunSettings, *, for_reference: bool = False) -> ResNetConfig:
+        """The network a point (or, with for_reference, its reference) trains, from its settings:
+        the one place where a control becomes a change of the model or of its training."""
+        control = CONTROLS[settings.control]
+        applies = control.reference if for_reference else control.network
+        name = settings.control if applies else "none"
+        rules: dict[str, LrRule] = {"lr_inverse_alpha": "inverse_alpha", "lr_unscaled": "unscaled"}
+        rule: LrRule = rules.get(name, "standard")
+        return cls(D=D, L=L, M=M, activation=settings.activation, residual_scale=settings.residual_scale,
+                   tied_units=name == "tied_units", lr_rule=rule)
 
 
 def residual_scale(alpha: float, cfg: ResNetConfig) -> float:
@@ -43,9 +63,15 @@ def residual_scale(alpha: float, cfg: ResNetConfig) -> float:
     return alpha / (cfg.L * cfg.M)
 
 
-def learning_rate(eta: float, s: float, cfg: ResNetConfig) -> float:
-    """Raw GD step eta*D/(s^2*L*M): each unit moves O(eta/alpha) a step, the output O(eta)."""
-    return eta * cfg.D / (s * s * cfg.L * cfg.M)
+def learning_rate(eta: float, s: float, cfg: ResNetConfig, alpha: float = 1.0) -> float:
+    """Raw GD step eta*D/(s^2*L*M): each unit moves O(eta/alpha) a step, the output O(eta).
+    The control rules multiply it by alpha (`inverse_alpha`) or divide it by L*M (`unscaled`)."""
+    lr = eta * cfg.D / (s * s * cfg.L * cfg.M)
+    if cfg.lr_rule == "inverse_alpha":
+        return lr * alpha
+    if cfg.lr_rule == "unscaled":
+        return lr / (cfg.L * cfg.M)
+    return lr
 
 
 def seeded_generator(*key: object) -> torch.Generator:
@@ -103,12 +129,15 @@ def init_units(cfg: ResNetConfig, unit_seeds: list[int | tuple[object, ...]],
     distinct seed is drawn once, in float64 on the CPU, and cast once.
     """
     distinct = list(dict.fromkeys(unit_seeds))
-    shape = (cfg.L, len(distinct), cfg.M, cfg.D)
+    drawn = 1 if cfg.tied_units else cfg.L  # tied: one block drawn, copied over the L blocks
+    shape = (drawn, len(distinct), cfg.M, cfg.D)
     U64, V64 = torch.empty(shape, dtype=torch.float64), torch.empty(shape, dtype=torch.float64)
     for i, seed in enumerate(distinct):
-        g = seeded_generator("units", seed, cfg.D, cfg.L, cfg.M)
-        U64[:, i] = torch.randn(cfg.L, cfg.M, cfg.D, generator=g, dtype=torch.float64)
-        V64[:, i] = torch.randn(cfg.L, cfg.M, cfg.D, generator=g, dtype=torch.float64)
+        g = seeded_generator("units", seed, cfg.D, drawn, cfg.M)
+        U64[:, i] = torch.randn(drawn, cfg.M, cfg.D, generator=g, dtype=torch.float64)
+        V64[:, i] = torch.randn(drawn, cfg.M, cfg.D, generator=g, dtype=torch.float64)
+    if cfg.tied_units:
+        U64, V64 = U64.expand(cfg.L, -1, -1, -1).contiguous(), V64.expand(cfg.L, -1, -1, -1).contiguous()
     index = torch.tensor([distinct.index(seed) for seed in unit_seeds])
     if len(distinct) < len(unit_seeds):
         U64, V64 = U64[:, index], V64[:, index]

@@ -151,7 +151,8 @@ def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member
     U0, V0 = init_units(cfg, [m.unit_seed for m in members], dtype=dtype, device=device)
     s_list = [residual_scale(m.alpha, cfg) for m in members]
     s = torch.tensor(s_list, dtype=dtype, device=device)
-    lr = torch.tensor([learning_rate(eta, x, cfg) for x in s_list], dtype=dtype, device=device)
+    lr = torch.tensor([learning_rate(eta, x, cfg, m.alpha) for x, m in zip(s_list, members, strict=True)],
+                      dtype=dtype, device=device)
     work = _Working.start(cfg, U0, V0, s, lr, N)
 
     losses = torch.full((E, steps + 1), math.nan, dtype=torch.float64)
@@ -212,6 +213,10 @@ def _collect(cfg: ResNetConfig, members: Sequence[Member], work: _Working, U0: T
             f_final[slot], h_final[slot] = f_trained[row], h_trained[row]
     alphas = torch.tensor([m.alpha for m in members], dtype=torch.float64)
     per_metric["laziness"] = alphas * per_metric["feature_update"]
+    # the units' move relative to the representation's: NaN when nothing moved (steps = 0)
+    moved = per_metric["rep_change"]
+    per_metric["feature_update_rel"] = torch.where(moved > 0, per_metric["feature_update"] / moved,
+                                                   torch.full_like(moved, math.nan))
     per_metric["init_deviation"] = init_deviation
     per_metric["loss_init"] = losses[:, 0]
     per_metric["loss_final"] = losses[:, -1]

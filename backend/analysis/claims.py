@@ -1,29 +1,179 @@
-"""The paper's claims (SCIENCE.md section 4), checked on the results of the presets.
+"""The paper's claims, each with the negative controls that show it can fail.
 
-Input everywhere: tidy rows, one per point and unit seed, as GET /sweeps/{id}/export?format=json
-gives them (alpha, D, L, M, status, point_regime, unit_seed and one column per metric; None where
-undefined). Each claim returns a predicted value, a measured value with an interval where one
-exists, and a verdict:
-    holds           the interval (or the value) meets [predicted - tol, predicted + tol]
-    does not hold   it misses that band
-    inconclusive    too little data, or an interval wider than 4 tol
+A claim is a measurement on the rows of one preset (backend/presets.py), a predicted value with a
+tolerance, side conditions, and controls: the same measurement on the same preset run with
+deliberately wrong physics (VARIANTS). A claim holds only when its measurement holds (the one
+verdict rule, backend/analysis/verdict.py), every condition holds, and every control that was run
+reads "does not hold". Rows are tidy rows (backend/analysis/measures.py).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from backend.analysis.boundaries import find_crossing
-from backend.analysis.fits import FitError, fit_power_law
-from backend.grid import same_axis_value
-from backend.metrics import FEATURE_UPDATE_MIN, INIT_DEVIATION_MAX
+from backend.analysis import measures as m
+from backend.analysis.fits import to_jsonable
+from backend.analysis.verdict import FAILS, HOLDS, INCONCLUSIVE, verdict
+from backend.metrics import FEATURE_UPDATE_REL_MIN, INIT_DEVIATION_MAX
 
-Rows = Sequence[dict[str, Any]]
+Rows = m.Rows
+BASE = "none"  # the variant name of a preset run as specified
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A deliberately wrong version of a preset: settings overrides, and what it rules out."""
+
+    name: str
+    overrides: dict[str, Any]
+    rules_out: str
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in [
+    Variant("training_off", {"steps": 0}, "a measurement that only sees the network at initialisation"),
+    Variant("plain_scale", {"residual_scale": "plain"}, "a result that does not depend on the sqrt(D) of the scale"),
+    Variant("mlu_scale", {"residual_scale": "mlu"}, "a result that does not depend on the sqrt(D) of the scale"),
+    Variant("tied_units", {"control": "tied_units"}, "a result that does not need L*M independent units"),
+    Variant("lr_inverse_alpha", {"control": "lr_inverse_alpha"}, "a result that does not depend on the lr rule"),
+    Variant("lr_unscaled", {"control": "lr_unscaled"}, "a result that does not depend on the lr's L*M scaling"),
+    Variant("reference_other_problem", {"control": "reference_other_problem"},
+            "an error that does not depend on which limit it is measured against"),
+]}
+
+
+@dataclass(frozen=True)
+class Claim:
+    name: str
+    preset: str
+    statement: str
+    predicted: float
+    tolerance: float
+    measure: Callable[[Rows], m.Measurement]
+    controls: tuple[str, ...]  # VARIANTS names
+    figure: tuple[str, str, tuple[str, ...]]  # metric, x axis, grouping axes: the figure the claim reads
+    uses_reference: bool = False
+
+
+def judge(claim: Claim, meas: m.Measurement) -> str:
+    """The measurement's verdict, turned to "does not hold" by a failed condition."""
+    v = meas.forced or verdict(claim.predicted, meas.measured, meas.ci, claim.tolerance, meas.n_seeds)
+    return FAILS if any(not c.holds for c in meas.conditions) else v
+
+
+def _fl_boundary(rows: Rows) -> m.Measurement:
+    found = m.crossings(rows, "feature_update_rel", FEATURE_UPDATE_REL_MIN, "down", ("D", "L", "M"))
+    lines = len({(r["D"], r["L"], r["M"]) for r in rows})
+    if not found:
+        return m.Measurement(None, None, "feature_update_rel never crosses its threshold",
+                             forced=FAILS if lines else INCONCLUSIVE)
+    logs = np.log2([c for _, c, _ in found])
+    lo = np.log2([ci[0] if ci else c for _, c, ci in found])
+    hi = np.log2([ci[1] if ci else c for _, c, ci in found])
+    spread = m.Condition("flat_in_L_M", float(logs.max() - logs.min()) if len(found) == lines else math.inf, 1.0,
+                         "the crossing is found on every (L, M) line and moves by at most a factor 2 across them")
+    return m.Measurement(float(logs.mean()), (float(lo.mean()), float(hi.mean())),
+                         "log2 of the alpha where feature_update_rel falls through "
+                         f"{FEATURE_UPDATE_REL_MIN}, mean over {len(found)} of {lines} lines: "
+                         + ", ".join(f"L={k['L']:g} M={k['M']:g}: {c:.3g}" for k, c, _ in found),
+                         n_seeds=m.min_seeds(rows), conditions=(spread,))
+
+
+def _boundary_slope(rows: Rows, metric: str, threshold: float, direction: str, line_axes: tuple[str, ...],
+                    scale: Callable[[dict[str, float]], float], what: str) -> m.Measurement:
+    found = m.crossings(rows, metric, threshold, direction, line_axes)
+    if len({scale(k) for k, _, _ in found}) < 2:
+        return m.Measurement(None, None, f"{metric} crosses {threshold} on fewer than two distinct {what}")
+    slope, ci = m.crossing_slope(np.array([scale(k) for k, _, _ in found]), found)
+    return m.Measurement(slope, ci, f"slope of log(crossing alpha of {metric} at {threshold}) vs log {what}: "
+                         + ", ".join(f"{scale(k):.3g}: {c:.3g}" for k, c, _ in found), n_seeds=m.min_seeds(rows))
+
+
+def _split_invariance(rows: Rows) -> m.Measurement:
+    axes, values = m.cells(rows, "err_out")
+    means = m.seed_means(values)
+    lm = axes["L"] * axes["M"]
+    worst, groups = 1.0, 0
+    for p in np.unique(lm):
+        group = means[(lm == p) & np.isfinite(means)]
+        if group.size >= 2:
+            groups += 1
+            worst = max(worst, float(group.max() / group.min()))
+    return m.Measurement(worst if groups else None, None,
+                         f"largest max/min err_out over the splits of {groups} values of L*M",
+                         conditions=(m.tracking(rows),))
+
+
+def _at_alpha_1(rows: Rows) -> Rows:
+    return [r for r in rows if math.isclose(r["alpha"], 1.0)]
+
+
+def _rate_alpha(rows: Rows) -> m.Measurement:
+    return m.rate(m.lazy_window(rows), "err_out", "alpha", 1.0, 0.2, track=True)
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("feature_learning_boundary", "alpha-phase",
+          "features learn at alpha = Theta(1): the feature-learning boundary sits at alpha ~ 2 for every L, M "
+          "(log2 of the crossing alpha)", 1.0, 1.0, _fl_boundary, ("plain_scale",),
+          ("feature_update_rel", "alpha", ("L", "M"))),
+    Claim("lazy_feature_update_slope", "alpha-phase",
+          "lazy regime 1 << alpha << sqrt(LM/D): feature_update ~ alpha^-1", -1.0, 0.15,
+          lambda r: m.rate(m.lazy_window(r), "feature_update", "alpha", -1.0, 0.15), ("lr_inverse_alpha",),
+          ("feature_update", "alpha", ("L", "M"))),
+    Claim("feature_update_flat_in_L", "alpha-phase", "at alpha = 1, feature_update does not depend on L",
+          0.0, 0.15, lambda r: m.rate(_at_alpha_1(r), "feature_update", "L", 0.0, 0.15), ("lr_unscaled",),
+          ("feature_update", "L", ("M",))),
+    Claim("feature_update_flat_in_M", "alpha-phase", "at alpha = 1, feature_update does not depend on M",
+          0.0, 0.15, lambda r: m.rate(_at_alpha_1(r), "feature_update", "M", 0.0, 0.15), ("lr_unscaled",),
+          ("feature_update", "M", ("L",))),
+    Claim("init_deviation_boundary", "alpha-phase",
+          "the initial deviation formula: init_deviation reaches 0.5 at alpha ~ sqrt(LM/D) (slope in sqrt(LM/D); "
+          "a check of the network at initialisation, not of training)", 1.0, 0.2,
+          lambda r: _boundary_slope(r, "init_deviation", INIT_DEVIATION_MAX, "up", ("D", "L", "M"),
+                                    lambda k: math.sqrt(k["L"] * k["M"] / k["D"]), "sqrt(LM/D)"),
+          ("tied_units",), ("init_deviation", "alpha", ("L", "M"))),
+    Claim("rate_alpha", "alpha-phase",
+          "general model: in the lazy regime the error to the limit grows like alpha (alpha/sqrt(LM))", 1.0, 0.2,
+          _rate_alpha, ("training_off", "lr_inverse_alpha"), ("err_out", "alpha", ("L", "M")), uses_reference=True),
+    Claim("split_invariance", "depth-width", "at fixed L*M the error is nearly the same for every split (max/min)",
+          1.0, 0.5, _split_invariance, ("training_off", "tied_units", "reference_other_problem"),
+          ("err_out", "L*M", ("L",)), uses_reference=True),
+    Claim("rate_LM", "depth-width", "error ~ (LM)^-1/2 where the fluctuation dominates", -0.5, 0.15,
+          lambda r: m.rate(r, "err_out", "L*M", -0.5, 0.15, track=True),
+          ("training_off", "tied_units", "reference_other_problem"), ("err_out", "L*M", ("L",)), uses_reference=True),
+    Claim("rate_L", "rates-L", "error ~ L^-1 where the 1/L term dominates (large M)", -1.0, 0.15,
+          lambda r: m.rate(r, "err_out", "L", -1.0, 0.15, track=True),
+          ("training_off", "tied_units", "reference_other_problem"), ("err_out", "L", ("M",)), uses_reference=True),
+    Claim("rate_M", "rates-M", "error ~ M^-1/2 at fixed L (the alpha/sqrt(LM) fluctuation)", -0.5, 0.15,
+          lambda r: m.rate(r, "err_out", "M", -0.5, 0.15, track=True),
+          ("training_off", "reference_other_problem"), ("err_out", "M", ("L",)), uses_reference=True),
+    Claim("feature_update_flat_in_D", "D-scaling", "feature_update is flat in D (mlu scale)", 0.0, 0.15,
+          lambda r: m.rate(r, "feature_update", "D", 0.0, 0.15), ("plain_scale",), ("feature_update", "D", ("L", "M"))),
+    Claim("init_deviation_sqrt_D", "D-scaling", "init_deviation ~ sqrt(D/(LM)): slope 1/2 in D", 0.5, 0.1,
+          lambda r: m.rate(r, "init_deviation", "D", 0.5, 0.1), ("plain_scale",), ("init_deviation", "D", ("L", "M"))),
+    Claim("plain_boundary_sqrt_D", "plain-scale",
+          "plain scale alpha/(LM): the feature-learning boundary moves like sqrt(D) (slope in D)", 0.5, 0.15,
+          lambda r: _boundary_slope(r, "feature_update_rel", FEATURE_UPDATE_REL_MIN, "down", ("D",),
+                                    lambda k: k["D"], "D"),
+          ("mlu_scale",), ("feature_update_rel", "alpha", ("D",))),
+)
+CLAIMS_BY_NAME: dict[str, Claim] = {c.name: c for c in CLAIMS}
+
+
+def runs_needed(presets: list[str]) -> dict[tuple[str, str], bool]:
+    """(preset, variant) -> whether that run needs its reference: the presets as specified and
+    every control their claims name."""
+    out: dict[tuple[str, str], bool] = {}
+    for c in CLAIMS:
+        if c.preset in presets:
+            for variant in (BASE, *c.controls):
+                out[(c.preset, variant)] = out.get((c.preset, variant), False) or c.uses_reference
+    return out
 
 
 @dataclass(frozen=True)
@@ -32,171 +182,52 @@ class ClaimResult:
     preset: str
     statement: str
     predicted: float
+    tolerance: float
     measured: float | None
     ci: tuple[float, float] | None
-    tolerance: float
     verdict: str
-    detail: str = ""
+    detail: str
+    conditions: list[dict[str, Any]]
+    controls: list[dict[str, Any]]
+    figure: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-safe: non-finite numbers (an untrained network's infinite tracking ratio) are None."""
+        return {k: to_jsonable(getattr(self, k)) for k in self.__dataclass_fields__}
 
 
-def verdict(predicted: float, measured: float | None, ci: tuple[float, float] | None, tol: float) -> str:
-    if measured is None or not math.isfinite(measured):
-        return "inconclusive"
-    lo, hi = ci if ci is not None else (measured, measured)
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo > 4 * tol:
-        return "inconclusive"
-    return "holds" if hi >= predicted - tol and lo <= predicted + tol else "does not hold"
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
 
 
-def cells(rows: Rows, metric: str, **where: float) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
-    """Per-point cells matching `where`: axes (n,), values (n, n_seeds) NaN where missing, regimes."""
-    points: dict[tuple[float, ...], list[dict[str, Any]]] = {}
-    for r in rows:
-        if all(same_axis_value(v, float(r[k])) for k, v in where.items()):
-            points.setdefault((r["alpha"], r["D"], r["L"], r["M"]), []).append(r)
-    keys = sorted(points)
-    n_seeds = max((len(v) for v in points.values()), default=1)
-    values = np.full((len(keys), n_seeds), np.nan)
-    for i, key in enumerate(keys):
-        for j, r in enumerate(points[key]):
-            v = r.get(metric)
-            values[i, j] = np.nan if v is None else float(v)
-    axes = {a: np.array([k[n] for k in keys], dtype=float) for n, a in enumerate(("alpha", "D", "L", "M"))}
-    regimes = [str(points[k][0].get("point_regime")) for k in keys]
-    return axes, values, regimes
+def _ci(ci: tuple[float, float] | None) -> tuple[float, float] | None:
+    return None if ci is None or not all(math.isfinite(v) for v in ci) else ci
 
 
-def _power_claim(name: str, preset: str, statement: str, rows: Rows, metric: str, along: str, predicted: float,
-                 tol: float, x_of: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None,
-                 **where: float) -> ClaimResult:
-    axes, values, _ = cells(rows, metric, **where)
-    x = x_of(axes) if x_of else axes[along]
-    try:
-        fit = fit_power_law(x, values, predicted_exponent=predicted, n_boot=500)
-    except FitError as exc:
-        return ClaimResult(name, preset, statement, predicted, None, None, tol, "inconclusive", str(exc))
-    ci = (float(fit.exponent_ci[0]), float(fit.exponent_ci[1]))
-    detail = f"slope of log {metric} vs log {along} over {fit.n_cells_used} cells ({fit.n_cells_excluded} excluded)"
-    return ClaimResult(name, preset, statement, predicted, float(fit.exponent), ci, tol,
-                       verdict(predicted, float(fit.exponent), ci, tol), detail)
+def evaluate_claim(claim: Claim, runs: Mapping[tuple[str, str], Rows]) -> ClaimResult:
+    """The claim on its preset's rows, with each of its controls whose rows are in `runs`
+    (a control not run reads "not run" and keeps the claim from holding)."""
+    meas = claim.measure(runs[(claim.preset, BASE)])
+    v = judge(claim, meas)
+    controls = []
+    for name in claim.controls:
+        variant = VARIANTS[name]
+        doc: dict[str, Any] = {"name": name, "settings": variant.overrides, "rules_out": variant.rules_out}
+        if (claim.preset, name) not in runs:
+            controls.append({**doc, "measured": None, "ci": None, "verdict": "not run", "detail": ""})
+            continue
+        cm = claim.measure(runs[(claim.preset, name)])
+        controls.append({**doc, "measured": _finite(cm.measured), "ci": _ci(cm.ci), "verdict": judge(claim, cm),
+                         "detail": cm.detail, "conditions": [c.to_dict() for c in cm.conditions]})
+    if v == HOLDS and any(c["verdict"] != FAILS for c in controls):
+        v = INCONCLUSIVE  # the measurement cannot tell this physics from a wrong one (or was not checked)
+    metric, x, group = claim.figure
+    return ClaimResult(claim.name, claim.preset, claim.statement, claim.predicted, claim.tolerance,
+                       _finite(meas.measured), _ci(meas.ci), v, meas.detail,
+                       [c.to_dict() for c in meas.conditions], controls,
+                       {"metric": metric, "x": x, "group": list(group)})
 
 
-def feature_learning_at_alpha_1(rows: Rows) -> ClaimResult:
-    _, _, regimes = cells(rows, "feature_update", alpha=1.0)
-    frac = sum(r == "feature_learning" for r in regimes) / len(regimes) if regimes else None
-    return ClaimResult("feature_learning_at_alpha_1", "alpha-phase",
-                       "alpha = 1 (mlu scale) learns features at every L, M", 1.0, frac, None, 0.01,
-                       verdict(1.0, frac, None, 0.01), f"share of the {len(regimes)} cells at alpha=1 labelled "
-                       f"feature_learning (feature_update >= {FEATURE_UPDATE_MIN})")
-
-
-def lazy_feature_update_slope(rows: Rows) -> ClaimResult:
-    """In the widest lazy window of the preset (2 <= alpha <= sqrt(LM/D)/2), feature_update ~ 1/alpha."""
-    def width(r: dict[str, Any]) -> float:
-        return math.sqrt(r["L"] * r["M"] / r["D"])
-
-    best = max((width(r) for r in rows), default=0.0)
-    sub = [r for r in rows if math.isclose(width(r), best) and 2 <= r["alpha"] <= best / 2]
-    return _power_claim("lazy_feature_update_slope", "alpha-phase",
-                        "lazy regime 1 << alpha << sqrt(LM/D): feature_update ~ alpha^-1", sub,
-                        "feature_update", "alpha", -1.0, 0.2)
-
-
-def noise_boundary(rows: Rows) -> ClaimResult:
-    """The alpha where init_deviation reaches INIT_DEVIATION_MAX, against sqrt(LM/D)."""
-    axes, values, _ = cells(rows, "init_deviation")
-    ratios, los, his = [], [], []
-    for L, M, D in sorted({(a, b, c) for a, b, c in zip(axes["L"], axes["M"], axes["D"], strict=True)}):
-        mask = (axes["L"] == L) & (axes["M"] == M) & (axes["D"] == D)
-        order = np.argsort(axes["alpha"][mask])
-        c = find_crossing(axes["alpha"][mask][order], values[mask][order], INIT_DEVIATION_MAX, direction="up")
-        if c.found and c.alpha is not None:
-            scale = math.sqrt(L * M / D)
-            ratios.append(c.alpha / scale)
-            if c.alpha_ci is not None:
-                los.append(c.alpha_ci[0] / scale)
-                his.append(c.alpha_ci[1] / scale)
-    if not ratios:
-        return ClaimResult("noise_boundary", "alpha-phase", "noise-dominated from alpha ~ sqrt(LM/D)", 0.0,
-                           None, None, 1.0, "inconclusive", "init_deviation never crossed its threshold")
-    measured = float(np.mean(np.log2(ratios)))
-    ci = (float(np.log2(min(los))), float(np.log2(max(his)))) if los else None
-    return ClaimResult("noise_boundary", "alpha-phase",
-                       "noise-dominated from alpha ~ sqrt(LM/D) (log2 of crossing alpha / sqrt(LM/D))", 0.0,
-                       measured, ci, 1.0, verdict(0.0, measured, ci, 1.0),
-                       f"crossing/sqrt(LM/D) = {', '.join(f'{r:.2f}' for r in ratios)} over {len(ratios)} (L, M)")
-
-
-def split_invariance(rows: Rows) -> ClaimResult:
-    """At fixed L*M, the largest over smallest err_out across the splits into (L, M)."""
-    axes, values, _ = cells(rows, "err_out")
-    means = np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=1)
-    lm = axes["L"] * axes["M"]
-    worst = 1.0
-    groups = 0
-    for p in np.unique(lm):
-        m = means[(lm == p) & np.isfinite(means)]
-        if m.size >= 2:
-            groups += 1
-            worst = max(worst, float(m.max() / m.min()))
-    measured = worst if groups else None
-    return ClaimResult("split_invariance", "depth-width", "at fixed L*M the error is nearly the same for every split",
-                       1.0, measured, None, 0.5, verdict(1.0, measured, None, 0.5),
-                       f"largest max/min err_out ratio over {groups} values of L*M with 2+ splits")
-
-
-def plain_boundary_sqrt_D(rows: Rows) -> ClaimResult:
-    """Plain scale: the alpha where feature_update falls below its threshold grows like sqrt(D)."""
-    axes, values, _ = cells(rows, "feature_update")
-    found: list[tuple[float, float, float, float]] = []
-    for D in np.unique(axes["D"]):
-        mask = axes["D"] == D
-        order = np.argsort(axes["alpha"][mask])
-        c = find_crossing(axes["alpha"][mask][order], values[mask][order], FEATURE_UPDATE_MIN, direction="down")
-        if c.found and c.alpha is not None:
-            lo, hi = c.alpha_ci if c.alpha_ci is not None else (c.alpha, c.alpha)
-            found.append((float(D), c.alpha, lo, hi))
-    statement = "plain scale alpha/(LM): feature-learning boundary alpha ~ sqrt(D)"
-    if len(found) < 2:
-        return ClaimResult("plain_boundary_sqrt_D", "plain-scale", statement, 0.5, None, None, 0.15,
-                           "inconclusive", "fewer than two D with a crossing")
-    table = np.array(found)  # (n_D, 4): D, crossing alpha, its CI
-    dims, alphas, ci_lo, ci_hi = table[:, 0], table[:, 1], table[:, 2], table[:, 3]
-    slope = float(np.polyfit(np.log(dims), np.log(alphas), 1)[0])
-    span = math.log(dims[-1] / dims[0])
-    # interval of the end-to-end slope from the crossings' own intervals at the two ends
-    ci = (math.log(ci_lo[-1] / ci_hi[0]) / span, math.log(ci_hi[-1] / ci_lo[0]) / span)
-    return ClaimResult("plain_boundary_sqrt_D", "plain-scale", statement, 0.5, slope, ci, 0.15,
-                       verdict(0.5, slope, ci, 0.15),
-                       "crossing alpha per D: "
-                       + ", ".join(f"D={x:g}: {y:.3g}" for x, y in zip(dims, alphas, strict=True)))
-
-
-def evaluate_claims(rows_by_preset: dict[str, Rows]) -> list[ClaimResult]:
-    """Every claim whose preset has rows."""
-    r = rows_by_preset
-    out: list[ClaimResult] = []
-    if "alpha-phase" in r:
-        out += [feature_learning_at_alpha_1(r["alpha-phase"]), lazy_feature_update_slope(r["alpha-phase"]),
-                noise_boundary(r["alpha-phase"])]
-    if "depth-width" in r:
-        out += [split_invariance(r["depth-width"]),
-                _power_claim("rate_LM", "depth-width", "error ~ (LM)^-1/2 where the fluctuation dominates",
-                             r["depth-width"], "err_out", "L*M", -0.5, 0.15, lambda a: a["L"] * a["M"])]
-    if "rates-L" in r:
-        out.append(_power_claim("rate_L", "rates-L", "error ~ L^-1 at large M (the 1/L term)", r["rates-L"],
-                                "err_out", "L", -1.0, 0.25))
-    if "rates-M" in r:
-        out.append(_power_claim("rate_M", "rates-M", "error ~ M^-1/2 at fixed L (alpha/sqrt(LM) fluctuation)",
-                                r["rates-M"], "err_out", "M", -0.5, 0.15))
-    if "D-scaling" in r:
-        out += [_power_claim("feature_update_flat_in_D", "D-scaling", "feature_update is flat in D (mlu scale)",
-                             r["D-scaling"], "feature_update", "D", 0.0, 0.15),
-                _power_claim("init_deviation_sqrt_D", "D-scaling", "init_deviation ~ sqrt(D/(LM)): slope 1/2 in D",
-                             r["D-scaling"], "init_deviation", "D", 0.5, 0.1)]
-    if "plain-scale" in r:
-        out.append(plain_boundary_sqrt_D(r["plain-scale"]))
-    return out
+def evaluate_claims(runs: Mapping[tuple[str, str], Rows]) -> list[ClaimResult]:
+    """Every claim whose preset was run as specified."""
+    return [evaluate_claim(c, runs) for c in CLAIMS if (c.preset, BASE) in runs]

@@ -169,8 +169,8 @@ class PowerLawFit(JsonResult):
     """Result of `fit_power_law`: y ≈ prefactor * x ** exponent, fitted in log-log space.
 
     `exponent_ci`/`prefactor_ci` are bootstrap percentile intervals at level `ci` ((nan, nan) when
-    n_boot = 0); `r2` is for the log-log fit of the seed means; `agrees` is whether
-    `predicted_exponent` lies in `exponent_ci` (None without a prediction or CI). `n_boot_failed`
+    n_boot = 0); `r2` is for the log-log fit of the seed means; `min_seeds` is the fewest finite
+    seeds of a used cell (a verdict needs backend.analysis.verdict.MIN_SEEDS). `n_boot_failed`
     counts replicates with a seed mean <= 0 (possible only with non-positive seed values).
     """
 
@@ -185,7 +185,7 @@ class PowerLawFit(JsonResult):
     n_values_excluded: int
     exclusions: dict[str, int]
     predicted_exponent: float | None
-    agrees: bool | None
+    min_seeds: int
     n_boot: int
     n_boot_failed: int
     ci: float
@@ -204,8 +204,14 @@ def fit_power_law(
     ci: float = 0.95,
     seed: int = 0,
     predicted_exponent: float | None = None,
+    extra_sd: np.ndarray | None = None,
 ) -> PowerLawFit:
     """Fit y ≈ C * x^p by least squares of log(seed mean) on log(x).
+
+    `extra_sd` (n_cells,), optional: a standard deviation of each cell's value that its seeds do not
+    show (for an error to a reference, the reference's own noise: see backend/analysis/rates.py).
+    Each bootstrap replicate then also moves every cell by extra_sd * z, one standard normal z per
+    distinct extra_sd value (cells that share a reference share its error), so the interval includes it.
 
     `x` (n_cells,) is the cell coordinate (e.g. L, or L*M); `values` (n_cells, n_seeds) per-seed metric
     with NaN for missing seeds. Cells are excluded (and counted) when x is non-finite or <= 0
@@ -223,16 +229,18 @@ def fit_power_law(
         )
     lx = np.log(xs[cells.used])
     lxc = lx - lx.mean()
-    boot = bootstrap_cell_means(cells.vals[cells.used], n_boot, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    boot = bootstrap_cell_means(cells.vals[cells.used], n_boot, rng)
+    if extra_sd is not None and n_boot:
+        sd = np.nan_to_num(np.asarray(extra_sd, dtype=float).reshape(-1)[cells.used])
+        _, group = np.unique(sd, return_inverse=True)
+        boot = boot + sd[None, :] * rng.standard_normal((n_boot, int(group.max()) + 1))[:, group]
     ly = _log_positive(np.vstack([cells.means[cells.used][None, :], boot]))  # row 0: the estimate
     slopes = (ly - ly.mean(axis=1, keepdims=True)) @ lxc / float(lxc @ lxc)
     icpts = ly.mean(axis=1) - slopes * lx.mean()
     resid = ly[0] - icpts[0] - slopes[0] * lx
     ss_tot = float(((ly[0] - ly[0].mean()) ** 2).sum())
     exp_ci = percentile_ci(slopes[1:], ci)
-    agrees = None
-    if predicted_exponent is not None and math.isfinite(exp_ci[0]):
-        agrees = bool(exp_ci[0] <= predicted_exponent <= exp_ci[1])
     return PowerLawFit(
         exponent=float(slopes[0]),
         exponent_ci=exp_ci,
@@ -242,7 +250,7 @@ def fit_power_law(
         **cells.counts(),
         exclusions=cells.exclusions,
         predicted_exponent=predicted_exponent,
-        agrees=agrees,
+        min_seeds=int(np.isfinite(cells.vals[cells.used]).sum(axis=1).min()),
         n_boot=n_boot,
         n_boot_failed=int((~np.isfinite(slopes[1:])).sum()),
         ci=ci,

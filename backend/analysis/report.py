@@ -1,27 +1,19 @@
-"""The HTML report of `resphase reproduce`: the verdict table and one Plotly figure per preset,
+"""The HTML report of `resphase reproduce`: when, what and where it ran; the verdict table with each
+claim's controls; one Plotly figure per claim (errors drawn beside their reference's noise floor),
 with Plotly.js inlined once so the file opens offline."""
 
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
 
-from backend.analysis.claims import ClaimResult, Rows
-
-# preset -> (metric, x axis, grouping axes) for its figure
-FIGURES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "alpha-phase": ("feature_update", "alpha", ("L", "M")),
-    "depth-width": ("err_out", "L*M", ("L",)),
-    "rates-L": ("err_out", "L", ("M",)),
-    "rates-M": ("err_out", "M", ("L",)),
-    "D-scaling": ("init_deviation", "D", ("L", "M")),
-    "plain-scale": ("feature_update", "alpha", ("D",)),
-}
+from backend.analysis.claims import BASE, ClaimResult, Rows
 
 
 def _x(row: dict[str, Any], axis: str) -> float:
@@ -47,47 +39,65 @@ def line_series(rows: Rows, metric: str, x_axis: str, group: Sequence[str]
     return out
 
 
-def preset_figure(name: str, rows: Rows) -> go.Figure:
-    metric, x_axis, group = FIGURES[name]
+def claim_figure(claim: ClaimResult, rows: Rows) -> go.Figure:
+    metric, x_axis, group = claim.figure["metric"], claim.figure["x"], tuple(claim.figure["group"])
     fig = go.Figure()
+    floors = line_series(rows, f"{metric}_floor", x_axis, group) if metric.startswith("err_") else {}
     for key, pts in sorted(line_series(rows, metric, x_axis, group).items()):
         label = ", ".join(f"{g}={v:g}" for g, v in zip(group, key, strict=True))
         fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=label, mode="lines+markers",
                                  error_y={"type": "data", "array": [p[2] for p in pts], "visible": True}))
-    fig.update_layout(title=f"{name}: {metric} against {x_axis}", xaxis_title=x_axis, yaxis_title=metric,
-                      xaxis_type="log", yaxis_type="log", template="plotly_white", height=420)
+        if key in floors:
+            fl = floors[key]
+            fig.add_trace(go.Scatter(x=[p[0] for p in fl], y=[p[1] for p in fl], name=f"noise floor ({label})",
+                                     mode="lines", line={"dash": "dot", "width": 1}))
+    fig.update_layout(title=f"{claim.claim}: {metric} against {x_axis} ({claim.preset})", xaxis_title=x_axis,
+                      yaxis_title=metric, xaxis_type="log", yaxis_type="log", template="plotly_white", height=420)
     return fig
 
 
-def _table(claims: Sequence[ClaimResult]) -> str:
-    def num(x: float | None) -> str:
-        return "-" if x is None else f"{x:.3g}"
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3g}"
 
+
+def _table(claims: Sequence[ClaimResult]) -> str:
     rows = []
     for c in claims:
-        ci = "" if c.ci is None else f" [{num(c.ci[0])}, {num(c.ci[1])}]"
+        ci = "" if c.ci is None else f" [{_num(c.ci[0])}, {_num(c.ci[1])}]"
+        controls = "<br>".join(f"{html.escape(k['name'])}: {_num(k['measured'])} &rarr; {html.escape(k['verdict'])}"
+                               for k in c.controls)
+        conds = "; ".join(f"{html.escape(k['name'])} {_num(k['measured'])} &le; {_num(k['limit'])}: "
+                          f"{'yes' if k['holds'] else 'no'}" for k in c.conditions)
         rows.append(f"<tr class='{c.verdict.replace(' ', '-')}'><td>{html.escape(c.preset)}</td>"
-                    f"<td>{html.escape(c.statement)}</td><td>{num(c.predicted)} &plusmn; {num(c.tolerance)}</td>"
-                    f"<td>{num(c.measured)}{ci}</td><td>{html.escape(c.verdict)}</td>"
-                    f"<td>{html.escape(c.detail)}</td></tr>")
+                    f"<td><b>{html.escape(c.claim)}</b><br>{html.escape(c.statement)}</td>"
+                    f"<td>{_num(c.predicted)} &plusmn; {_num(c.tolerance)}</td>"
+                    f"<td>{_num(c.measured)}{ci}</td><td>{html.escape(c.verdict)}</td><td>{controls}</td>"
+                    f"<td>{html.escape(c.detail)}{'<br>' + conds if conds else ''}</td></tr>")
     return ("<table><thead><tr><th>preset</th><th>claim</th><th>predicted</th><th>measured [95% CI]</th>"
-            "<th>verdict</th><th>how</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+            "<th>verdict</th><th>controls (must not hold)</th><th>how</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
 
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;font-size:.9rem}
+td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;font-size:.9rem;vertical-align:top}
 tr.holds td:nth-child(5){color:#1a7f37}tr.does-not-hold td:nth-child(5){color:#cf222e}
-tr.inconclusive td:nth-child(5){color:#9a6700}"""
+tr.inconclusive td:nth-child(5){color:#9a6700}pre{font-size:.8rem;background:#f6f8fa;padding:.5rem}"""
 
 
-def build_report(rows_by_preset: dict[str, Rows], claims: Sequence[ClaimResult], title: str) -> str:
+def build_report(runs: Mapping[tuple[str, str], Rows], claims: Sequence[ClaimResult], title: str,
+                 meta: dict[str, Any]) -> str:
+    """One HTML file: `meta` (version, date, where, settings of every run), the table, the figures."""
+    settings = html.escape(json.dumps(meta.get("settings", {}), indent=1))
+    head = {k: v for k, v in meta.items() if k != "settings"}
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>", _table(claims)]
+             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+             "<p>" + " &middot; ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in head.items()) + "</p>",
+             _table(claims), f"<details><summary>settings of every run</summary><pre>{settings}</pre></details>"]
     first = True
-    for name, rows in rows_by_preset.items():
-        if name in FIGURES and rows:
-            fig = preset_figure(name, rows)
-            parts.append(fig.to_html(full_html=False, include_plotlyjs=first))
+    for claim in claims:
+        rows = runs.get((claim.preset, BASE))
+        if rows:
+            parts.append(claim_figure(claim, rows).to_html(full_html=False, include_plotlyjs=first))
             first = False
     parts.append("</body></html>")
     return "\n".join(parts)

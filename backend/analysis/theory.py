@@ -23,3 +23,5 @@ PREDICTED_EXPONENTS: dict[tuple[str, str], float] = {
     ("feature_update", "alpha"): -1.0, ("init_deviation", "alpha"): 1.0,
     ("init_deviation", "L"): -0.5, ("init_deviation", "M"): -0.5, ("init_deviation", "D"): 0.5,
 }
+# The tolerance of a slope against its predicted exponent where no claim sets one (GET /fit).
+DEFAULT_TOLERANCE = 0.15

@@ -8,14 +8,16 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from backend.analysis.boundaries import boundary_curve
+from backend.analysis.claims import CLAIMS
 from backend.analysis.expressions import ExpressionError, parse
-from backend.analysis.fits import MODELS, FitError, fit_model, fit_power_law
-from backend.analysis.theory import OVERLAYS, PREDICTED_EXPONENTS
+from backend.analysis.fits import MODELS, FitError, fit_model
+from backend.analysis.rates import ERROR_METRICS, floor_entries, rate_fit, seed_means
+from backend.analysis.theory import DEFAULT_TOLERANCE, OVERLAYS, PREDICTED_EXPONENTS
 from backend.api.deps import ReadSession, sweep_or_404
 from backend.api.phase import parse_fixed
-from backend.grid import AXES
+from backend.grid import AXES, SweepSpec
 from backend.metrics import METRIC_NAMES, THRESHOLDS
-from backend.presets import PRESETS
+from backend.presets import PRESETS, presets_of
 from backend.store.cells import CellData, metric_cells
 
 router = APIRouter(tags=["analysis"])
@@ -67,33 +69,50 @@ def _cells(session: ReadSession, sweep_id: int, metric: str, fixed: str | None) 
     return metric_cells(session, sweep_or_404(session, sweep_id), metric, parse_fixed(fixed))
 
 
-def _power_lines(cells: CellData, along: str, group: str | None, predicted: float | None,
+def _power_lines(cells: CellData, floors: np.ndarray | None, along: str, group: str | None,
+                 predicted: float | None, tolerance: float, metric: str, entries: int,
                  n_boot: int) -> list[dict[str, Any]]:
+    """One rate fit per value of `group` (rates.rate_fit: the claims' selection and verdict)."""
     keys = np.unique(cells.axes[group]) if group else np.array([np.nan])
     lines = []
     for key in keys:
         mask = cells.axes[group] == key if group else np.ones(len(cells.point_ids), bool)
         x, vals = cells.axes[along][mask], cells.values[mask]
-        finite = np.isfinite(vals)
-        counts = finite.sum(axis=1)
-        y = np.where(counts > 0, np.nansum(np.where(finite, vals, 0.0), axis=1) / np.maximum(counts, 1), np.nan)
+        counts = np.isfinite(vals).sum(axis=1)
+        y = seed_means(vals)
         sd = np.array([np.std(r[np.isfinite(r)], ddof=1) if np.isfinite(r).sum() > 1 else np.nan for r in vals])
         line: dict[str, Any] = {"group_value": None if group is None else float(key), "x": x.tolist(),
                                 "y": [float(v) if np.isfinite(v) else None for v in y],
                                 "y_stderr": [float(s / np.sqrt(c)) if np.isfinite(s) else None
                                              for s, c in zip(sd, counts, strict=True)]}
-        try:
-            line["fit"] = fit_power_law(x, vals, n_boot=n_boot, predicted_exponent=predicted).to_dict()
-        except FitError as exc:
-            line["fit"], line["fit_error"] = None, str(exc)
+        if floors is not None:
+            line["floor"] = [float(v) if np.isfinite(v) else None for v in floors[mask]]
+        axes = {a: cells.axes[a][mask] for a in AXES}
+        result = rate_fit(axes, vals, along, x, predicted, tolerance, metric=metric, n_boot=n_boot,
+                          floor=None if floors is None else floors[mask], floor_entries=entries)
+        line["fit"] = result.to_dict() if result.fit is not None else None
+        line["verdict"], line["two_term"], line["dropped"] = result.verdict, result.two_term, result.dropped
+        if result.fit is None:
+            line["fit_error"] = result.error
         lines.append(line)
     return lines
+
+
+def _prediction(sweep: Any, metric: str, along: str) -> tuple[float | None, float]:
+    """The predicted exponent and tolerance of (metric, along): from a claim of the preset this
+    sweep runs when one reads that slope, else the theory table (tolerance 0.15)."""
+    for preset, _size in presets_of(SweepSpec.model_validate(sweep.spec)):
+        for c in CLAIMS:
+            if c.preset == preset and c.figure[0] == metric and c.figure[1] == along and c.name.startswith("rate"):
+                return c.predicted, c.tolerance
+    return PREDICTED_EXPONENTS.get((metric, along)), DEFAULT_TOLERANCE
 
 
 @router.get("/sweeps/{sweep_id}/fit")
 def fit(sweep_id: int, session: ReadSession, metric: str = "err_out", along: AxisName = "L",
         group: AxisName | None = None, fixed: str | None = None, model: str = "power",
-        predicted: float | None = None, n_boot: int = Query(500, ge=0, le=5000)) -> dict[str, Any]:
+        predicted: float | None = None, tolerance: float | None = Query(None, gt=0, le=10),
+        n_boot: int = Query(500, ge=0, le=5000)) -> dict[str, Any]:
     """A power law along one axis (one per value of `group`), or a multi-term model over all cells."""
     cells = _cells(session, sweep_id, metric, fixed)
     held_fixed = parse_fixed(fixed)
@@ -106,9 +125,18 @@ def fit(sweep_id: int, session: ReadSession, metric: str = "err_out", along: Axi
         if held:
             raise HTTPException(422, f"fixed: {', '.join(held)} cannot be held fixed "
                                      "and also be the along or group axis")
-        pred = predicted if predicted is not None else PREDICTED_EXPONENTS.get((metric, along))
-        return {**base, "along": along, "group": group, "predicted_exponent": pred,
-                "lines": _power_lines(cells, along, group, pred, n_boot)}
+        sweep = sweep_or_404(session, sweep_id)
+        pred, tol = _prediction(sweep, metric, along)
+        pred = predicted if predicted is not None else pred
+        tol = tolerance if tolerance is not None else tol
+        floors, entries = None, 1
+        if metric in ERROR_METRICS:
+            floors = seed_means(_cells(session, sweep_id, f"{metric}_floor", fixed).values)
+            s = sweep.settings
+            entries = floor_entries(metric, int(s.get("n_samples", 10)), int(s.get("d_out", 5)),
+                                    int(np.nanmax(cells.axes["D"])) if len(cells.point_ids) else 1)
+        return {**base, "along": along, "group": group, "predicted_exponent": pred, "tolerance": tol,
+                "lines": _power_lines(cells, floors, along, group, pred, tol, metric, entries, n_boot)}
     if model not in MODELS:
         raise HTTPException(422, f"unknown model {model!r}; one of power, {', '.join(MODELS)}")
     try:

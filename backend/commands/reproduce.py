@@ -1,7 +1,8 @@
-"""`resphase reproduce`: run the presets, check every claim, print the verdicts, write a report.
+"""`resphase reproduce`: run the presets and their negative controls, check every claim, print the
+verdicts, write a report.
 
-Through the queue when a server answers at --url (the work lands in the shared database and is
-reused), otherwise in this process with the same engine.
+In this process by default; through the queue of the server at --url when one is given (the work
+then lands in that server's database, where anyone reuses it).
 """
 
 from __future__ import annotations
@@ -11,76 +12,90 @@ import json
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from backend.analysis.claims import ClaimResult, Rows, evaluate_claims
+from backend import __version__
+from backend.analysis.claims import VARIANTS, ClaimResult, Rows, evaluate_claims, runs_needed
 from backend.analysis.report import build_report
 from backend.grid import SweepSpec, expand
-from backend.presets import PRESETS
+from backend.presets import PRESETS, variant_spec
 from backend.settings import get_settings
+
+Runs = dict[tuple[str, str], Rows]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quick", action="store_true", help="the quick size of each preset (minutes on a CPU)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="the quick size of each preset (minutes on 2 CPU cores)")
+    size.add_argument("--full", action="store_true", help="the full size (the default; for a GPU worker)")
     p.add_argument("--json", action="store_true", help="print the verdicts as one JSON list")
     p.add_argument("--out", help="write an HTML report with the figures (offline Plotly) here")
     p.add_argument("--presets", default=",".join(PRESETS), help="comma list (default: all)")
-    p.add_argument("--url", default=os.environ.get("RESPHASE_URL", "http://127.0.0.1:8000"),
-                   help="a running server to send the work to (default $RESPHASE_URL or http://127.0.0.1:8000)")
-    p.add_argument("--in-process", action="store_true", help="compute here even when a server answers")
+    p.add_argument("--url", default=None, help="send the work to the server there (e.g. http://127.0.0.1:8000) "
+                                               "instead of computing in this process")
+    p.add_argument("--no-controls", action="store_true", help="skip the negative controls (claims then read "
+                                                              "inconclusive: nothing shows they can fail)")
     p.add_argument("--device", default="auto", help="device for in-process runs")
 
 
-def _server_up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url.rstrip('/')}/api/v1/health", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _via_server(url: str, specs: dict[str, SweepSpec]) -> dict[str, Rows]:
+def _via_server(url: str, specs: dict[tuple[str, str], SweepSpec]) -> Runs:
     token = os.environ.get("RESPHASE_API_TOKEN", "")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with httpx.Client(base_url=url.rstrip("/") + "/api/v1", headers=headers, timeout=60) as client:
         ids = {}
-        for name, spec in specs.items():
+        for key, spec in specs.items():
             resp = client.post("/sweeps", json=spec.model_dump(mode="json"))
             resp.raise_for_status()
-            ids[name] = resp.json()["id"]
+            ids[key] = resp.json()["id"]
         for sweep_id in ids.values():
-            while client.get(f"/sweeps/{sweep_id}").json()["state"] == "running":
+            while client.get(f"/sweeps/{sweep_id}").json()["state"] in ("queued", "running"):
                 time.sleep(1.0)
-        return {name: client.get(f"/sweeps/{i}/export", params={"format": "json"}).json() for name, i in ids.items()}
+        return {key: client.get(f"/sweeps/{i}/export", params={"format": "json"}).json() for key, i in ids.items()}
 
 
-def _in_process(specs: dict[str, SweepSpec], device_name: str) -> dict[str, Rows]:
+def _in_process(specs: dict[tuple[str, str], SweepSpec], device_name: str) -> Runs:
     from worker.engine import compute_points, resolve_device
     from worker.reference import MemoryDiskReferenceStore
 
     settings = get_settings()
     device = resolve_device(device_name)
     store = MemoryDiskReferenceStore(settings.resolved_cache_dir)
-    out: dict[str, Rows] = {}
-    for name, spec in specs.items():
+    out: Runs = {}
+    for (preset, variant), spec in specs.items():
         start = time.perf_counter()
         outcomes = compute_points(expand(spec, settings.limits), device, store)
-        out[name] = [row for o in outcomes for row in o.tidy_rows()]
-        print(f"{name}: {len(outcomes)} points in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+        out[(preset, variant)] = [row for o in outcomes for row in o.tidy_rows()]
+        label = preset if variant == "none" else f"{preset} [{variant}]"
+        print(f"{label}: {len(outcomes)} points in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
     return out
 
 
-def _print_table(claims: list[ClaimResult]) -> None:
-    def num(x: float | None) -> str:
-        return "-" if x is None else f"{x:.3g}"
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3g}"
 
-    print(f"{'claim':<28} {'preset':<12} {'predicted':>14} {'measured [CI]':>26}  verdict")
+
+def _print_table(claims: list[ClaimResult]) -> None:
+    print(f"{'claim':<27} {'preset':<12} {'predicted':>12} {'measured [CI]':>26}  {'verdict':<14} controls")
     for c in claims:
-        ci = "" if c.ci is None else f" [{num(c.ci[0])}, {num(c.ci[1])}]"
-        print(f"{c.claim:<28} {c.preset:<12} {num(c.predicted) + ' ± ' + num(c.tolerance):>14} "
-              f"{num(c.measured) + ci:>26}  {c.verdict}")
+        ci = "" if c.ci is None else f" [{_num(c.ci[0])}, {_num(c.ci[1])}]"
+        controls = ", ".join(f"{k['name']}: {k['verdict']}" for k in c.controls)
+        print(f"{c.claim:<27} {c.preset:<12} {_num(c.predicted) + ' ± ' + _num(c.tolerance):>12} "
+              f"{_num(c.measured) + ci:>26}  {c.verdict:<14} {controls}")
+
+
+def specs_for(names: list[str], size: str, controls: bool) -> dict[tuple[str, str], SweepSpec]:
+    """(preset, variant) -> the sweep to run: each preset as specified, then its controls."""
+    out = {}
+    for (preset, variant), with_ref in runs_needed(names).items():
+        if variant != "none" and not controls:
+            continue
+        overrides = {} if variant == "none" else VARIANTS[variant].overrides
+        out[(preset, variant)] = variant_spec(PRESETS[preset], size, variant, overrides, with_ref)
+    return out
 
 
 def main(args: argparse.Namespace) -> int:
@@ -90,21 +105,24 @@ def main(args: argparse.Namespace) -> int:
         print(f"resphase reproduce: error: unknown preset(s) {', '.join(unknown)}; "
               f"known: {', '.join(PRESETS)}", file=sys.stderr)
         return 2
-    specs = {n: PRESETS[n].quick if args.quick else PRESETS[n].full for n in names}
-    if not args.in_process and _server_up(args.url):
-        print(f"running the presets through the server at {args.url}", file=sys.stderr)
-        rows = _via_server(args.url, specs)
+    size = "quick" if args.quick else "full"
+    specs = specs_for(names, size, not args.no_controls)
+    started = time.perf_counter()
+    if args.url:
+        print(f"running {len(specs)} sweeps through the server at {args.url}", file=sys.stderr)
+        runs = _via_server(args.url, specs)
     else:
-        print("no server answered: running the presets in this process", file=sys.stderr)
-        rows = _in_process(specs, args.device)
-    claims = evaluate_claims(rows)
+        runs = _in_process(specs, args.device)
+    claims = evaluate_claims(runs)
     if args.json:
         out: list[dict[str, Any]] = [c.to_dict() for c in claims]
         print(json.dumps(out, allow_nan=False))
     else:
         _print_table(claims)
     if args.out:
-        title = f"resphase reproduce ({'quick' if args.quick else 'full'})"
-        Path(args.out).write_text(build_report(rows, claims, title))
+        meta = {"size": size, "resphase_version": __version__, "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "where": args.url or "this process", "elapsed_s": round(time.perf_counter() - started, 1),
+                "settings": {f"{p} [{v}]": s.settings.model_dump(mode="json") for (p, v), s in specs.items()}}
+        Path(args.out).write_text(build_report(runs, claims, f"resphase reproduce ({size})", meta))
         print(f"report written to {args.out}", file=sys.stderr)
     return 0

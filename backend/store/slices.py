@@ -13,7 +13,7 @@ from sqlalchemy import Integer, RowMapping, Text, cast, false, select
 from sqlalchemy.orm import Session
 
 from backend.grid import AXES, axis_tolerance, same_axis_value
-from backend.metrics import METRIC_NAMES, json_number
+from backend.metrics import FLOOR_FACTOR, METRIC_NAMES, json_number, point_flags
 from backend.results import tidy_rows
 from backend.store.tables import Point, Sweep, result_table, sweep_point
 
@@ -36,7 +36,7 @@ def point_detail(session: Session, point_id: int) -> dict[str, Any] | None:
         "attempts": point.attempts, "error": point.error, "worker": point.worker_host, "device": point.device,
         "queued_at": _iso(point.queued_at), "started_at": _iso(point.started_at),
         "finished_at": _iso(point.finished_at), "regime": None, "metrics": None, "curves": None,
-        "seed_regimes": None, "diverged_at_step": None, "timing_s": None, "provenance": None,
+        "seed_regimes": None, "diverged_at_step": None, "timing_s": None, "provenance": None, "flags": [],
     }
     if res is not None:
         doc.update(_result_doc(res))
@@ -53,8 +53,9 @@ def _result_doc(res: RowMapping) -> dict[str, Any]:
     for k in range(steps):
         vals = [c[k] for c in curves if k < len(c) and c[k] is not None]
         mean_curve.append(math.fsum(vals) / len(vals) if vals else None)
+    means = {name: res[f"{name}_mean"] for name in METRIC_NAMES}
     return {
-        "regime": res["regime"], "metrics": metrics,
+        "regime": res["regime"], "flags": point_flags(means, res["regime"], res["dtype"]), "metrics": metrics,
         "seed_regimes": [s["regime"] for s in seeds], "diverged_at_step": [s["diverged_at_step"] for s in seeds],
         "curves": {"loss": mean_curve, "loss_per_seed": curves}, "timing_s": res["timing_s"],
         "provenance": {k: res[k] for k in ("resphase_version", "torch_version", "device", "dtype", "host")},
@@ -93,6 +94,8 @@ def phase_slice(session: Session, sweep: Sweep, x: str, y: str, metric: str, fix
     used = {a: fixed.get(a, axes[a][0]) for a in AXES if a not in (x, y)}
     cols = [Point.id, getattr(Point, x), getattr(Point, y), Point.status, result_table.c.regime,
             result_table.c[f"{metric}_mean"], result_table.c[f"{metric}_stderr"], result_table.c[f"{metric}_n"]]
+    floored = metric in ("err_out", "err_emb")  # errors to a reference carry its noise floor
+    cols.append(result_table.c[f"{metric}_floor_mean"] if floored else result_table.c.point_id)
     if agg != "mean":
         cols.append(result_table.c.seeds)
     query = (select(*cols).join(sweep_point, sweep_point.c.point_id == Point.id)
@@ -108,6 +111,7 @@ def phase_slice(session: Session, sweep: Sweep, x: str, y: str, metric: str, fix
         return [[fill] * len(xs) for _ in ys]
 
     z, se, n, status, regime, ids = grid(None), grid(None), grid(0), grid("missing"), grid(None), grid(None)
+    floor, near_floor = grid(None), grid(False)
     for row in session.execute(query):
         ykey, xkey = ylook.key(row[2]), xlook.key(row[1])
         if ykey is None or xkey is None:
@@ -115,10 +119,17 @@ def phase_slice(session: Session, sweep: Sweep, x: str, y: str, metric: str, fix
         i, j = yi[ykey], xi[xkey]
         ids[i][j], status[i][j], regime[i][j] = row[0], row[3], row[4]
         value = row[5] if agg == "mean" else (
-            _seed_agg([s["metrics"].get(metric) for s in row[8]], agg) if row[8] is not None else None)
+            _seed_agg([s["metrics"].get(metric) for s in row[9]], agg) if row[9] is not None else None)
         z[i][j], se[i][j], n[i][j] = json_number(value), json_number(row[6]), row[7] or 0
-    return {"x_axis": x, "y_axis": y, "metric": metric, "agg": agg, "fixed": used, "x": xs, "y": ys,
-            "z": z, "stderr": se, "n": n, "status": status, "regime": regime, "point_id": ids}
+        if floored:
+            floor[i][j] = json_number(row[8])
+            near_floor[i][j] = bool(z[i][j] is not None and floor[i][j] is not None
+                                    and z[i][j] < FLOOR_FACTOR * floor[i][j])
+    out = {"x_axis": x, "y_axis": y, "metric": metric, "agg": agg, "fixed": used, "x": xs, "y": ys,
+           "z": z, "stderr": se, "n": n, "status": status, "regime": regime, "point_id": ids}
+    if floored:  # the reference's noise floor, and the cells within FLOOR_FACTOR of it
+        out.update(floor=floor, near_floor=near_floor)
+    return out
 
 
 class _AxisLookup:
@@ -167,3 +178,21 @@ def export_rows(session: Session, sweep_id: int) -> Iterator[dict[str, Any]]:
         base = {"sweep_id": sweep_id, "point_id": pid, "content_hash": content_hash, "alpha": alpha, "D": D,
                 "L": L, "M": M, "status": status, "point_regime": regime}
         yield from tidy_rows(base, settings[settings_text], seeds)
+
+
+def rows_for_hashes(session: Session, hashes: list[str]) -> tuple[list[dict[str, Any]], int]:
+    """Tidy rows (export_rows' shape) of the finished points among these content hashes, and how
+    many of the hashes are finished: the results of a spec, whichever sweeps computed them."""
+    rows: list[dict[str, Any]] = []
+    finished = 0
+    for start in range(0, len(hashes), 500):
+        query = (select(Point.id, Point.content_hash, Point.alpha, Point.D, Point.L, Point.M, Point.status,
+                        Point.settings, result_table.c.seeds, result_table.c.regime)
+                 .join(result_table, result_table.c.point_id == Point.id)
+                 .where(Point.content_hash.in_(hashes[start:start + 500])))
+        for pid, content_hash, alpha, D, L, M, status, settings, seeds, regime in session.execute(query):
+            finished += 1
+            base = {"point_id": pid, "content_hash": content_hash, "alpha": alpha, "D": D, "L": L, "M": M,
+                    "status": status, "point_regime": regime}
+            rows.extend(tidy_rows(base, settings, seeds))
+    return rows, finished

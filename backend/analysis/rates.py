@@ -1,0 +1,111 @@
+"""Power-law rates of the error to the limit, fitted the one way the claims and GET /fit share.
+
+An error to a reference is compared with the reference's noise floor and with the two-term law of
+SCIENCE.md section 4, err ~ sqrt((a/L)^2 + (b sqrt(D/(LM)))^2), before a slope is read off it:
+
+- cells whose error is within FLOOR_FACTOR of the floor are excluded ("near_floor"): there the
+  reference's own noise, not the network, sets the error;
+- along L, only the cells where the 1/L term dominates are kept; along M (or L*M), only those where
+  the fluctuation term dominates ("other_term_dominates"), as the two-term fit of the same cells
+  says. A slope across the crossover is neither -1 nor -1/2;
+- the bootstrap interval includes the reference's noise. The reference's seed mean misses the limit
+  by a random vector delta of RMS `floor` over its k entries; an RMS error e over those entries then
+  moves, to first order, by <e, delta>/(k e), whose standard deviation is floor / sqrt(k) (and its
+  mean by floor^2 / (2 e), under 6% of e past FLOOR_FACTOR floors, which is why nearer cells are
+  dropped). Each replicate adds that noise (fits.fit_power_law's `extra_sd`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from backend.analysis.fits import FitError, PowerLawFit, fit_model, fit_power_law, to_jsonable
+from backend.analysis.verdict import FAILS, INCONCLUSIVE, verdict
+from backend.metrics import FLOOR_FACTOR
+
+ERROR_METRICS: tuple[str, ...] = ("err_out", "err_emb")
+
+
+def floor_entries(metric: str, n_samples: int, d_out: int, D: int) -> int:
+    """How many entries the RMS of `metric` (an error to the reference) runs over."""
+    return n_samples * (d_out if metric == "err_out" else D)
+
+
+@dataclass(frozen=True)
+class RateFit:
+    """A power-law fit and how its cells were chosen. `fit` is None when fewer than two distinct x
+    remain (`error` says why); the verdict is then "does not hold" if the two-term selection left
+    them (the data show no range where the claimed term dominates), else "inconclusive".
+    `two_term`: the coefficients a, b of the two-term law over the same cells (None where it
+    cannot be fitted)."""
+
+    fit: PowerLawFit | None
+    verdict: str
+    two_term: dict[str, float] | None
+    dropped: dict[str, int]  # cells excluded before the fit, by reason
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**(self.fit.to_dict() if self.fit else {}), "verdict": self.verdict, "error": self.error,
+                "two_term": to_jsonable(self.two_term), "dropped": dict(self.dropped)}
+
+
+def _dominant_term_mask(axes: dict[str, np.ndarray], values: np.ndarray, along: str,
+                        keep: np.ndarray) -> tuple[np.ndarray, dict[str, float] | None]:
+    """(n_cells,) bool: kept cells where the term that `along` measures dominates the other."""
+    try:
+        model = fit_model("depth_width", {a: axes[a][keep] for a in ("D", "L", "M")}, values[keep], n_boot=0)
+    except FitError:
+        return keep, None
+    a, b = model.coefficients["a"], model.coefficients["b"]
+    bias = a / axes["L"]
+    noise = b * np.sqrt(axes["D"] / (axes["L"] * axes["M"]))
+    dominant = bias >= noise if along == "L" else noise >= bias
+    return keep & dominant, {"a": a, "b": b}
+
+
+def rate_fit(axes: dict[str, np.ndarray], values: np.ndarray, along: str, x: np.ndarray,
+             predicted: float | None, tolerance: float, floor: np.ndarray | None = None,
+             metric: str = "err_out", n_boot: int = 500, floor_entries: int = 1) -> RateFit:
+    """Slope of log(metric) against log(x) over the cells (axes: "D", "L", "M" arrays (n,); values
+    (n, n_seeds); floor (n,) seed-mean noise floors or None, over `floor_entries` entries: N * d_out
+    for err_out, N * D for err_emb). Error metrics get the floor and
+    two-term selection of the module docstring; too few cells give a RateFit without a fit."""
+    keep = np.ones(values.shape[0], dtype=bool)
+    dropped: dict[str, int] = {}
+    two_term = None
+    if metric in ERROR_METRICS:
+        finite = np.isfinite(values)
+        means = np.where(finite, values, 0.0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1)
+        if floor is not None:
+            near = np.isfinite(floor) & (means < FLOOR_FACTOR * np.nan_to_num(floor, nan=0.0))
+            keep &= ~near
+            dropped["near_floor"] = int(near.sum())
+        if along in ("L", "M", "L*M"):
+            term = "L" if along == "L" else "M"
+            selected, two_term = _dominant_term_mask(axes, values, term, keep)
+            dropped["other_term_dominates"] = int((keep & ~selected).sum())
+            keep = selected
+    dropped = {k: n for k, n in dropped.items() if n}
+    try:
+        fit = fit_power_law(x[keep], values[keep], predicted_exponent=predicted, n_boot=n_boot,
+                            extra_sd=None if floor is None else floor[keep] / math.sqrt(max(floor_entries, 1)))
+    except FitError as exc:
+        before = np.unique(x[np.isfinite(seed_means(values))]).size
+        v = FAILS if dropped.get("other_term_dominates") and before >= 2 else INCONCLUSIVE
+        return RateFit(None, v, two_term, dropped, f"{exc} (dropped before the fit: {dropped or 'none'})")
+    v = INCONCLUSIVE if predicted is None else verdict(
+        predicted, fit.exponent, fit.exponent_ci, tolerance, n_seeds=fit.min_seeds)
+    return RateFit(fit, v, two_term, dropped)
+
+
+def seed_means(values: np.ndarray) -> np.ndarray:
+    """(n, n_seeds) -> (n,) means of the finite seeds, NaN where none."""
+    finite = np.isfinite(values)
+    count = finite.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, np.where(finite, values, 0.0).sum(axis=1) / np.maximum(count, 1), math.nan)

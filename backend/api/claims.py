@@ -1,0 +1,107 @@
+"""The paper's claims on the results in the database: GET /claims (the definitions),
+GET /sweeps/{id}/claims (the claims of the presets a sweep runs, with their controls, the same
+verdicts `resphase reproduce` gives on the same results), POST /sweeps/{id}/claims/controls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from backend.analysis.claims import BASE, CLAIMS, VARIANTS, Rows, evaluate_claims, runs_needed
+from backend.api.deps import Auth, DbDep, QueueDep, ReadSession, SettingsDep, sweep_or_404
+from backend.api.sweeps import create_sweep
+from backend.grid import SweepSpec, expand
+from backend.presets import PRESETS, presets_of, variant_spec
+from backend.settings import Limits
+from backend.store.slices import rows_for_hashes
+
+router = APIRouter(tags=["claims"])
+
+
+class ClaimDefinition(BaseModel):
+    name: str
+    preset: str
+    statement: str
+    predicted: float
+    tolerance: float
+    controls: list[dict[str, Any]]
+    figure: dict[str, Any]
+
+
+class RunProgress(BaseModel):
+    variant: str  # "none": the preset as specified; else a control of backend/analysis/claims.VARIANTS
+    n_points: int
+    n_finished: int
+    complete: bool
+
+
+class PresetClaims(BaseModel):
+    preset: str
+    size: str
+    runs: list[RunProgress]
+    claims: list[dict[str, Any]]  # reproduce --json rows; empty until the preset's own run is complete
+
+
+class SweepClaims(BaseModel):
+    sweep_id: int
+    presets: list[PresetClaims]
+
+
+class ControlsCreated(BaseModel):
+    created: list[int]  # ids of the sweeps created for the controls not yet run
+
+
+@router.get("/claims", response_model=list[ClaimDefinition])
+def claim_definitions() -> list[dict[str, Any]]:
+    return [{"name": c.name, "preset": c.preset, "statement": c.statement, "predicted": c.predicted,
+             "tolerance": c.tolerance, "figure": {"metric": c.figure[0], "x": c.figure[1], "group": list(c.figure[2])},
+             "controls": [{"name": v, "settings": VARIANTS[v].overrides, "rules_out": VARIANTS[v].rules_out}
+                          for v in c.controls]} for c in CLAIMS]
+
+
+def _variant_specs(preset: str, size: str) -> dict[str, SweepSpec]:
+    out = {}
+    for (name, variant), with_ref in runs_needed([preset]).items():
+        overrides = {} if variant == BASE else VARIANTS[variant].overrides
+        out[variant] = variant_spec(PRESETS[name], size, variant, overrides, with_ref)
+    return out
+
+
+def _preset_claims(session: Session, preset: str, size: str, limits: Limits) -> dict[str, Any]:
+    runs: dict[tuple[str, str], Rows] = {}
+    progress = []
+    for variant, spec in _variant_specs(preset, size).items():
+        hashes = [p.content_hash for p in expand(spec, limits)]
+        rows, finished = rows_for_hashes(session, hashes)
+        complete = finished == len(hashes)
+        progress.append({"variant": variant, "n_points": len(hashes), "n_finished": finished, "complete": complete})
+        if complete:
+            runs[(preset, variant)] = rows
+    claims = [c.to_dict() for c in evaluate_claims(runs)] if (preset, BASE) in runs else []
+    return {"preset": preset, "size": size, "runs": progress, "claims": claims}
+
+
+@router.get("/sweeps/{sweep_id}/claims", response_model=SweepClaims)
+def sweep_claims(sweep_id: int, session: ReadSession, settings: SettingsDep) -> dict[str, Any]:
+    """The claims of every preset this sweep runs (none when it runs no preset as specified)."""
+    spec = SweepSpec.model_validate(sweep_or_404(session, sweep_id).spec)
+    return {"sweep_id": sweep_id,
+            "presets": [_preset_claims(session, p, size, settings.limits) for p, size in presets_of(spec)]}
+
+
+@router.post("/sweeps/{sweep_id}/claims/controls", response_model=ControlsCreated, dependencies=[Auth])
+def run_controls(sweep_id: int, settings: SettingsDep, db: DbDep, queue: QueueDep) -> dict[str, Any]:
+    """Create a sweep for each control of this sweep's presets that is not complete yet (points
+    already computed are reused, as for any sweep)."""
+    with db.read_session() as s:
+        spec = SweepSpec.model_validate(sweep_or_404(s, sweep_id).spec)
+        todo = []
+        for preset, size in presets_of(spec):
+            for variant, vspec in _variant_specs(preset, size).items():
+                hashes = [p.content_hash for p in expand(vspec, settings.limits)]
+                if variant != BASE and rows_for_hashes(s, hashes)[1] < len(hashes):
+                    todo.append(vspec)
+    return {"created": [create_sweep(v, settings, db, queue)["id"] for v in todo]}
