@@ -37,6 +37,23 @@ INTEGER_AXES: frozenset[str] = frozenset({"D", "L", "M"})
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
+# What the engine computes in float32 without overflow (the raw learning rate grows like
+# 1/alpha^2 and must stay far below 3.4e38); GET /meta states them as `bounds`.
+ALPHA_MIN, ALPHA_MAX = 1e-6, 1e6
+LR_MIN, LR_MAX = 1e-9, 1e6
+
+
+def _printable(text: str) -> str:
+    """Names reach both databases: NUL (refused by PostgreSQL) and lone surrogates (not UTF-8) are
+    refused here, as a 422."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from exc
+    return text
+
 
 class ReferenceSettings(BaseModel):
     """The large (L, M) network averaged over seeds that stands in for the infinite-depth limit."""
@@ -45,7 +62,7 @@ class ReferenceSettings(BaseModel):
 
     L: int = Field(256, ge=1)
     M: int = Field(256, ge=1)
-    seeds: int = Field(2, ge=1)
+    seeds: int = Field(8, ge=1, description="unit seeds averaged; the noise floor falls like 1/sqrt(seeds)")
 
 
 class RunSettings(BaseModel):
@@ -146,6 +163,11 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("", max_length=200)
+
+    @field_validator("name")
+    @classmethod
+    def _name_printable(cls, v: str) -> str:
+        return _printable(v)
     grid: GridSpec
     settings: RunSettings = Field(default_factory=RunSettings)
 
@@ -199,8 +221,12 @@ def check_limits(spec: SweepSpec, limits: Limits) -> list[LimitViolation]:
                  f"axis {name} has {len(values)} values, over max_axis_values={limits.max_axis_values}")
         lo, hi = min(values), max(values)
         if name == "alpha":
-            if lo <= 0:
-                out.append(LimitViolation("grid.alpha", "alpha_positive", 0, lo, f"alpha must be > 0, got {lo}"))
+            if lo < ALPHA_MIN:
+                out.append(LimitViolation("grid.alpha", "alpha_min", ALPHA_MIN, lo,
+                                          f"alpha={lo:g} is under alpha_min={ALPHA_MIN:g}"))
+            if hi > ALPHA_MAX:
+                out.append(LimitViolation("grid.alpha", "alpha_max", ALPHA_MAX, hi,
+                                          f"alpha={hi:g} is over alpha_max={ALPHA_MAX:g}"))
         else:
             if lo < 1:
                 out.append(LimitViolation(f"grid.{name}", "min_dim", 1, lo, f"{name} must be >= 1, got {lo:g}"))
@@ -211,6 +237,9 @@ def check_limits(spec: SweepSpec, limits: Limits) -> list[LimitViolation]:
         over("grid", "max_points_per_sweep", n_points,
              f"the grid has {n_points} points, over max_points_per_sweep={limits.max_points_per_sweep}")
     s = spec.settings
+    if not LR_MIN <= s.lr <= LR_MAX:
+        out.append(LimitViolation("settings.lr", "lr_range", LR_MAX if s.lr > LR_MAX else LR_MIN, s.lr,
+                                  f"lr={s.lr:g} is outside lr_range=[{LR_MIN:g}, {LR_MAX:g}]"))
     checks: list[tuple[str, str, float]] = [
         ("settings.steps", "max_steps", s.steps),
         ("settings.seeds", "max_seeds", s.seeds),

@@ -13,10 +13,12 @@ from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from backend import __version__
 from backend.api import analysis, claims, exports, health, meta, phase, points, sweeps
-from backend.api.errors import validation_error_handler
+from backend.api.errors import database_error_handler, validation_error_handler
 from backend.api.security import BodySizeLimit, SecurityHeaders
 from backend.queue import TaskQueue
 from backend.reaper import ReaperThread
@@ -58,6 +60,8 @@ def create_app(settings: Settings | None = None, run_reaper: bool = True) -> Fas
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/docs", redoc_url=None,
                   description="Phase diagrams of deep ResNets: sweeps, results, slices, fits. See docs/api.md.")
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    for error in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(error, database_error_handler)
     app.state.settings = settings
     app.state.db = Database.connect(settings.resolved_database_url)
     app.state.queue = TaskQueue(settings)

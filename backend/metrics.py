@@ -62,7 +62,11 @@ LAZINESS_MAX = 1.5
 # An error to the reference within this factor of the reference's noise floor is not a measurement
 # of the network: cells there are flagged `near_floor` and rate claims refuse them.
 FLOOR_FACTOR = 3.0
+# The reference stands for L -> infinity only if it is much deeper than the run: its own O(1/L_ref)
+# bias is then at most 1/this of the run's O(1/L). (Its fluctuation is in the noise floor.)
+REFERENCE_DEPTH_FACTOR = 4.0
 
+# In the order GET /boundaries takes them: the first threshold of a metric is its default there.
 THRESHOLDS: dict[str, dict[str, object]] = {
     "loss_growth_max": {
         "value": LOSS_GROWTH_MAX, "metric": "loss_final",
@@ -73,10 +77,6 @@ THRESHOLDS: dict[str, dict[str, object]] = {
         "value": INIT_DEVIATION_MAX, "metric": "init_deviation",
         "meaning": "noise_dominated when init_deviation >= value",
         "calibrated_on": "the formula 0.5 alpha sqrt(D/(LM)): reached at alpha = sqrt(LM/D)"},
-    "saturation_min": {
-        "value": SATURATION_MIN, "metric": "feature_update",
-        "meaning": "saturated when feature_update >= value (units pushed into tanh's flat tails)",
-        "calibrated_on": "tanh'(3) < 0.01; eta = 1, K = 10 reaches it for alpha <~ 1/4"},
     "feature_update_rel_min": {
         "value": FEATURE_UPDATE_REL_MIN, "metric": "feature_update_rel",
         "meaning": "feature_learning when feature_update_rel >= value, else lazy",
@@ -86,6 +86,10 @@ THRESHOLDS: dict[str, dict[str, object]] = {
         "value": FEATURE_UPDATE_MIN, "metric": "feature_update",
         "meaning": "boundaries of feature_update only (labels use feature_update_rel_min)",
         "calibrated_on": "eta = 1, K = 10, problem seed 0: the update halves by alpha ~ 2"},
+    "saturation_min": {
+        "value": SATURATION_MIN, "metric": "feature_update",
+        "meaning": "saturated when feature_update >= value (units pushed into tanh's flat tails)",
+        "calibrated_on": "tanh'(3) < 0.01; eta = 1, K = 10 reaches it for alpha <~ 1/4"},
     "laziness_max": {
         "value": LAZINESS_MAX, "metric": "laziness",
         "meaning": "laziness above value marks the end of the lazy plateau (boundaries only)",
@@ -123,9 +127,22 @@ def classify(metrics: Mapping[str, float | None], diverged: bool) -> Regime:
     return "feature_learning" if rel >= FEATURE_UPDATE_REL_MIN else "lazy"
 
 
-def point_flags(means: Mapping[str, float | None], regime: str, dtype: str) -> list[str]:
-    """Warnings about a point's numbers, beside its regime:
+FLAGS: dict[str, str] = {
+    "near_floor_out": f"err_out is within {FLOOR_FACTOR:g}x of the reference's noise floor: not a measurement "
+                      "of the network",
+    "near_floor_emb": f"err_emb is within {FLOOR_FACTOR:g}x of the reference's noise floor",
+    "reference_shallow": f"the reference is less than {REFERENCE_DEPTH_FACTOR:g}x deeper than the network: its own "
+                         "1/L_ref bias is no longer small beside the network's 1/L",
+    "float32_chaotic": "noise-dominated in float32: float32 and float64 runs from identical tensors differ by tens "
+                       "of percent after 10 steps, so these numbers do not reproduce (use dtype float64)",
+}
+
+
+def point_flags(means: Mapping[str, float | None], regime: str, dtype: str,
+                depth_ratio: float | None = None) -> list[str]:
+    """Warnings about a point's numbers, beside its regime (FLAGS says each in a line):
     near_floor_out / near_floor_emb: the error is within FLOOR_FACTOR of the reference's noise floor;
+    reference_shallow: depth_ratio (L_ref / L, None without a reference) under REFERENCE_DEPTH_FACTOR;
     float32_chaotic: noise-dominated in float32, where the trajectories of identical initial tensors
     in float32 and float64 differ by tens of percent after 10 steps: the numbers do not reproduce."""
     flags = []
@@ -133,6 +150,8 @@ def point_flags(means: Mapping[str, float | None], regime: str, dtype: str) -> l
         err, floor = _finite(means, f"err_{kind}"), _finite(means, f"err_{kind}_floor")
         if err is not None and floor is not None and err < FLOOR_FACTOR * floor:
             flags.append(f"near_floor_{kind}")
+    if depth_ratio is not None and depth_ratio < REFERENCE_DEPTH_FACTOR:
+        flags.append("reference_shallow")
     if regime == "noise_dominated" and dtype == "float32":
         flags.append("float32_chaotic")
     return flags

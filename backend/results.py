@@ -59,7 +59,9 @@ class PointOutcome:
     @property
     def flags(self) -> list[str]:
         means = {name: agg.mean for name, agg in self.aggregates().items()}
-        return point_flags(means, self.regime, self.point.settings.dtype)
+        ref = self.point.settings.reference
+        return point_flags(means, self.regime, self.point.settings.dtype,
+                           None if ref is None else ref.L / self.point.L)
 
     @property
     def regime(self) -> str:

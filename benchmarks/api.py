@@ -149,8 +149,9 @@ def synthetic_seed(point: PointSpec, unit_seed: int, rng: random.Random) -> Seed
     loss_final = 1e12 if diverged_at is not None else loss_init * (1.0 - 0.6 * min(feat, 1.0))
     metrics = {"loss_init": loss_init, "loss_final": loss_final, "feature_update": feat, "laziness": a * feat,
                "preact_change": _noisy(rng, feat * 0.8), "weight_change_rel": _noisy(rng, 0.3 / math.sqrt(D)),
-               "init_deviation": init_dev, "rep_change": _noisy(rng, feat * 0.5),
-               "err_out": math.nan, "err_emb": math.nan}  # no reference limit in these settings
+               "init_deviation": init_dev, "rep_change": _noisy(rng, 0.6), "feature_update_rel": feat / 0.6,
+               "err_out": math.nan, "err_emb": math.nan,  # no reference limit in these settings
+               "err_out_floor": math.nan, "err_emb_floor": math.nan}
     curve = [loss_init + (loss_final - loss_init) * k / max(steps, 1) for k in range(steps + 1)]
     if diverged_at is not None:
         curve = [v if k <= diverged_at else math.nan for k, v in enumerate(curve)]

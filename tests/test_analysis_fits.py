@@ -9,6 +9,7 @@ import pytest
 
 from backend.analysis.expressions import parse
 from backend.analysis.fits import MODELS, FitError, fit_model, fit_power_law
+from backend.analysis.verdict import verdict
 
 N_SEEDS = 8
 
@@ -31,7 +32,6 @@ def test_exact_power_law_is_recovered_exactly() -> None:
     assert fit.prefactor == pytest.approx(3.0, rel=1e-12)
     assert fit.r2 == pytest.approx(1.0)
     assert fit.exponent_ci == pytest.approx((-1.0, -1.0), abs=1e-12)
-    assert fit.agrees is None
 
 
 @pytest.mark.parametrize(("p", "x"), [(-1.0, L_GRID), (-0.5, L_GRID * 16.0)])
@@ -41,13 +41,13 @@ def test_noisy_exponent_recovered_within_ci(p: float, x: np.ndarray) -> None:
     lo, hi = fit.exponent_ci
     assert lo < fit.exponent < hi
     assert lo <= p <= hi
-    assert fit.agrees is True
+    assert verdict(p, fit.exponent, fit.exponent_ci, 0.15, n_seeds=fit.min_seeds) == "holds"
     assert abs(fit.exponent - p) < 0.05
     assert fit.prefactor == pytest.approx(2.0 * np.exp(0.1**2 / 2), rel=0.15)
     assert fit.prefactor_ci[0] < fit.prefactor < fit.prefactor_ci[1]
     assert fit.r2 > 0.99
     wrong = fit_power_law(x, values, n_boot=400, predicted_exponent=p + 0.5)
-    assert wrong.agrees is False
+    assert verdict(p + 0.5, wrong.exponent, wrong.exponent_ci, 0.15, n_seeds=wrong.min_seeds) == "does not hold"
 
 
 def test_ci_covers_true_exponent_in_most_rng_seeds() -> None:
@@ -108,7 +108,7 @@ def test_to_dict_is_json_safe() -> None:
     d = fit.to_dict()
     json.dumps(d, allow_nan=False)
     assert d["exponent_ci"] == [None, None]
-    assert d["agrees"] is None
+    assert d["min_seeds"] == N_SEEDS
     assert d["predicted_exponent"] == -1
     assert isinstance(d["exponent"], float) and isinstance(d["n_cells_used"], int)
 

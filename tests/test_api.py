@@ -109,7 +109,10 @@ def test_cancel_retry_delete(client: TestClient) -> None:
     ({"grid": {"D": list(range(1, 101)), "alpha": {"geom": [0.1, 10, 201]}}}, "max_points_per_sweep"),
     ({"settings": {"steps": 1001}}, "max_steps"),
     ({"settings": {"seeds": 65}}, "max_seeds"),
-    ({"grid": {"alpha": [0, 1]}}, "alpha_positive"),
+    ({"grid": {"alpha": [0, 1]}}, "alpha_min"),
+    ({"grid": {"alpha": [1e-300, 1]}}, "alpha_min"),
+    ({"grid": {"alpha": [1, 1e9]}}, "alpha_max"),
+    ({"settings": {"lr": 1e9}}, "lr_range"),
     ({"grid": {"M": [0]}}, "min_dim"),
 ])
 def test_limits_are_422_naming_the_limit(client: TestClient, change: dict[str, Any], limit: str) -> None:

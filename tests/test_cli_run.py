@@ -27,7 +27,9 @@ def test_run_json_lines_feature_update_falls_like_one_over_alpha(tmp_path: Path)
     assert [r["config"]["alpha"] for r in rows] == [1.0, 2.0, 4.0, 8.0]
     for r in rows:
         assert set(r) >= {"config", "metrics", "regime", "curves", "timing_s"}
-        assert r["config"]["reference"] == {"L": 256, "M": 256, "seeds": 2}
+        assert r["config"]["reference"] == {"L": 256, "M": 256, "seeds": 8}
+        assert r["config"]["control"] == "none" and r["flags"] == []
+        assert r["metrics"]["err_out_floor"]["mean"] > 0
         assert len(r["metrics"]["feature_update"]["values"]) == 2
         assert math.isfinite(r["metrics"]["err_out"]["mean"])
     fu = [r["metrics"]["feature_update"]["mean"] for r in rows]

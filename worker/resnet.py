@@ -66,7 +66,10 @@ def residual_scale(alpha: float, cfg: ResNetConfig) -> float:
 def learning_rate(eta: float, s: float, cfg: ResNetConfig, alpha: float = 1.0) -> float:
     """Raw GD step eta*D/(s^2*L*M): each unit moves O(eta/alpha) a step, the output O(eta).
     The control rules multiply it by alpha (`inverse_alpha`) or divide it by L*M (`unscaled`)."""
-    lr = eta * cfg.D / (s * s * cfg.L * cfg.M)
+    denom = s * s * cfg.L * cfg.M
+    # s^2 underflows to 0 for alpha below ~1e-150: an infinite step, so the member diverges at
+    # its first update (a result) instead of the whole ensemble failing on a ZeroDivisionError.
+    lr = eta * cfg.D / denom if denom > 0 else math.inf
     if cfg.lr_rule == "inverse_alpha":
         return lr * alpha
     if cfg.lr_rule == "unscaled":

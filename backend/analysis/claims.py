@@ -57,6 +57,7 @@ class Claim:
     controls: tuple[str, ...]  # VARIANTS names
     figure: tuple[str, str, tuple[str, ...]]  # metric, x axis, grouping axes: the figure the claim reads
     uses_reference: bool = False
+    slope: tuple[str, str] | None = None  # (metric, along) when the claim is a slope GET /fit also reads
 
 
 def judge(claim: Claim, meas: m.Measurement) -> str:
@@ -124,13 +125,13 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("lazy_feature_update_slope", "alpha-phase",
           "lazy regime 1 << alpha << sqrt(LM/D): feature_update ~ alpha^-1", -1.0, 0.15,
           lambda r: m.rate(m.lazy_window(r), "feature_update", "alpha", -1.0, 0.15), ("lr_inverse_alpha",),
-          ("feature_update", "alpha", ("L", "M"))),
+          ("feature_update", "alpha", ("L", "M")), slope=("feature_update", "alpha")),
     Claim("feature_update_flat_in_L", "alpha-phase", "at alpha = 1, feature_update does not depend on L",
           0.0, 0.15, lambda r: m.rate(_at_alpha_1(r), "feature_update", "L", 0.0, 0.15), ("lr_unscaled",),
-          ("feature_update", "L", ("M",))),
+          ("feature_update", "L", ("M",)), slope=("feature_update", "L")),
     Claim("feature_update_flat_in_M", "alpha-phase", "at alpha = 1, feature_update does not depend on M",
           0.0, 0.15, lambda r: m.rate(_at_alpha_1(r), "feature_update", "M", 0.0, 0.15), ("lr_unscaled",),
-          ("feature_update", "M", ("L",))),
+          ("feature_update", "M", ("L",)), slope=("feature_update", "M")),
     Claim("init_deviation_boundary", "alpha-phase",
           "the initial deviation formula: init_deviation reaches 0.5 at alpha ~ sqrt(LM/D) (slope in sqrt(LM/D); "
           "a check of the network at initialisation, not of training)", 1.0, 0.2,
@@ -139,7 +140,8 @@ CLAIMS: tuple[Claim, ...] = (
           ("tied_units",), ("init_deviation", "alpha", ("L", "M"))),
     Claim("rate_alpha", "alpha-phase",
           "general model: in the lazy regime the error to the limit grows like alpha (alpha/sqrt(LM))", 1.0, 0.2,
-          _rate_alpha, ("training_off", "lr_inverse_alpha"), ("err_out", "alpha", ("L", "M")), uses_reference=True),
+          _rate_alpha, ("training_off", "lr_inverse_alpha"), ("err_out", "alpha", ("L", "M")), uses_reference=True,
+          slope=("err_out", "alpha")),
     Claim("split_invariance", "depth-width", "at fixed L*M the error is nearly the same for every split (max/min)",
           1.0, 0.5, _split_invariance, ("training_off", "tied_units", "reference_other_problem"),
           ("err_out", "L*M", ("L",)), uses_reference=True),
@@ -148,14 +150,18 @@ CLAIMS: tuple[Claim, ...] = (
           ("training_off", "tied_units", "reference_other_problem"), ("err_out", "L*M", ("L",)), uses_reference=True),
     Claim("rate_L", "rates-L", "error ~ L^-1 where the 1/L term dominates (large M)", -1.0, 0.15,
           lambda r: m.rate(r, "err_out", "L", -1.0, 0.15, track=True),
-          ("training_off", "tied_units", "reference_other_problem"), ("err_out", "L", ("M",)), uses_reference=True),
+          ("training_off", "tied_units", "reference_other_problem"), ("err_out", "L", ("M",)), uses_reference=True,
+          slope=("err_out", "L")),
     Claim("rate_M", "rates-M", "error ~ M^-1/2 at fixed L (the alpha/sqrt(LM) fluctuation)", -0.5, 0.15,
           lambda r: m.rate(r, "err_out", "M", -0.5, 0.15, track=True),
-          ("training_off", "reference_other_problem"), ("err_out", "M", ("L",)), uses_reference=True),
+          ("training_off", "reference_other_problem"), ("err_out", "M", ("L",)), uses_reference=True,
+          slope=("err_out", "M")),
     Claim("feature_update_flat_in_D", "D-scaling", "feature_update is flat in D (mlu scale)", 0.0, 0.15,
-          lambda r: m.rate(r, "feature_update", "D", 0.0, 0.15), ("plain_scale",), ("feature_update", "D", ("L", "M"))),
+          lambda r: m.rate(r, "feature_update", "D", 0.0, 0.15), ("plain_scale",), ("feature_update", "D", ("L", "M")),
+          slope=("feature_update", "D")),
     Claim("init_deviation_sqrt_D", "D-scaling", "init_deviation ~ sqrt(D/(LM)): slope 1/2 in D", 0.5, 0.1,
-          lambda r: m.rate(r, "init_deviation", "D", 0.5, 0.1), ("plain_scale",), ("init_deviation", "D", ("L", "M"))),
+          lambda r: m.rate(r, "init_deviation", "D", 0.5, 0.1), ("plain_scale",), ("init_deviation", "D", ("L", "M")),
+          slope=("init_deviation", "D")),
     Claim("plain_boundary_sqrt_D", "plain-scale",
           "plain scale alpha/(LM): the feature-learning boundary moves like sqrt(D) (slope in D)", 0.5, 0.15,
           lambda r: _boundary_slope(r, "feature_update_rel", FEATURE_UPDATE_REL_MIN, "down", ("D",),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -103,7 +104,7 @@ def _prediction(sweep: Any, metric: str, along: str) -> tuple[float | None, floa
     sweep runs when one reads that slope, else the theory table (tolerance 0.15)."""
     for preset, _size in presets_of(SweepSpec.model_validate(sweep.spec)):
         for c in CLAIMS:
-            if c.preset == preset and c.figure[0] == metric and c.figure[1] == along and c.name.startswith("rate"):
+            if c.preset == preset and c.slope == (metric, along):
                 return c.predicted, c.tolerance
     return PREDICTED_EXPONENTS.get((metric, along)), DEFAULT_TOLERANCE
 
@@ -152,6 +153,8 @@ def boundaries(sweep_id: int, session: ReadSession, metric: str = "feature_updat
                direction: Literal["down", "up", "any"] = "any",
                n_boot: int = Query(300, ge=0, le=5000)) -> dict[str, Any]:
     """Per value of `group`, the alpha where the seed mean of `metric` crosses `threshold`."""
+    if threshold is not None and not math.isfinite(threshold):
+        raise HTTPException(422, f"threshold must be a finite number, got {threshold}")
     if threshold is None:
         known = [t for t in THRESHOLDS.values() if t["metric"] == metric]
         if not known:

@@ -59,8 +59,13 @@ ReadSession = Annotated[Session, Depends(read_session)]
 Auth = Depends(require_token)
 
 
+# Ids are 32-bit integers in both databases: a larger one cannot exist (and would make the
+# database driver fail, a 500), so it is a plain 404 before any query.
+MAX_ID = 2**31 - 1
+
+
 def sweep_or_404(session: Session, sweep_id: int) -> Sweep:
-    sweep = session.get(Sweep, sweep_id)
+    sweep = session.get(Sweep, sweep_id) if 1 <= sweep_id <= MAX_ID else None
     if sweep is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id} not found")
     return sweep

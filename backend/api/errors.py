@@ -26,3 +26,12 @@ async def validation_error_handler(_request: Request, exc: Exception) -> JSONRes
     assert isinstance(exc, RequestValidationError)
     detail = _finite(jsonable_encoder(exc.errors(), custom_encoder={float: lambda f: f}))
     return JSONResponse(status_code=422, content={"detail": detail})
+
+
+async def database_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """The database is down, frozen or out of connections: a JSON 503 with the reason, not a
+    plain-text 500 (the request may be retried)."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = lines[0][:300] if lines else type(exc).__name__
+    return JSONResponse(status_code=503, content={"detail": f"database unavailable: {reason}"},
+                        headers={"Retry-After": "5"})

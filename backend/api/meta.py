@@ -8,17 +8,23 @@ from fastapi import APIRouter
 
 from backend import __version__
 from backend.api.deps import SettingsDep
-from backend.grid import AXES, SCIENCE_VERSION
-from backend.metrics import METRICS, REGIMES, THRESHOLDS
+from backend.controls import CONTROLS
+from backend.grid import ALPHA_MAX, ALPHA_MIN, AXES, LR_MAX, LR_MIN, SCIENCE_VERSION
+from backend.metrics import FLAGS, FLOOR_FACTOR, METRICS, REGIMES, THRESHOLDS
 from backend.store.slices import AGGREGATES
 from backend.store.tables import STATUSES
 
 router = APIRouter(tags=["meta"])
+# async: no database, so it runs on the event loop and never waits behind the data routes' threads.
 
 
 @router.get("/meta")
-def meta(settings: SettingsDep) -> dict[str, Any]:
+async def meta(settings: SettingsDep) -> dict[str, Any]:
     return {"version": __version__, "science_version": SCIENCE_VERSION, "axes": list(AXES), "metrics": METRICS,
             "regimes": list(REGIMES), "thresholds": THRESHOLDS, "statuses": list(STATUSES),
             "aggregates": list(AGGREGATES), "limits": settings.limits.model_dump(),
-            "auth_required": bool(settings.api_token)}
+            "auth_required": bool(settings.api_token),
+            "controls": {c.name: {"meaning": c.meaning, "network": c.network, "reference": c.reference}
+                         for c in CONTROLS.values()},
+            "flags": FLAGS, "floor_factor": FLOOR_FACTOR,
+            "bounds": {"alpha": [ALPHA_MIN, ALPHA_MAX], "lr": [LR_MIN, LR_MAX]}}

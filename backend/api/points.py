@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
-from backend.api.deps import ReadSession, sweep_or_404
+from backend.api.deps import MAX_ID, ReadSession, sweep_or_404
 from backend.store.points import list_points
 from backend.store.slices import point_detail
 
@@ -35,7 +35,7 @@ def sweep_points(sweep_id: int, session: ReadSession, status_: StatusFilter | No
 @router.get("/points/{point_id}")
 def get_point(point_id: int, session: ReadSession) -> dict[str, Any]:
     """The `resphase run --json` object of the point plus its queue state (metrics null until computed)."""
-    doc = point_detail(session, point_id)
+    doc = point_detail(session, point_id) if 1 <= point_id <= MAX_ID else None
     if doc is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"point {point_id} not found")
     return doc

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from backend.controls import CONTROLS
 from backend.grid import GridSpec, PointSpec, ReferenceSettings, RunSettings, SweepSpec, check_limits, expand
 from backend.results import PointOutcome
 from backend.settings import get_settings
@@ -58,10 +59,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--problem-seed", type=int, default=0)
     p.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
                    help="compare to the large-(L, M) limit (err_out, err_emb); default on")
-    p.add_argument("--ref-L", type=int, default=256)
-    p.add_argument("--ref-M", type=int, default=256)
-    p.add_argument("--ref-seeds", type=int, default=2)
+    ref = ReferenceSettings()
+    p.add_argument("--ref-L", type=int, default=ref.L)
+    p.add_argument("--ref-M", type=int, default=ref.M)
+    p.add_argument("--ref-seeds", type=int, default=ref.seeds,
+                   help=f"reference seeds (default {ref.seeds}): more seeds lower its noise floor")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--control", choices=list(CONTROLS), default="none",
+                   help="a negative control: deliberately wrong physics (see docs/science.md)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--cache-dir", default=None, help="where references are cached "
                    "(default $RESPHASE_CACHE_DIR or ~/.cache/resphase)")
@@ -93,7 +98,7 @@ def build_spec(args: argparse.Namespace) -> SweepSpec:
             steps=args.steps, lr=args.lr, seeds=args.seeds, n_samples=args.n_samples,
             d_in=args.d_in, d_out=args.d_out, residual_scale=args.residual_scale,
             activation=args.activation, problem_seed=args.problem_seed, reference=reference,
-            dtype=args.dtype)
+            dtype=args.dtype, control=args.control)
     except ValidationError as exc:
         raise _usage(exc, _FLAGS) from exc
     spec = SweepSpec(name="cli", grid=GridSpec(alpha=args.alpha, D=args.D, L=args.L, M=args.M),

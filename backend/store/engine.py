@@ -19,6 +19,10 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+CONNECT_TIMEOUT_S = 5
+POOL_TIMEOUT_S = 10
+STATEMENT_TIMEOUT_MS = 60_000  # the slowest legitimate statement (a 20,000-point submit) takes ~3 s
+LOCK_TIMEOUT_MS = 20_000
 _READONLY = "resphase_readonly"
 
 
@@ -50,8 +54,13 @@ def make_engine(url: str) -> Engine:
     # prepare_threshold=None: no server-side prepared statements, so PostgreSQL plans every query
     # with its actual parameters and current statistics, never with a generic plan cached while a
     # table was still small (docs/benchmarks.md, API).
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                         connect_args={"prepare_threshold": None})
+    # Bounded waits: a frozen or unreachable server costs a request at most CONNECT_TIMEOUT_S to
+    # connect, POOL_TIMEOUT_S for a free connection and STATEMENT_TIMEOUT_MS per statement; the
+    # API turns the resulting errors into JSON 503s (backend/api/errors.py).
+    options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}"
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=POOL_TIMEOUT_S,
+                         connect_args={"prepare_threshold": None, "connect_timeout": CONNECT_TIMEOUT_S,
+                                       "options": options})
 
 
 @dataclass

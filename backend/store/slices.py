@@ -40,6 +40,9 @@ def point_detail(session: Session, point_id: int) -> dict[str, Any] | None:
     }
     if res is not None:
         doc.update(_result_doc(res))
+        ref = point.settings.get("reference")
+        means = {name: res[f"{name}_mean"] for name in METRIC_NAMES}
+        doc["flags"] = point_flags(means, res["regime"], res["dtype"], ref["L"] / point.L if ref else None)
     return doc
 
 
@@ -53,9 +56,8 @@ def _result_doc(res: RowMapping) -> dict[str, Any]:
     for k in range(steps):
         vals = [c[k] for c in curves if k < len(c) and c[k] is not None]
         mean_curve.append(math.fsum(vals) / len(vals) if vals else None)
-    means = {name: res[f"{name}_mean"] for name in METRIC_NAMES}
     return {
-        "regime": res["regime"], "flags": point_flags(means, res["regime"], res["dtype"]), "metrics": metrics,
+        "regime": res["regime"], "metrics": metrics,
         "seed_regimes": [s["regime"] for s in seeds], "diverged_at_step": [s["diverged_at_step"] for s in seeds],
         "curves": {"loss": mean_curve, "loss_per_seed": curves}, "timing_s": res["timing_s"],
         "provenance": {k: res[k] for k in ("resphase_version", "torch_version", "device", "dtype", "host")},

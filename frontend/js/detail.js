@@ -1,7 +1,9 @@
 // detail.js: one grid point in full (GET /points/{id}): its configuration and queue state, the
-// loss curve of every seed and their mean, and every diagnostic with its per-seed values.
+// loss curve of every seed and their mean, every diagnostic with its per-seed values, and the
+// server's warnings about its numbers (`flags`: near the reference's noise floor, float32 chaos).
 
 import { api } from './api.js';
+import { floorLabel } from './categories.js';
 import { $, fmt, h } from './dom.js';
 import { attachFigureActions, toCsv } from './export.js';
 import { draw } from './heatmap.js';
@@ -10,6 +12,25 @@ import { store } from './state/store.js';
 const DIV = 'detail-loss';
 let seq = 0;
 let current = null;
+
+// One line per flag of GET /points/{id} (backend/metrics.point_flags); unknown flags show as named.
+const FLAGS = {
+  near_floor_out: ['err_out near the noise floor', (f) => `err_out is ${f} (the reference is a finite network too): `
+    + 'the error to the limit is not a trustworthy measurement at this point.'],
+  near_floor_emb: ['err_emb near the noise floor', (f) => `err_emb is ${f}: the embedding error is not a trustworthy measurement at this point.`],
+  float32_chaotic: ['float32 chaotic', () => 'noise-dominated in float32: runs from the same initial weights in float32 and '
+    + 'float64 differ by tens of percent after 10 steps, so these numbers do not reproduce.'],
+};
+
+function flagList(flags) {
+  if (!flags || !flags.length) return '';
+  const floor = floorLabel(store.meta);
+  return h('ul', { class: 'flags', dataset: { testid: 'detail-flags' }, 'aria-label': 'warnings about this point' },
+    flags.map((f) => {
+      const [title, meaning] = FLAGS[f] || [f.replace(/_/g, ' '), () => 'a warning from the server about these numbers.'];
+      return h('li', { class: 'flag', dataset: { flag: f } }, h('b', { text: `⚠ ${title}` }), ` ${meaning(floor)}`);
+    }));
+}
 
 const when = (iso) => (iso ? `${iso.replace('T', ' ').slice(0, 19)} UTC` : null);
 
@@ -82,6 +103,7 @@ export async function showPoint(id) {
     kv([['status', p.status], ['regime', p.regime], ['attempts', String(p.attempts)], ['worker', p.worker], ['device', p.device],
       ['queued', when(p.queued_at)], ['started', when(p.started_at)], ['finished', when(p.finished_at)], ['seeds', String(c.seeds)],
       ['steps', String(c.steps)], ['scale', c.residual_scale], ['time', p.timing_s ? `${fmt(p.timing_s)} s` : null]]),
+    flagList(p.flags),
     p.error ? h('pre', { class: 'error-box', text: p.error }) : '',
     p.curves ? h('figure', { class: 'figure' }, h('div', { class: 'figure-bar' }, h('span', { class: 'figure-title', text: 'Loss' }), actions), plot)
       : h('p', { class: 'muted', text: `No results yet (status: ${p.status}).` }),

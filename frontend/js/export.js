@@ -19,13 +19,16 @@ export function sliceCsv(drawn, view) {
   const rows = [];
   const header = ['point_id', 'alpha', 'D', 'L', 'M', `x:${view.x}`, `y:${view.y}`, view.metric, 'stderr', 'n', 'status', 'regime'];
   const { plan, slices } = drawn;
+  const floored = slices.some(({ slice }) => slice.floor);
+  if (floored) header.push('noise_floor', 'near_floor');
   for (const { combo, slice } of slices) {
     slice.y.forEach((yv, i) => slice.x.forEach((xv, j) => {
       const p = { ...plan.fixed, ...combo, [plan.sx]: xv, [plan.sy]: yv };
       const fx = derived(view.x, p);
       const fy = derived(view.y, p);
       rows.push([slice.point_id[i][j], p.alpha, p.D, p.L, p.M, fx, fy, slice.z[i][j], slice.stderr[i][j],
-        slice.n[i][j], slice.status[i][j], slice.regime[i][j]]);
+        slice.n[i][j], slice.status[i][j], slice.regime[i][j],
+        ...(floored ? [slice.floor ? slice.floor[i][j] : null, slice.near_floor ? slice.near_floor[i][j] : null] : [])]);
     }));
   }
   return toCsv(header, rows);

@@ -6,53 +6,17 @@
 // - syntheticSlice / timeRender: the 10,000-cell benchmark used by tests and benchmarks/page.py.
 // Cells without a value are never silent holes: a status layer colours them by status and, up to
 // MAX_MARKS cells, a symbol marks each queued, running, diverged, failed or cancelled cell.
+// Error metrics (err_out, err_emb) with a reference: cells within 3x of the reference's noise
+// floor (the API's near_floor) are hatched, and the floor is in every cell's hover text.
 
+import { FLOOR_MARK, MARKS, categories, cellCategory, floorLabel } from './categories.js';
 import { fmt, fmtValue } from './dom.js';
+
+export { MARKS, categories, cellCategory };
 
 const Plotly = () => window.Plotly;
 export const MAX_MARKS = 2500;
 const COLORSCALE = 'Viridis';
-
-// One colour per regime, then one per non-result status (the regime map's categories).
-const BASE_CATEGORIES = [
-  { key: 'feature_learning', label: 'feature learning', color: '#4c78a8' },
-  { key: 'lazy', label: 'lazy', color: '#8cc5a1' },
-  { key: 'noise_dominated', label: 'noise-dominated', color: '#f2b447' },
-  { key: 'diverged', label: 'diverged', color: '#c44e52' },
-  { key: 'queued', label: 'queued', color: '#e4e7eb' },
-  { key: 'running', label: 'running', color: '#cdbfea' },
-  { key: 'failed', label: 'failed', color: '#3b3b3b' },
-  { key: 'cancelled', label: 'cancelled', color: '#a7adb4' },
-  { key: 'no_value', label: 'no value', color: '#f5efe2' },
-];
-const EXTRA_COLORS = ['#9467bd', '#8c564b', '#e377c2', '#17becf'];
-
-// Marks drawn over cells that have no plain result (shape + colour, with a legend entry).
-export const MARKS = {
-  queued: { symbol: 'circle-open', color: '#8a949e', label: 'queued' },
-  running: { symbol: 'hourglass', color: '#6b4fbb', label: 'running' },
-  diverged: { symbol: 'x', color: '#7a1f1f', label: 'diverged' },
-  failed: { symbol: 'triangle-down', color: '#000000', label: 'failed' },
-  cancelled: { symbol: 'line-ew-open', color: '#5f6770', label: 'cancelled' },
-  no_value: { symbol: 'asterisk-open', color: '#8a6d3b', label: 'no value' },
-};
-
-/** The category list: BASE_CATEGORIES plus any regime the server names that we lack. */
-export function categories(regimes = []) {
-  const cats = [...BASE_CATEGORIES];
-  regimes.forEach((r, i) => {
-    if (!cats.some((c) => c.key === r)) {
-      cats.splice(3, 0, { key: r, label: r.replace(/_/g, ' '), color: EXTRA_COLORS[i % EXTRA_COLORS.length] });
-    }
-  });
-  return cats;
-}
-
-/** Which category a cell falls in: its regime when computed, otherwise its status. */
-export function cellCategory(status, regime) {
-  if (status === 'done') return regime || 'no_value';
-  return status || 'queued';
-}
 
 function discreteScale(cats) {
   const k = cats.length;
@@ -95,7 +59,43 @@ function hoverText(slice, opts, i, j) {
   const rg = slice.regime ? slice.regime[i][j] : null;
   return `${opts.xLabel} = ${fmtValue(slice.x[j])}<br>${opts.yLabel} = ${fmtValue(slice.y[i])}<br>`
     + `${opts.metric} (${slice.agg || 'mean'}): ${fmt(z, 4)} ± ${fmt(se, 2)} (n=${n ?? 0})<br>`
-    + `status: ${st}${rg ? `, regime: ${rg.replace(/_/g, ' ')}` : ''}`;
+    + `status: ${st}${rg ? `, regime: ${rg.replace(/_/g, ' ')}` : ''}`
+    + floorHover(slice.floor ? slice.floor[i][j] : undefined, slice.near_floor ? slice.near_floor[i][j] : false, opts);
+}
+
+/** The hover line of a cell's noise floor (error metrics only: `floor` undefined elsewhere). */
+function floorHover(floor, near, opts) {
+  if (floor === undefined) return '';
+  const flag = near ? `<br><b>${opts.floorLabel || floorLabel()}</b>: not a trustworthy measurement` : '';
+  return `<br>reference noise floor: ${fmt(floor, 3)}${flag}`;
+}
+
+/**
+ * The near-floor cells of a grid slice as one hatched line trace in index coordinates (an
+ * outline and three diagonals per cell, so the hatch scales with the cell), with a legend entry.
+ */
+function floorTrace(slice, opts) {
+  if (!slice.near_floor) return [];
+  const x = [];
+  const y = [];
+  const cells = [];
+  const w = 0.42;
+  slice.near_floor.forEach((row, i) => row.forEach((near, j) => {
+    if (!near) return;
+    cells.push([i, j]);
+    x.push(j - w, j + w, j + w, j - w, j - w, null);
+    y.push(i - w, i - w, i + w, i + w, i - w, null);
+    for (const c of [-w, 0, w]) {
+      x.push(j - w + Math.max(0, -c), j + w - Math.max(0, c), null);
+      y.push(i - w + Math.max(0, c), i + w - Math.max(0, -c), null);
+    }
+  }));
+  if (!cells.length) return [];
+  return [{
+    type: 'scatter', mode: 'lines', name: opts.floorLabel || floorLabel(), x, y, hoverinfo: 'skip',
+    line: { color: FLOOR_MARK.color, width: 1.5 }, showlegend: true, legendgroup: 'near-floor',
+    meta: { role: 'near_floor', cells },
+  }];
 }
 
 /** Symbol traces over the cells in `cells` ([{x, y, cat}]), one trace per mark kind. */
@@ -126,7 +126,7 @@ function baseLayout(opts) {
 
 /**
  * Figure of one raw-axis slice. opts: {mode: 'metric'|'regime', metric, log, xLabel, yLabel,
- * regimes, uirevision}. In 'metric' mode data[0].z is the API's z as is (log colour: log10 of it).
+ * regimes, uirevision, floorLabel}. In 'metric' mode data[0].z is the API's z as is (log colour: log10 of it).
  */
 export function heatmapFigure(slice, opts) {
   const cats = categories(opts.regimes);
@@ -171,7 +171,7 @@ export function heatmapFigure(slice, opts) {
     type: 'heatmap', x: xi, y: yi, z: status, zmin: -0.5, zmax: cats.length - 0.5, colorscale: discreteScale(cats),
     showscale: false, hoverinfo: 'skip', meta: { role: 'status' },
   });
-  data.push(...markTraces(marks, true));
+  data.push(...markTraces(marks, true), ...floorTrace(slice, opts));
   return { data, layout };
 }
 
@@ -179,7 +179,8 @@ function cellHover(c, opts) {
   const raw = Object.entries(c.params).map(([k, v]) => `${k}=${fmtValue(v)}`).join(', ');
   return `${opts.xLabel} = ${fmt(c.xv, 4)}<br>${opts.yLabel} = ${fmt(c.yv, 4)}<br>${raw}<br>`
     + `${opts.metric}: ${fmt(c.z, 4)} ± ${fmt(c.stderr, 2)} (n=${c.n ?? 0})<br>`
-    + `status: ${c.status}${c.regime ? `, regime: ${c.regime.replace(/_/g, ' ')}` : ''}`;
+    + `status: ${c.status}${c.regime ? `, regime: ${c.regime.replace(/_/g, ' ')}` : ''}`
+    + floorHover(c.floor, c.near_floor, opts);
 }
 
 function logRange(vs) {
@@ -238,6 +239,14 @@ export function scatterFigure(cells, opts) {
       customdata: sel.map((c) => c.point_id), text: sel.map((c) => cellHover(c, opts)),
       hovertemplate: '%{text}<extra></extra>', meta: { role: 'mark', cat },
       marker: { symbol: mk.symbol, size: Math.max(8, size - 2), color: mk.color, line: { width: 1.5, color: mk.color } },
+    });
+  }
+  const near = withValue.filter((c) => c.near_floor);
+  if (near.length) {
+    data.push({
+      type: 'scatter', mode: 'markers', name: opts.floorLabel || floorLabel(), x: near.map((c) => c.xv), y: near.map((c) => c.yv),
+      hoverinfo: 'skip', meta: { role: 'near_floor' },
+      marker: { symbol: FLOOR_MARK.symbol, size: size + 4, color: FLOOR_MARK.color, line: { width: FLOOR_MARK.line, color: FLOOR_MARK.color } },
     });
   }
   return { data, layout };

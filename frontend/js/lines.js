@@ -1,18 +1,26 @@
 // lines.js: the "Lines & fits" panel: a metric against one axis, one line per value of a second
 // axis, log-log, error bars over seeds (data: the /phase slice), the fitted power law per line
 // and the predicted slope (GET /sweeps/{id}/fit; drawn from the data alone when it is missing).
+// The predicted exponent shows the server's (from the sweep's preset or its theory table) until
+// the user types one; only a typed value is sent as predicted=, and it is cleared with the sweep,
+// the metric or the axis it was typed for. Each line's verdict is the server's (one rule).
 
 import { api, isMissing } from './api.js';
 import { RAW_AXES, axisLabel, pickValue } from './axes.js';
 import { $, fmt, fmtValue, h, selectControl } from './dom.js';
 import { attachFigureActions, toCsv } from './export.js';
 import { draw } from './heatmap.js';
+import { floorLabel, verdictBadge } from './categories.js';
 import { store } from './state/store.js';
 
 const DIV = 'lines-plot';
 const PALETTE = ['#2f6db5', '#e4572e', '#2e7d4f', '#7b2cbf', '#b7791f', '#00897b', '#c2185b', '#5f6770'];
 let seq = 0;
 let drawn = null;
+const served = new Map();  // `${sweep}|${metric}|${along}` -> the server's {predicted, tolerance}
+
+const predKey = () => `${store.view.sweep}|${store.view.lmetric}|${linesPlan().along}`;
+const predText = (v) => (v === null || v === undefined ? '' : String(v));
 
 function note(text) {
   $('#lines-note').textContent = text || '';
@@ -38,24 +46,46 @@ export function renderLinesControls() {
   const axisOpts = RAW_AXES.map((a) => [a, axisLabel(a)]);
   root.append(
     selectControl('lines-metric', 'metric', Object.keys(store.meta.metrics).map((m) => [m, m]), v.lmetric,
-      (lmetric) => store.update({ lmetric })),
-    selectControl('lines-along', 'against', axisOpts, plan.along, (along) => store.update({ along })),
+      (lmetric) => store.update({ lmetric, pred: '' })),
+    selectControl('lines-along', 'against', axisOpts, plan.along, (along) => store.update({ along, pred: '' })),
     selectControl('lines-group', 'one line per', [['none', '(single line)'], ...axisOpts.filter(([a]) => a !== plan.along)],
       plan.group || 'none', (group) => store.update({ group })),
     ...Object.entries(plan.held).map(([a, val]) => selectControl(`lines-fixed-${a}`, `${axisLabel(a)} (held)`,
       store.sweep.axes[a].map((x) => [x, fmtValue(x)]), val, (x) => store.update({ lfixed: { ...v.lfixed, [a]: Number(x) } }))),
   );
-  const pred = h('input', { id: 'lines-pred', type: 'text', value: v.pred, placeholder: 'e.g. -1', inputmode: 'decimal',
-    'aria-label': 'predicted exponent', dataset: { testid: 'lines-pred' }, size: 6 });
-  pred.addEventListener('change', () => store.update({ pred: pred.value.trim() }));
-  root.append(h('div', { class: 'control' }, h('label', { for: 'lines-pred', text: 'predicted exponent' }), pred));
+  const pred = h('input', { id: 'lines-pred', type: 'text', placeholder: 'none', inputmode: 'decimal',
+    'aria-label': 'predicted exponent', dataset: { testid: 'lines-pred' }, size: 6,
+    title: "the slope the fits are judged against: the server's for this sweep until you type one (clear it to go back)" });
+  const tol = h('span', { id: 'lines-tol', class: 'muted', dataset: { testid: 'lines-tol' } });
+  pred.addEventListener('change', () => {
+    const text = pred.value.trim();
+    if (pred.dataset.source === 'server' && text === pred.dataset.server) return;
+    store.update({ pred: text });
+  });
+  root.append(h('div', { class: 'control' }, h('label', { for: 'lines-pred', text: 'predicted exponent' }),
+    h('span', { class: 'pred-box' }, pred, tol)));
+  showPred();
+}
+
+/** Fill the predicted-exponent box: the typed value, else the server's default for this view. */
+function showPred() {
+  const input = $('#lines-pred');
+  if (!input) return;
+  const known = served.get(predKey());
+  const typed = store.view.pred !== '';
+  input.dataset.source = typed ? 'typed' : 'server';
+  input.dataset.server = known ? predText(known.predicted) : '';
+  if (document.activeElement !== input) input.value = typed ? store.view.pred : input.dataset.server;
+  $('#lines-tol').textContent = known && Number.isFinite(known.tolerance) ? `± ${fmt(known.tolerance)}` : '';
+  $('#lines-tol').title = typed ? 'typed by you (the tolerance is the server\'s)' : "the server's prediction for this sweep";
 }
 
 const fixedParam = (held) => Object.entries(held).map(([a, x]) => `${a}:${x}`).join(',');
 
 /** Lines from the slice: [{value, x, y, se}] per row (or only the held row without a group). */
 function sliceLines(slice, plan) {
-  const rows = slice.y.map((value, i) => ({ value, x: slice.x, y: slice.z[i], se: slice.stderr[i], status: slice.status[i] }));
+  const rows = slice.y.map((value, i) => ({ value, x: slice.x, y: slice.z[i], se: slice.stderr[i], status: slice.status[i],
+    near: slice.near_floor ? slice.near_floor[i] : null }));
   if (plan.group) return rows;
   const want = pickValue(store.sweep.axes[plan.rowAxis], store.view.lfixed[plan.rowAxis]);
   return rows.filter((r) => r.value === want);
@@ -66,14 +96,17 @@ function dataTrace(line, i, plan) {
   return {
     type: 'scatter', mode: 'lines+markers', name: plan.group ? `${axisLabel(plan.group)} = ${fmtValue(line.value)}` : store.view.lmetric,
     x: line.x, y: line.y, error_y: { type: 'data', array: line.se.map((s) => s ?? 0), visible: true, color, thickness: 1 },
-    line: { color, width: 1.5 }, marker: { color, size: 6 }, meta: { role: 'data', group: line.value },
-    text: line.status, customdata: line.se,
+    line: { color, width: 1.5 }, meta: { role: 'data', group: line.value },
+    marker: { color, size: line.near ? line.near.map((n) => (n ? 9 : 6)) : 6,
+      symbol: line.near ? line.near.map((n) => (n ? 'circle-open' : 'circle')) : 'circle' },
+    text: line.status.map((st, k) => (line.near && line.near[k] ? `${st}, ${floorLabel(store.meta)}` : st)), customdata: line.se,
     hovertemplate: `${axisLabel(plan.along)}=%{x}<br>%{y:.4g} ± %{customdata:.2g}<br>%{text}<extra></extra>`,
   };
 }
 
-function fitTraces(fit, line, i, showPredLegend, pred) {
+function fitTraces(fitLine, line, i, firstOfKind, slope) {
   const color = PALETTE[i % PALETTE.length];
+  const fit = fitLine ? fitLine.fit : null;
   const xs = line.x.filter((x, k) => Number.isFinite(line.y[k]) && line.y[k] > 0);
   if (xs.length < 2) return [];
   const [lo, hi] = [Math.min(...xs), Math.max(...xs)];
@@ -83,34 +116,57 @@ function fitTraces(fit, line, i, showPredLegend, pred) {
     out.push({ type: 'scatter', mode: 'lines', x: [lo, hi], y: [lo, hi].map((x) => fit.prefactor * x ** fit.exponent),
       name: `fit: slope ${fmt(fit.exponent)}${ci}`, line: { color, dash: 'dash', width: 1.5 }, hoverinfo: 'skip', meta: { role: 'fit' } });
   }
-  const slope = Number.isFinite(pred) ? pred : fit && Number.isFinite(fit.predicted_exponent) ? fit.predicted_exponent : NaN;
   if (Number.isFinite(slope)) {
     // anchor the predicted slope at the geometric mean of the line's positive points
     const pts = line.x.map((x, k) => [x, line.y[k]]).filter(([, y]) => Number.isFinite(y) && y > 0);
     const gx = Math.exp(pts.reduce((s, p) => s + Math.log(p[0]), 0) / pts.length);
     const gy = Math.exp(pts.reduce((s, p) => s + Math.log(p[1]), 0) / pts.length);
     out.push({ type: 'scatter', mode: 'lines', x: [lo, hi], y: [lo, hi].map((x) => gy * (x / gx) ** slope),
-      name: `predicted slope ${fmt(slope)}`, showlegend: showPredLegend, legendgroup: 'pred',
+      name: `predicted slope ${fmt(slope)}`, showlegend: firstOfKind, legendgroup: 'pred',
       line: { color: '#9aa5b1', dash: 'dot', width: 1.5 }, hoverinfo: 'skip', meta: { role: 'predicted' } });
+  }
+  const floor = fitLine && fitLine.floor ? fitLine.x.map((x, k) => [x, fitLine.floor[k]]).filter(([, f]) => Number.isFinite(f) && f > 0)
+    .sort((a, b) => a[0] - b[0]) : [];
+  if (floor.length) {
+    const factor = store.meta.thresholds && store.meta.thresholds.floor_factor ? store.meta.thresholds.floor_factor.value : 3;
+    out.push({ type: 'scatter', mode: 'lines', x: floor.map((p) => p[0]), y: floor.map((p) => factor * p[1]),
+      name: `${factor}x reference noise floor (open markers: below it, dropped)`, showlegend: firstOfKind, legendgroup: 'floor',
+      line: { color, dash: 'dashdot', width: 1 }, opacity: 0.7, hoverinfo: 'skip', meta: { role: 'floor' } });
   }
   return out;
 }
 
-function renderFitTable(fits, plan) {
+const DROP_WORDS = { near_floor: 'near the noise floor', other_term_dominates: 'other term dominates' };
+const droppedText = (d) => (d && Object.keys(d).length
+  ? Object.entries(d).map(([k, n]) => `${n} ${DROP_WORDS[k] || k.replace(/_/g, ' ')}`).join(', ') : '—');
+
+function renderFitTable(rows, plan, res) {
   const table = $('#fit-table');
-  if (!fits || !fits.length) { table.hidden = true; return; }
-  const head = h('tr', {}, [plan.group ? axisLabel(plan.group) : 'line', 'exponent', 'CI', 'predicted', 'agrees', 'R²', 'cells used / excluded']
-    .map((t) => h('th', { text: t })));
-  const rows = fits.map(({ value, fit }) => {
-    if (!fit) return h('tr', {}, h('td', { text: fmtValue(value) }), h('td', { colspan: '6', text: 'no fit' }));
-    const agrees = fit.agrees === true ? h('span', { class: 'agree-yes', text: 'yes' }) : fit.agrees === false
-      ? h('span', { class: 'agree-no', text: 'no' }) : '—';
-    return h('tr', {}, h('td', { text: plan.group ? fmtValue(value) : store.view.lmetric }), h('td', { class: 'num', text: fmt(fit.exponent) }),
+  if (!rows || !rows.length) { table.hidden = true; return; }
+  const pred = Number.isFinite(res.predicted_exponent)
+    ? `${fmt(res.predicted_exponent)}${Number.isFinite(res.tolerance) ? ` ± ${fmt(res.tolerance)}` : ''}` : '—';
+  const head = h('tr', {}, [plan.group ? axisLabel(plan.group) : 'line', 'exponent', 'CI', 'predicted', 'verdict', 'R²',
+    'cells used / excluded', 'dropped before the fit'].map((t) => h('th', { text: t })));
+  const body = rows.map(({ value, line }, i) => {
+    const name = h('td', { text: plan.group ? fmtValue(value) : store.view.lmetric });
+    const verdict = h('td', {}, line ? verdictBadge(line.verdict, `fit-verdict-${i}`) : '—');
+    const dropped = h('td', { class: 'num', dataset: { testid: `fit-dropped-${i}` }, text: droppedText(line && line.dropped) });
+    const fit = line && line.fit;
+    if (!fit) {
+      return h('tr', { dataset: { group: String(value) } }, name,
+        h('td', { colspan: '2' }, 'no fit', line && line.fit_error ? h('div', { class: 'small muted', text: line.fit_error }) : ''),
+        h('td', { class: 'num', text: pred }), verdict, h('td', { text: '—' }), h('td', { text: '—' }), dropped);
+    }
+    return h('tr', { dataset: { group: String(value) } }, name, h('td', { class: 'num', text: fmt(fit.exponent) }),
       h('td', { class: 'num', text: fit.exponent_ci ? `[${fmt(fit.exponent_ci[0])}, ${fmt(fit.exponent_ci[1])}]` : '—' }),
-      h('td', { class: 'num', text: fmt(fit.predicted_exponent) }), h('td', {}, agrees), h('td', { class: 'num', text: fmt(fit.r2) }),
-      h('td', { class: 'num', text: `${fit.n_cells_used ?? '—'} / ${fit.n_cells_excluded ?? '—'}` }));
+      h('td', { class: 'num', text: pred }), verdict, h('td', { class: 'num', text: fmt(fit.r2) }),
+      h('td', { class: 'num', text: `${fit.n_cells_used ?? '—'} / ${fit.n_cells_excluded ?? '—'}` }), dropped);
   });
-  table.replaceChildren(h('thead', {}, head), h('tbody', {}, rows));
+  const caption = h('caption', { class: 'table-caption',
+    text: 'Verdict (the server\'s one rule): holds when the fitted slope lies within predicted ± tolerance (and its interval '
+      + 'is not too wide), does not hold when it lies outside, inconclusive when the data cannot tell or nothing is predicted. '
+      + 'Cells near the reference\'s noise floor, or where the other error term dominates, are dropped before the fit.' });
+  table.replaceChildren(caption, h('thead', {}, head), h('tbody', {}, body));
   table.hidden = false;
 }
 
@@ -118,7 +174,12 @@ async function fetchFit(plan, pred) {
   const params = { metric: store.view.lmetric, along: plan.along, group: plan.group || undefined, fixed: fixedParam(plan.held),
     model: 'power', predicted: Number.isFinite(pred) ? pred : undefined };
   try {
-    return { fit: await api.fit(store.sweep.id, params) };
+    const fit = await api.fit(store.sweep.id, params);
+    // the server's own prediction is only seen when none was sent; its tolerance always
+    const key = `${store.sweep.id}|${params.metric}|${plan.along}`;
+    const known = Number.isFinite(pred) ? served.get(key) : { predicted: fit.predicted_exponent };
+    served.set(key, { predicted: known ? known.predicted : null, tolerance: fit.tolerance });
+    return { fit };
   } catch (err) {
     return { error: isMissing(err) ? 'Rate fits are not available on this server yet (GET /sweeps/{id}/fit is missing); showing the data.'
       : `fit: ${err.text ? err.text() : err}` };
@@ -145,12 +206,10 @@ export async function refreshLines() {
   if (my !== seq) return;
   const lines = sliceLines(slice, plan);
   const fitLines = fitRes.fit && fitRes.fit.lines ? fitRes.fit.lines : [];
-  const fitFor = (value) => {
-    const f = fitLines.find((l) => (plan.group ? Math.abs(l.group_value - value) <= 1e-9 * Math.abs(value) : true));
-    return f ? f.fit : null;
-  };
+  const fitFor = (value) => fitLines.find((l) => (plan.group ? Math.abs(l.group_value - value) <= 1e-9 * Math.abs(value) : true)) || null;
+  const slope = Number.isFinite(pred) ? pred : fitRes.fit && Number.isFinite(fitRes.fit.predicted_exponent) ? fitRes.fit.predicted_exponent : NaN;
   const data = lines.map((l, i) => dataTrace(l, i, plan));
-  lines.forEach((l, i) => data.push(...fitTraces(fitFor(l.value), l, i, i === 0, pred)));
+  lines.forEach((l, i) => data.push(...fitTraces(fitFor(l.value), l, i, i === 0, slope)));
   const held = Object.entries(plan.held).map(([a, x]) => `${axisLabel(a)}=${fmtValue(x)}`).join(', ');
   const layout = {
     margin: { l: 70, r: 20, t: 40, b: 56 }, plot_bgcolor: '#fff', paper_bgcolor: '#fff', hovermode: 'closest',
@@ -163,9 +222,13 @@ export async function refreshLines() {
   };
   await draw(document.getElementById(DIV), { data, layout });
   drawn = { slice, plan, lines };
-  renderFitTable(fitRes.fit ? lines.map((l) => ({ value: l.value, fit: fitFor(l.value) })) : null, plan);
+  showPred();
+  renderFitTable(fitRes.fit ? lines.map((l) => ({ value: l.value, line: fitFor(l.value) })) : null, plan, fitRes.fit);
   const anyValue = lines.some((l) => l.y.some((y) => Number.isFinite(y) && y > 0));
   note([fitRes.error, anyValue ? '' : 'No positive values to draw on log axes yet.'].filter(Boolean).join(' '));
+  const el = document.getElementById(DIV);
+  el.dataset.sweep = String(store.sweep.id);
+  el.dataset.drawn = String(my);
 }
 
 function linesCsv() {

@@ -3,6 +3,7 @@
 // Everything is bound here with addEventListener: the page's CSP allows no inline script.
 
 import { api, setToken } from './api.js';
+import { claimsPending, clearClaims, refreshClaims } from './claims.js';
 import { $ } from './dom.js';
 import { initForm } from './form.js';
 import { clearLines, initLines, refreshLines, renderLinesControls } from './lines.js';
@@ -14,8 +15,8 @@ import { mergeSummary, poll, renderHeader, setSelected } from './sweeps.js';
 
 const PHASE_KEYS = ['x', 'y', 'metric', 'agg', 'log', 'fixed', 'ov', 'custom'];
 const LINES_KEYS = ['lmetric', 'along', 'group', 'lfixed', 'pred'];
-const TABS = ['phase', 'lines', 'detail'];
-const dirty = { phase: true, lines: true };
+const TABS = ['phase', 'lines', 'detail', 'claims'];
+const dirty = { phase: true, lines: true, claims: true };
 
 // Report CSP violations loudly (tests fail on console errors).
 window.__cspViolations = [];
@@ -33,7 +34,8 @@ function refresh(panel) {
   }
   dirty[panel] = false;
   if (panel === 'phase') refreshPhase();
-  else refreshLines();
+  else if (panel === 'lines') refreshLines();
+  else refreshClaims();
 }
 
 function showTab(tab) {
@@ -50,6 +52,7 @@ function onSweep(summary) {
   document.body.classList.toggle('no-sweep', !summary);
   renderPhaseControls();
   renderLinesControls();
+  clearClaims();
   if (!summary) {
     clearPhase();
     clearLines();
@@ -57,7 +60,8 @@ function onSweep(summary) {
   }
   dirty.phase = true;
   dirty.lines = true;
-  refresh(store.view.tab === 'lines' ? 'lines' : 'phase');
+  dirty.claims = true;
+  refresh(store.view.tab in dirty ? store.view.tab : 'phase');
 }
 
 function onView(changed) {
@@ -116,8 +120,11 @@ async function boot() {
   store.on('results', () => {
     refresh('phase');
     refresh('lines');
+    refresh('claims');
     refreshPoint();
   });
+  // the claims also read other sweeps (the controls): follow them while they compute
+  store.on('polled', () => { if (claimsPending()) refresh('claims'); });
   store.on('created', (summary) => {
     mergeSummary(summary);
     store.update({ sweep: summary.id, point: null, fixed: {}, lfixed: {}, tab: 'phase', ov: null, custom: [] }, { push: true });

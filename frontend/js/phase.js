@@ -3,6 +3,7 @@
 // map with theory overlays. Redraws in place (Plotly.react) whenever results arrive.
 
 import { api } from './api.js';
+import { floorLabel } from './categories.js';
 import { AXES, AXIS_IDS, RAW_AXES, axisLabel, planSlices } from './axes.js';
 import { $, fmtValue, h, selectControl } from './dom.js';
 import { attachFigureActions, sliceCsv } from './export.js';
@@ -62,7 +63,7 @@ function figureOpts(mode, plan) {
   const v = store.view;
   return {
     mode, metric: v.metric, log: v.log, xLabel: axisLabel(v.x), yLabel: axisLabel(v.y),
-    regimes: store.meta.regimes, uirevision: `${v.sweep}|${v.x}|${v.y}|${JSON.stringify(plan.fixed)}`,
+    regimes: store.meta.regimes, floorLabel: floorLabel(store.meta), uirevision: `${v.sweep}|${v.x}|${v.y}|${JSON.stringify(plan.fixed)}`,
   };
 }
 
@@ -82,7 +83,8 @@ function derivedCells(slices, plan) {
       cells.push({
         params, xv: AXES[store.view.x].f(params), yv: AXES[store.view.y].f(params), z: slice.z[i][j],
         stderr: slice.stderr[i][j], n: slice.n[i][j], status: slice.status[i][j], regime: slice.regime[i][j],
-        point_id: slice.point_id[i][j],
+        point_id: slice.point_id[i][j], floor: slice.floor ? slice.floor[i][j] : undefined,
+        near_floor: slice.near_floor ? slice.near_floor[i][j] : false,
       });
     }));
   });
@@ -150,6 +152,8 @@ export async function refreshPhase() {
   }
   if (plan.truncated) notes.push(`Only the first ${slices.length} combinations are shown.`);
   notes.push(...extra.notes);
+  const nearFloor = slices.reduce((k, { slice }) => k + (slice.near_floor ? slice.near_floor.flat().filter(Boolean).length : 0), 0);
+  if (nearFloor) notes.push(`${nearFloor} cell${nearFloor > 1 ? 's' : ''} ${floorLabel(store.meta)} (${raw ? 'hatched' : 'ringed'}): not trustworthy measurements`);
   const all = raw ? slices[0].slice.status.flat() : cells.map((c) => c.status);
   note([counts(all.map((status) => ({ status }))), ...notes].join(' · '));
   await Promise.all(['metric', 'regime'].map((mode) => {

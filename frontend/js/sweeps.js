@@ -1,5 +1,6 @@
 // sweeps.js: the sweep list (live counts, progress bar, elapsed and remaining time, cancel and
-// retry), the selected sweep's header, and the polling that tells the panels when results arrive.
+// retry), the selected sweep's header, and the polling that tells the panels when results arrive
+// ('results' for the selected sweep, 'polled' after every poll: other sweeps, such as controls, moved).
 
 import { api } from './api.js';
 import { AXES } from './axes.js';
@@ -137,6 +138,7 @@ export async function poll() {
     }
     if (store.view.sweep === id) setSelected(sel);
     renderSweepList();
+    store.emit('polled', store.sweeps);
   } catch (err) {
     console.warn('resphase: poll failed', err);
   }

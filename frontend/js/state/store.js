@@ -12,7 +12,7 @@ export const store = {
   sweeps: [],        // GET /sweeps
   features: {},      // which optional endpoints exist: {presets, overlays, evaluate, fit, boundaries}
 
-  /** Subscribe to 'view' | 'sweep' | 'results' | 'sweeps'; returns an unsubscribe function. */
+  /** Subscribe to 'view' | 'sweep' | 'results' | 'polled'; returns an unsubscribe function. */
   on(event, fn) {
     if (!listeners.has(event)) listeners.set(event, new Set());
     listeners.get(event).add(fn);
@@ -29,8 +29,13 @@ export const store = {
     }
   },
 
-  /** Merge `patch` into the view, write the URL, tell listeners which keys changed. */
+  /**
+   * Merge `patch` into the view, write the URL, tell listeners which keys changed. A different
+   * sweep clears the typed predicted exponent (it was typed for the previous sweep) unless the
+   * patch sets one itself.
+   */
   update(patch, { push = false } = {}) {
+    if ('sweep' in patch && patch.sweep !== this.view.sweep && !('pred' in patch)) patch = { ...patch, pred: '' };
     const changed = Object.keys(patch).filter((k) => JSON.stringify(this.view[k]) !== JSON.stringify(patch[k]));
     if (!changed.length) return;
     this.view = { ...this.view, ...patch };
