@@ -1,5 +1,7 @@
-"""422 responses that survive what they report: a NaN or Infinity in a request body would make
-FastAPI's default handler fail to encode its own error (a 500). Non-finite inputs become strings."""
+"""Error responses that survive what they report, and database outages as JSON 503s.
+
+A NaN, an Infinity or a lone surrogate in a request body would make FastAPI's default handler
+fail to encode its own error (a 500): non-finite inputs become strings, surrogates escapes."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from fastapi.responses import JSONResponse
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):  # a lone surrogate echoed back would not encode as UTF-8
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -79,7 +79,7 @@ function claimRow(c) {
       fig.metric ? h('button', { type: 'button', class: 'small link', text: 'show figure', dataset: { testid: `claim-figure-${c.claim}` },
         title: `in Lines & fits: ${fig.metric} against ${fig.x}${fig.group && fig.group.length ? `, one line per ${fig.group[0]}` : ''}`,
         onclick: () => showFigure(fig) }) : ''),
-    h('td', { class: 'num', text: `${fmt(c.predicted)} ± ${fmt(c.tolerance)}` }),
+    h('td', { class: 'num predicted', text: `${fmt(c.predicted)} ± ${fmt(c.tolerance)}` }),
     h('td', { class: 'num measured' }, `${fmt(c.measured)}${ci(c.ci)}`, c.detail ? h('div', { class: 'small muted', text: c.detail }) : ''),
     h('td', {}, verdictBadge(c.verdict, `claim-verdict-${c.claim}`)),
     conditionsCell(c.conditions),

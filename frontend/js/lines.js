@@ -10,7 +10,7 @@ import { RAW_AXES, axisLabel, pickValue } from './axes.js';
 import { $, fmt, fmtValue, h, selectControl } from './dom.js';
 import { attachFigureActions, toCsv } from './export.js';
 import { draw } from './heatmap.js';
-import { floorLabel, verdictBadge } from './categories.js';
+import { FLOOR_MARK, floorLabel, verdictBadge } from './categories.js';
 import { store } from './state/store.js';
 
 const DIV = 'lines-plot';
@@ -96,12 +96,19 @@ function dataTrace(line, i, plan) {
   return {
     type: 'scatter', mode: 'lines+markers', name: plan.group ? `${axisLabel(plan.group)} = ${fmtValue(line.value)}` : store.view.lmetric,
     x: line.x, y: line.y, error_y: { type: 'data', array: line.se.map((s) => s ?? 0), visible: true, color, thickness: 1 },
-    line: { color, width: 1.5 }, meta: { role: 'data', group: line.value },
-    marker: { color, size: line.near ? line.near.map((n) => (n ? 9 : 6)) : 6,
-      symbol: line.near ? line.near.map((n) => (n ? 'circle-open' : 'circle')) : 'circle' },
+    line: { color, width: 1.5 }, marker: { color, size: 6 }, meta: { role: 'data', group: line.value },
     text: line.status.map((st, k) => (line.near && line.near[k] ? `${st}, ${floorLabel(store.meta)}` : st)), customdata: line.se,
     hovertemplate: `${axisLabel(plan.along)}=%{x}<br>%{y:.4g} ± %{customdata:.2g}<br>%{text}<extra></extra>`,
   };
+}
+
+/** Rings around the points within FLOOR_FACTOR of the reference's noise floor (one legend entry). */
+function nearFloorTrace(lines) {
+  const pts = lines.flatMap((l) => (l.near ? l.x.map((x, k) => [x, l.y[k], l.near[k]]).filter((p) => p[2] && p[1] > 0) : []));
+  if (!pts.length) return [];
+  return [{ type: 'scatter', mode: 'markers', name: `${floorLabel(store.meta)} (dropped from the fit)`, x: pts.map((p) => p[0]),
+    y: pts.map((p) => p[1]), hoverinfo: 'skip', meta: { role: 'near_floor' },
+    marker: { symbol: FLOOR_MARK.symbol, size: 13, color: FLOOR_MARK.color, line: { width: 2, color: FLOOR_MARK.color } } }];
 }
 
 function fitTraces(fitLine, line, i, firstOfKind, slope) {
@@ -130,7 +137,7 @@ function fitTraces(fitLine, line, i, firstOfKind, slope) {
   if (floor.length) {
     const factor = store.meta.thresholds && store.meta.thresholds.floor_factor ? store.meta.thresholds.floor_factor.value : 3;
     out.push({ type: 'scatter', mode: 'lines', x: floor.map((p) => p[0]), y: floor.map((p) => factor * p[1]),
-      name: `${factor}x reference noise floor (open markers: below it, dropped)`, showlegend: firstOfKind, legendgroup: 'floor',
+      name: `${factor}x the reference's noise floor`, showlegend: firstOfKind, legendgroup: 'floor',
       line: { color, dash: 'dashdot', width: 1 }, opacity: 0.7, hoverinfo: 'skip', meta: { role: 'floor' } });
   }
   return out;
@@ -210,6 +217,7 @@ export async function refreshLines() {
   const slope = Number.isFinite(pred) ? pred : fitRes.fit && Number.isFinite(fitRes.fit.predicted_exponent) ? fitRes.fit.predicted_exponent : NaN;
   const data = lines.map((l, i) => dataTrace(l, i, plan));
   lines.forEach((l, i) => data.push(...fitTraces(fitFor(l.value), l, i, i === 0, slope)));
+  data.push(...nearFloorTrace(lines));
   const held = Object.entries(plan.held).map(([a, x]) => `${axisLabel(a)}=${fmtValue(x)}`).join(', ');
   const layout = {
     margin: { l: 70, r: 20, t: 40, b: 56 }, plot_bgcolor: '#fff', paper_bgcolor: '#fff', hovermode: 'closest',

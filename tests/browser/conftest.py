@@ -8,7 +8,11 @@ Fixtures:
   read Plotly figures, call the API and save screenshots to test-artifacts/. It records console
   errors, uncaught exceptions and CSP violations, and fails the test on any of them.
 - `small_sweep`: a 3 x 2 sweep (alpha x L, D = M = 8, 2 seeds, 5 steps) created through the API
-  and finished before the tests that only read results.
+  and finished before the tests that only read results;
+- `dscaling_sweep`: the quick D-scaling preset exactly as GET /presets gives it (a sweep that runs a
+  preset, so it has claims; 5 points, seconds on 2 cores), finished;
+- `near_floor_sweep`: a 3 x 2 sweep (L x M) against a tiny reference (L = M = 8, 2 seeds) whose
+  noise floor is large, so most cells' err_out is within 3x of it (near_floor), finished.
 
 Every test here is marked `browser`; all of them are skipped when /usr/bin/chromium is absent.
 """
@@ -41,6 +45,12 @@ SMALL_SPEC: dict[str, Any] = {
     "name": "browser fixture",
     "grid": {"alpha": [0.25, 1, 4], "D": [8], "L": [2, 4], "M": [8]},
     "settings": {"seeds": 2, "steps": 5},
+}
+
+NEAR_FLOOR_SPEC: dict[str, Any] = {
+    "name": "near-floor fixture",
+    "grid": {"alpha": [1], "D": [8], "L": [2, 4, 8], "M": [4, 8]},
+    "settings": {"seeds": 2, "steps": 5, "reference": {"L": 8, "M": 8, "seeds": 2}},
 }
 
 # Failed requests the page makes on purpose, which Chromium logs as console errors:
@@ -255,3 +265,17 @@ def wait_finished(base: str, sweep_id: int, timeout: float = 60) -> dict[str, An
 def small_sweep(server: str) -> dict[str, Any]:
     created = create_sweep(server, SMALL_SPEC)
     return wait_finished(server, created["id"])
+
+
+@pytest.fixture(scope="session")
+def dscaling_sweep(server: str) -> dict[str, Any]:
+    presets = httpx.get(f"{server}/api/v1/presets", timeout=10).json()
+    spec = next(p for p in presets if p["name"] == "D-scaling")["quick"]
+    created = create_sweep(server, spec)
+    return wait_finished(server, created["id"], 180)
+
+
+@pytest.fixture(scope="session")
+def near_floor_sweep(server: str) -> dict[str, Any]:
+    created = create_sweep(server, NEAR_FLOOR_SPEC)
+    return wait_finished(server, created["id"], 180)
