@@ -3,6 +3,7 @@ API keeps answering, with bounded waits and JSON 503s, and never a 5xx other tha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -61,10 +62,8 @@ def _signal_tree(pid: int, sig: int) -> None:
     """The postmaster and every backend it forked."""
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     for p in [pid, *map(int, children)]:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(p, sig)
-        except ProcessLookupError:
-            pass
 
 
 def test_frozen_then_stopped_database(own_postgres: tuple[str, int], tmp_path: Path) -> None:

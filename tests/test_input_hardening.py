@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -32,7 +33,7 @@ def test_ids_out_of_range_are_404(client: TestClient, path: str) -> None:
 @pytest.mark.parametrize("name", ["nul\x00name", "lone \ud800 surrogate"])
 def test_names_the_database_cannot_store_are_422(client: TestClient, name: str) -> None:
     body = {"name": name, "grid": {"alpha": [1], "D": [4], "L": [2], "M": [2]}}
-    r = client.post("/api/v1/sweeps", content=__import__("json").dumps(body), headers={"content-type": "application/json"})
+    r = client.post("/api/v1/sweeps", content=json.dumps(body), headers={"content-type": "application/json"})
     assert r.status_code == 422, r.text
     assert "name" in r.text
 
