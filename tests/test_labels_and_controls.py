@@ -126,3 +126,10 @@ def test_reference_noise_floor_is_the_standard_error_of_its_seed_mean() -> None:
     assert 0 < f8 < f2  # more seeds, lower floor (about 1/sqrt(seeds))
     out = compute_points(points[1:], CPU, MemoryDiskReferenceStore(None))[0]
     assert out.aggregates()["err_out_floor"].mean == pytest.approx(f8)
+
+
+def test_an_alpha_too_small_to_compute_diverges_alone() -> None:
+    """s^2 underflows at alpha = 1e-300: that member diverges, its siblings in the ensemble finish."""
+    tiny, one = _run([1e-300, 1.0], D=4, L=2, M=2, seeds=2)
+    assert tiny.status == "diverged" and [s.diverged_at_step for s in tiny.seeds] == [1, 1]
+    assert one.status == "done"
