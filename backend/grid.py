@@ -299,7 +299,7 @@ def reference_flops(points: Sequence[PointSpec]) -> float:
         ref = p.settings.reference
         if ref is None:
             continue
-        key = (p.alpha, p.D, p.settings.model_dump_json())
+        key = (p.alpha, p.D, json.dumps([p.settings.reference_fields(), ref.model_dump()], sort_keys=True))
         if key in seen:
             continue
         seen.add(key)

@@ -66,36 +66,37 @@ FLOOR_FACTOR = 3.0
 # bias is then at most 1/this of the run's O(1/L). (Its fluctuation is in the noise floor.)
 REFERENCE_DEPTH_FACTOR = 4.0
 
-# In the order GET /boundaries takes them: the first threshold of a metric is its default there.
+# In the order GET /boundaries takes them: the first threshold of a metric with "boundary": True is
+# its default there (the others are ratios or factors, not values of the metric).
 THRESHOLDS: dict[str, dict[str, object]] = {
     "loss_growth_max": {
-        "value": LOSS_GROWTH_MAX, "metric": "loss_final",
+        "boundary": False, "value": LOSS_GROWTH_MAX, "metric": "loss_final",
         "meaning": "unstable when loss_final > value x loss_init (not diverged)",
         "calibrated_on": "stable runs of every preset end at 0.02-1x their initial loss; eta = 10 at "
                          "alpha = 1/4 ends at 54x"},
     "init_deviation_max": {
-        "value": INIT_DEVIATION_MAX, "metric": "init_deviation",
+        "boundary": True, "value": INIT_DEVIATION_MAX, "metric": "init_deviation",
         "meaning": "noise_dominated when init_deviation >= value",
         "calibrated_on": "the formula 0.5 alpha sqrt(D/(LM)): reached at alpha = sqrt(LM/D)"},
     "feature_update_rel_min": {
-        "value": FEATURE_UPDATE_REL_MIN, "metric": "feature_update_rel",
+        "boundary": True, "value": FEATURE_UPDATE_REL_MIN, "metric": "feature_update_rel",
         "meaning": "feature_learning when feature_update_rel >= value, else lazy",
         "calibrated_on": "feature_update_rel ~ 1/alpha (mlu): 1.04-1.13 at alpha = 1 for eta 0.1-1, K 10-50, "
                          "problem seeds 0 and 3, D 8-64, L and M 16-64; 0.54-0.67 at alpha = 2"},
     "feature_update_min": {
-        "value": FEATURE_UPDATE_MIN, "metric": "feature_update",
+        "boundary": True, "value": FEATURE_UPDATE_MIN, "metric": "feature_update",
         "meaning": "boundaries of feature_update only (labels use feature_update_rel_min)",
         "calibrated_on": "eta = 1, K = 10, problem seed 0: the update halves by alpha ~ 2"},
     "saturation_min": {
-        "value": SATURATION_MIN, "metric": "feature_update",
+        "boundary": True, "value": SATURATION_MIN, "metric": "feature_update",
         "meaning": "saturated when feature_update >= value (units pushed into tanh's flat tails)",
         "calibrated_on": "tanh'(3) < 0.01; eta = 1, K = 10 reaches it for alpha <~ 1/4"},
     "laziness_max": {
-        "value": LAZINESS_MAX, "metric": "laziness",
+        "boundary": True, "value": LAZINESS_MAX, "metric": "laziness",
         "meaning": "laziness above value marks the end of the lazy plateau (boundaries only)",
         "calibrated_on": "eta = 1, K = 10: the plateau sits at ~0.6"},
     "floor_factor": {
-        "value": FLOOR_FACTOR, "metric": "err_out",
+        "boundary": False, "value": FLOOR_FACTOR, "metric": "err_out",
         "meaning": "cells with err < value x its noise floor are flagged near_floor; rate claims refuse them",
         "calibrated_on": "an error e measured against a reference of floor f is biased by about f^2/(2e): "
                          "under 6% of e past 3 floors"},

@@ -1,5 +1,6 @@
-"""Named sweeps that show the paper's claims, each in a `quick` size (about a minute on 2 CPU
-cores) and a `full` size (for a GPU worker). POST either spec to /api/v1/sweeps as it is."""
+"""Named sweeps that show the paper's claims, each in a `quick` size (`resphase reproduce --quick`
+runs them all with their controls in minutes on 2 CPU cores) and a `full` size (for a GPU worker).
+POST either spec to /api/v1/sweeps as it is."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ def _spec(name: str, grid: dict[str, Any], **settings: Any) -> SweepSpec:
 # below the quick rates-L error at L = 16).
 REF = {"L": 256, "M": 256, "seeds": 16}
 REF_FULL = {"L": 1024, "M": 1024, "seeds": 16}
+# Depth-width varies L up to 128 (quick) and 256 (full): its reference is deeper, so that it stays
+# REFERENCE_DEPTH_FACTOR = 4 times deeper than every run (the same L_ref * M_ref, so the same floor).
+REF_DEEP = {"L": 512, "M": 128, "seeds": 16}
+REF_DEEP_FULL = {"L": 1024, "M": 1024, "seeds": 16}
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset(
@@ -43,7 +48,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
          "feature_update_flat_in_M", "init_deviation_boundary", "rate_alpha"),
         _spec("alpha-phase (quick)", {"alpha": {"geom": [0.25, 64, 9]}, "D": [16], "L": [16, 64], "M": [16, 64]},
               seeds=16, reference=REF),
-        _spec("alpha-phase", {"alpha": {"geom": [0.125, 512, 13]}, "D": [16, 64], "L": [64, 256, 1024],
+        _spec("alpha-phase", {"alpha": {"geom": [0.125, 512, 13]}, "D": [16, 64], "L": [64, 256],
                               "M": [64, 256, 1024]}, seeds=8, reference=REF_FULL),
     ),
     Preset(
@@ -52,9 +57,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "depends on L*M, not on the split, once L is large enough for the 1/L term to be small.",
         ("split_invariance", "rate_LM"),
         _spec("depth-width (quick)", {"alpha": [1], "D": [16], "L": [8, 32, 128], "M": [8, 32, 128]},
-              seeds=4, reference=REF),
-        _spec("depth-width", {"alpha": [1], "D": [16], "L": [16, 32, 64, 128, 256, 512],
-                              "M": [16, 32, 64, 128, 256, 512]}, seeds=8, reference=REF_FULL),
+              seeds=4, reference=REF_DEEP),
+        _spec("depth-width", {"alpha": [1], "D": [16], "L": [16, 32, 64, 128, 256],
+                              "M": [16, 32, 64, 128, 256, 512]}, seeds=8, reference=REF_DEEP_FULL),
     ),
     Preset(
         "rates-L", "Error along depth",

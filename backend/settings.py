@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     lease_timeout_s: float = 60.0
     heartbeat_interval_s: float = 5.0
     max_attempts: int = 3
+    # Dispatch is owned by the database: a queued point that no worker has claimed this many
+    # seconds after it was last sent to the broker is sent again by the reaper (claims are
+    # conditional, so a duplicate message is harmless), provided the broker's queue is empty;
+    # a point whose send failed is sent as soon as the broker answers.
+    dispatch_timeout_s: float = Field(20.0, gt=0)
+    # While the broker's queue still holds messages (busy workers), a queued point is sent again
+    # only once it has waited this long, so a long queue is not flooded with duplicates.
+    dispatch_max_wait_s: float = Field(600.0, gt=0)
     # Where the cached reference limits go when no database is at hand (`resphase run`).
     cache_dir: Path | None = None
     limits: Limits = Field(default_factory=Limits)

@@ -96,7 +96,7 @@ def rate(rows: Rows, metric: str, along: str, predicted: float, tol: float, *, t
     axes, values = cells(rows, metric)
     floor = seed_means(cells(rows, f"{metric}_floor")[1]) if metric.startswith("err_") else None
     x = axes["L"] * axes["M"] if along == "L*M" else axes[along]
-    k = floor_entries(metric, int(rows[0]["n_samples"]), int(rows[0]["d_out"]), int(rows[0]["D"])) if rows else 1
+    k = floor_entries(metric, int(rows[0]["n_samples"]), int(rows[0]["d_out"]), axes["D"]) if rows else None
     result: RateFit = rate_fit(axes, values, along, x, predicted, tol, floor=floor, metric=metric, floor_entries=k)
     conditions = (tracking(rows),) if track else ()
     if result.fit is None:

@@ -30,9 +30,10 @@ from backend.metrics import FLOOR_FACTOR
 ERROR_METRICS: tuple[str, ...] = ("err_out", "err_emb")
 
 
-def floor_entries(metric: str, n_samples: int, d_out: int, D: int) -> int:
-    """How many entries the RMS of `metric` (an error to the reference) runs over."""
-    return n_samples * (d_out if metric == "err_out" else D)
+def floor_entries(metric: str, n_samples: int, d_out: int, D: np.ndarray) -> np.ndarray:
+    """How many entries the RMS of `metric` (an error to the reference) runs over, per cell of
+    embedding dimension D (n,)."""
+    return n_samples * (np.full(np.shape(D), float(d_out)) if metric == "err_out" else np.asarray(D, dtype=float))
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,13 @@ def _dominant_term_mask(axes: dict[str, np.ndarray], values: np.ndarray, along: 
 
 def rate_fit(axes: dict[str, np.ndarray], values: np.ndarray, along: str, x: np.ndarray,
              predicted: float | None, tolerance: float, floor: np.ndarray | None = None,
-             metric: str = "err_out", n_boot: int = 500, floor_entries: int = 1) -> RateFit:
+             metric: str = "err_out", n_boot: int = 500, floor_entries: np.ndarray | None = None) -> RateFit:
     """Slope of log(metric) against log(x) over the cells (axes: "D", "L", "M" arrays (n,); values
     (n, n_seeds); floor (n,) seed-mean noise floors or None, over `floor_entries` entries: N * d_out
     for err_out, N * D for err_emb). Error metrics get the floor and
     two-term selection of the module docstring; too few cells give a RateFit without a fit."""
     keep = np.ones(values.shape[0], dtype=bool)
+    entries = np.ones(values.shape[0]) if floor_entries is None else np.maximum(np.asarray(floor_entries, float), 1)
     dropped: dict[str, int] = {}
     two_term = None
     if metric in ERROR_METRICS:
@@ -93,7 +95,7 @@ def rate_fit(axes: dict[str, np.ndarray], values: np.ndarray, along: str, x: np.
     dropped = {k: n for k, n in dropped.items() if n}
     try:
         fit = fit_power_law(x[keep], values[keep], predicted_exponent=predicted, n_boot=n_boot,
-                            extra_sd=None if floor is None else floor[keep] / math.sqrt(max(floor_entries, 1)))
+                            extra_sd=None if floor is None else floor[keep] / np.sqrt(entries[keep]))
     except FitError as exc:
         before = np.unique(x[np.isfinite(seed_means(values))]).size
         v = FAILS if dropped.get("other_term_dominates") and before >= 2 else INCONCLUSIVE

@@ -71,7 +71,7 @@ def _cells(session: ReadSession, sweep_id: int, metric: str, fixed: str | None) 
 
 
 def _power_lines(cells: CellData, floors: np.ndarray | None, along: str, group: str | None,
-                 predicted: float | None, tolerance: float, metric: str, entries: int,
+                 predicted: float | None, tolerance: float, metric: str, entries: np.ndarray,
                  n_boot: int) -> list[dict[str, Any]]:
     """One rate fit per value of `group` (rates.rate_fit: the claims' selection and verdict)."""
     keys = np.unique(cells.axes[group]) if group else np.array([np.nan])
@@ -90,7 +90,7 @@ def _power_lines(cells: CellData, floors: np.ndarray | None, along: str, group: 
             line["floor"] = [float(v) if np.isfinite(v) else None for v in floors[mask]]
         axes = {a: cells.axes[a][mask] for a in AXES}
         result = rate_fit(axes, vals, along, x, predicted, tolerance, metric=metric, n_boot=n_boot,
-                          floor=None if floors is None else floors[mask], floor_entries=entries)
+                          floor=None if floors is None else floors[mask], floor_entries=entries[mask])
         line["fit"] = result.to_dict() if result.fit is not None else None
         line["verdict"], line["two_term"], line["dropped"] = result.verdict, result.two_term, result.dropped
         if result.fit is None:
@@ -130,12 +130,11 @@ def fit(sweep_id: int, session: ReadSession, metric: str = "err_out", along: Axi
         pred, tol = _prediction(sweep, metric, along)
         pred = predicted if predicted is not None else pred
         tol = tolerance if tolerance is not None else tol
-        floors, entries = None, 1
+        floors, entries = None, np.ones(len(cells.point_ids))
         if metric in ERROR_METRICS:
             floors = seed_means(_cells(session, sweep_id, f"{metric}_floor", fixed).values)
             s = sweep.settings
-            entries = floor_entries(metric, int(s.get("n_samples", 10)), int(s.get("d_out", 5)),
-                                    int(np.nanmax(cells.axes["D"])) if len(cells.point_ids) else 1)
+            entries = floor_entries(metric, int(s.get("n_samples", 10)), int(s.get("d_out", 5)), cells.axes["D"])
         return {**base, "along": along, "group": group, "predicted_exponent": pred, "tolerance": tol,
                 "lines": _power_lines(cells, floors, along, group, pred, tol, metric, entries, n_boot)}
     if model not in MODELS:
@@ -156,7 +155,7 @@ def boundaries(sweep_id: int, session: ReadSession, metric: str = "feature_updat
     if threshold is not None and not math.isfinite(threshold):
         raise HTTPException(422, f"threshold must be a finite number, got {threshold}")
     if threshold is None:
-        known = [t for t in THRESHOLDS.values() if t["metric"] == metric]
+        known = [t for t in THRESHOLDS.values() if t["metric"] == metric and t["boundary"]]
         if not known:
             raise HTTPException(422, f"no documented threshold for {metric}; pass threshold=")
         threshold = float(known[0]["value"])  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from backend.api.sweeps import create_sweep
 from backend.grid import SweepSpec, expand
 from backend.presets import PRESETS, presets_of, variant_spec
 from backend.settings import Limits
-from backend.store.slices import rows_for_hashes
+from backend.store.slices import point_statuses, rows_for_hashes
 
 router = APIRouter(tags=["claims"])
 
@@ -94,14 +94,15 @@ def sweep_claims(sweep_id: int, session: ReadSession, settings: SettingsDep) -> 
 
 @router.post("/sweeps/{sweep_id}/claims/controls", response_model=ControlsCreated, dependencies=[Auth])
 def run_controls(sweep_id: int, settings: SettingsDep, db: DbDep, queue: QueueDep) -> dict[str, Any]:
-    """Create a sweep for each control of this sweep's presets that is not complete yet (points
-    already computed are reused, as for any sweep)."""
+    """Create a sweep for each control of this sweep's presets whose points are not all stored
+    yet (computed, or queued and running); calling it again while they compute creates nothing.
+    Points that failed or were cancelled are retried from their own sweeps."""
     with db.read_session() as s:
         spec = SweepSpec.model_validate(sweep_or_404(s, sweep_id).spec)
         todo = []
         for preset, size in presets_of(spec):
             for variant, vspec in _variant_specs(preset, size).items():
                 hashes = [p.content_hash for p in expand(vspec, settings.limits)]
-                if variant != BASE and rows_for_hashes(s, hashes)[1] < len(hashes):
+                if variant != BASE and len(point_statuses(s, hashes)) < len(hashes):
                     todo.append(vspec)
     return {"created": [create_sweep(v, settings, db, queue)["id"] for v in todo]}

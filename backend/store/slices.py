@@ -125,8 +125,8 @@ def phase_slice(session: Session, sweep: Sweep, x: str, y: str, metric: str, fix
         z[i][j], se[i][j], n[i][j] = json_number(value), json_number(row[6]), row[7] or 0
         if floored:
             floor[i][j] = json_number(row[8])
-            near_floor[i][j] = bool(z[i][j] is not None and floor[i][j] is not None
-                                    and z[i][j] < FLOOR_FACTOR * floor[i][j])
+            mean = json_number(row[5])  # the seed mean, as flags and fits read it, whatever `agg` shows
+            near_floor[i][j] = bool(mean is not None and floor[i][j] is not None and mean < FLOOR_FACTOR * floor[i][j])
     out = {"x_axis": x, "y_axis": y, "metric": metric, "agg": agg, "fixed": used, "x": xs, "y": ys,
            "z": z, "stderr": se, "n": n, "status": status, "regime": regime, "point_id": ids}
     if floored:  # the reference's noise floor, and the cells within FLOOR_FACTOR of it
@@ -198,3 +198,13 @@ def rows_for_hashes(session: Session, hashes: list[str]) -> tuple[list[dict[str,
                     "status": status, "point_regime": regime}
             rows.extend(tidy_rows(base, settings, seeds))
     return rows, finished
+
+
+def point_statuses(session: Session, hashes: list[str]) -> dict[str, str]:
+    """content hash -> status of the points that exist among these hashes."""
+    out: dict[str, str] = {}
+    for start in range(0, len(hashes), 500):
+        part = hashes[start:start + 500]
+        query = select(Point.content_hash, Point.status).where(Point.content_hash.in_(part))
+        out.update(session.execute(query).tuples())
+    return out

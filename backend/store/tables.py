@@ -59,6 +59,7 @@ class Point(Base):
         Index("ix_point_status", "status"),
         Index("ix_point_axes", "D", "M", "L", "alpha"),
         Index("ix_point_status_heartbeat", "status", "heartbeat_at"),
+        Index("ix_point_status_dispatched", "status", "dispatched_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -75,6 +76,9 @@ class Point(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
     queued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # When the point was last sent to the broker; NULL: queued but never sent (the send failed).
+    # The reaper sends a queued point again when this is older than RESPHASE_DISPATCH_TIMEOUT_S.
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     worker_host: Mapped[str | None] = mapped_column(String(200))

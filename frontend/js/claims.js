@@ -23,11 +23,12 @@ function note(text) {
   $('#claims-note').textContent = text || '';
 }
 
-/** Are some runs of the shown claims still incomplete while something computes (worth a refresh)? */
+/** Are some runs of the shown claims incomplete while something computes or just stopped (worth a refresh)? */
 export function claimsPending() {
   if (!last || !store.sweep || last.sweep !== store.sweep.id) return false;
   const incomplete = last.data.presets.some((p) => p.runs.some((r) => !r.complete));
-  return incomplete && store.sweeps.some(isLive);
+  // one more fetch after the last sweep stops computing: it may have completed a run
+  return incomplete && (store.sweeps.some(isLive) || last.live);
 }
 
 /** The live sweep computing a run, if the list has one (control sweeps are named "... [control: X]"). */
@@ -170,7 +171,7 @@ export async function refreshClaims() {
   // redraw only when something shown changed (a redraw drops hover and focus)
   const key = JSON.stringify([data, store.sweeps.filter(isLive).map((x) => [x.id, x.name]), launched.get(s.id)]);
   const same = last && last.sweep === s.id && last.key === key && $('#claims').dataset.sweep === String(s.id);
-  last = { sweep: s.id, data, key };
+  last = { sweep: s.id, data, key, live: store.sweeps.some(isLive) };
   if (!same) render(data);
   $('#claims').dataset.sweep = String(s.id);
   $('#claims').dataset.drawn = String(my);
