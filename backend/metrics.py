@@ -134,8 +134,8 @@ FLAGS: dict[str, str] = {
     "near_floor_emb": f"err_emb is within {FLOOR_FACTOR:g}x of the reference's noise floor",
     "reference_shallow": f"the reference is less than {REFERENCE_DEPTH_FACTOR:g}x deeper than the network: its own "
                          "1/L_ref bias is no longer small beside the network's 1/L",
-    "float32_chaotic": "noise-dominated in float32: float32 and float64 runs from identical tensors differ by tens "
-                       "of percent after 10 steps, so these numbers do not reproduce (use dtype float64)",
+    "float32_chaotic": "noise-dominated in float32: float32 and float64 runs from identical tensors drift apart "
+                       "(28% in loss after 10 steps at the defaults), so these numbers do not reproduce (use float64)",
 }
 
 

@@ -2,16 +2,30 @@
 imports the worker. Brokers: Redis (team) or Celery's filesystem transport in the data directory
 (embedded). The database, not the broker, is the source of truth: a lost message costs a delay
 until the reaper re-sends its points, never a result.
+
+Dispatch is owned by the database: whoever queues points (a submission, a retry, the reaper, a
+worker giving points back) marks them sent (point.dispatched_at) in the transaction that queues
+them and sends them after commit with `dispatch`. A send the broker refuses clears the mark; the
+reaper (backend.reaper) sends again every queued point that was never sent, as soon as the broker
+answers, and every queued point still unclaimed RESPHASE_DISPATCH_TIMEOUT_S after its last send
+while the broker's queue is empty (a lost message), or RESPHASE_DISPATCH_MAX_WAIT_S after it
+otherwise. Claims are conditional, so a duplicate message costs one no-op UPDATE.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from celery import Celery
+from kombu.exceptions import ChannelError
 
 from backend.settings import Settings
+from backend.store import Database
+from backend.store.sweeps import clear_dispatched
+
+log = logging.getLogger(__name__)
 
 TASK_RUN_BATCH = "resphase.run_batch"  # args: [point_ids] of one shape
 
@@ -59,10 +73,39 @@ class TaskQueue:
         self.app = make_celery(settings)
 
     def send_batches(self, batches: Sequence[Sequence[int]]) -> None:
-        """One task per shape batch, in the given order (cheapest first)."""
+        """One task per shape batch, in the given order (cheapest first); raises when the broker
+        refuses one (those before it were sent)."""
         for ids in batches:
             if ids:
                 self.app.send_task(TASK_RUN_BATCH, args=[list(ids)], queue=self.settings.queue)
+
+    def try_send(self, batches: Sequence[Sequence[int]]) -> int:
+        """Send the batches in order, stopping at the first the broker refuses (the rest would
+        each wait out the publish retries); returns how many were sent."""
+        sent = 0
+        for ids in batches:
+            try:
+                self.send_batches([ids])
+            except Exception as exc:  # kombu's OperationalError, a socket error, ...
+                log.warning("broker %s refused a task (%s: %s); %d of %d batches left to the reaper",
+                            self.url_for_display, type(exc).__name__, exc, len(batches) - sent, len(batches))
+                return sent
+            sent += 1
+        return sent
+
+    def pending(self) -> int | None:
+        """Messages waiting in this deployment's broker queue (not those a worker has taken),
+        or None when the broker does not answer."""
+        try:
+            with self.app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0.2, timeout=2)
+                try:
+                    return int(conn.default_channel.queue_declare(queue=self.settings.queue, passive=True)
+                               .message_count)
+                except ChannelError:  # Redis: no key yet, i.e. no message
+                    return 0
+        except Exception:
+            return None
 
     def ping_broker(self) -> bool:
         try:
@@ -76,3 +119,17 @@ class TaskQueue:
     def url_for_display(self) -> str:
         url = self.app.conf.broker_url or ""
         return url.split("@")[-1] if "@" in url else url
+
+
+def dispatch(db: Database, queue: TaskQueue, batches: Sequence[Sequence[int]]) -> bool:
+    """Send batches whose points the committed transaction marked as sent. When the broker
+    refuses one, the points of it and of every later batch are marked never sent, so the reaper
+    sends them as soon as the broker answers; returns whether everything was sent."""
+    batches = [b for b in batches if b]
+    sent = queue.try_send(batches)
+    if sent == len(batches):
+        return True
+    unsent = [pid for ids in batches[sent:] for pid in ids]
+    with db.session() as s:
+        clear_dispatched(s, unsent)
+    return False

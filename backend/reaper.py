@@ -1,7 +1,9 @@
-"""The reaper: running points whose worker stopped heartbeating go back to the queue.
+"""The reaper: running points whose worker stopped heartbeating go back to the queue, and queued
+points whose broker message never went out or was lost are sent again.
 
 Both the API process and every worker run one; two reapers racing on the same point is safe,
-since only one conditional UPDATE can move it, and only the ids it moved are re-sent.
+since only one conditional UPDATE can move (or mark as sent) it, and only the ids it moved are
+sent. See backend/queue.py for how dispatch is owned by the database.
 """
 
 from __future__ import annotations
@@ -10,23 +12,53 @@ import logging
 import threading
 from collections.abc import Callable
 
-from backend.queue import TaskQueue
+from backend.queue import TaskQueue, dispatch
 from backend.settings import Settings
 from backend.store import Database
 from backend.store.points import reap
+from backend.store.sweeps import _batches_for, dispatch_due, take_undispatched
 
 log = logging.getLogger(__name__)
 
 
+def redispatch_once(db: Database, queue: TaskQueue, settings: Settings) -> int:
+    """Send again the queued points that were never sent (their send failed), and those still
+    unclaimed RESPHASE_DISPATCH_TIMEOUT_S after their last send when the broker's queue holds no
+    message (so theirs was lost), or RESPHASE_DISPATCH_MAX_WAIT_S after it when it does (busy
+    workers: the queue is not flooded with duplicates). Nothing while the broker does not answer.
+    Returns how many points were sent."""
+    with db.read_session() as s:
+        if not dispatch_due(s, settings.dispatch_timeout_s):
+            return 0
+    waiting = queue.pending()
+    if waiting is None:
+        log.debug("reaper: the broker does not answer; queued points wait for it")
+        return 0
+    older_than = settings.dispatch_timeout_s if waiting == 0 else settings.dispatch_max_wait_s
+    if older_than != settings.dispatch_timeout_s:
+        with db.read_session() as s:
+            if not dispatch_due(s, older_than):
+                return 0
+    with db.session() as s:
+        ids = take_undispatched(s, older_than)
+        batches = _batches_for(s, ids)
+    if not ids:
+        return 0
+    if not dispatch(db, queue, batches):
+        return 0
+    log.warning("reaper: sent %d queued points again (never sent, or their message was lost)", len(ids))
+    return len(ids)
+
+
 def reap_once(db: Database, queue: TaskQueue, settings: Settings) -> int:
-    """One pass; returns how many points were re-sent."""
+    """One pass; returns how many points were sent (again)."""
     with db.session() as s:
         batches = reap(s, settings.lease_timeout_s, settings.max_attempts)
-    queue.send_batches(batches)
     n = sum(len(b) for b in batches)
     if n:
         log.warning("reaper: %d points with a stale heartbeat went back to the queue", n)
-    return n
+        dispatch(db, queue, batches)
+    return n + redispatch_once(db, queue, settings)
 
 
 class ReaperThread(threading.Thread):
@@ -36,7 +68,8 @@ class ReaperThread(threading.Thread):
                  on_tick: Callable[[], None] | None = None) -> None:
         super().__init__(name="resphase-reaper", daemon=True)
         self.db, self.queue, self.settings, self.on_tick = db, queue, settings, on_tick
-        self.interval_s = interval_s if interval_s is not None else max(settings.lease_timeout_s / 3, 0.5)
+        shortest = min(settings.lease_timeout_s, settings.dispatch_timeout_s)
+        self.interval_s = interval_s if interval_s is not None else max(shortest / 3, 0.5)
         self._stop_event = threading.Event()
 
     def run(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from backend.queue import TaskQueue
+from backend.queue import TaskQueue, dispatch
 from backend.settings import Settings
 from backend.store import Database
 from backend.store.points import claim, heartbeat, point_spec, record, release
@@ -122,7 +122,7 @@ def run_batch(ctx: WorkerContext, point_ids: Sequence[int]) -> dict[str, Any]:
         log.error("batch failed: %s", error)
         with ctx.db.session() as s:
             batches = release(s, ids, ctx.name, error, s_.max_attempts)
-        ctx.queue.send_batches(batches)
+        dispatch(ctx.db, ctx.queue, batches)  # what the broker refuses, the reaper sends later
         return {"claimed": len(ids), "recorded": 0, "error": error.splitlines()[-1]}
     finally:
         keeper.stop()

@@ -58,6 +58,7 @@ class Claim:
     figure: tuple[str, str, tuple[str, ...]]  # metric, x axis, grouping axes: the figure the claim reads
     uses_reference: bool = False
     slope: tuple[str, str] | None = None  # (metric, along) when the claim is a slope GET /fit also reads
+    fixed: tuple[tuple[str, float], ...] = ()  # axes the figure holds fixed (where the claim measures)
 
 
 def judge(claim: Claim, meas: m.Measurement) -> str:
@@ -128,10 +129,12 @@ CLAIMS: tuple[Claim, ...] = (
           ("feature_update", "alpha", ("L", "M")), slope=("feature_update", "alpha")),
     Claim("feature_update_flat_in_L", "alpha-phase", "at alpha = 1, feature_update does not depend on L",
           0.0, 0.15, lambda r: m.rate(_at_alpha_1(r), "feature_update", "L", 0.0, 0.15), ("lr_unscaled",),
-          ("feature_update", "L", ("M",)), slope=("feature_update", "L")),
+          ("feature_update", "L", ("M",)), slope=("feature_update", "L"),
+          fixed=(("alpha", 1.0),)),
     Claim("feature_update_flat_in_M", "alpha-phase", "at alpha = 1, feature_update does not depend on M",
           0.0, 0.15, lambda r: m.rate(_at_alpha_1(r), "feature_update", "M", 0.0, 0.15), ("lr_unscaled",),
-          ("feature_update", "M", ("L",)), slope=("feature_update", "M")),
+          ("feature_update", "M", ("L",)), slope=("feature_update", "M"),
+          fixed=(("alpha", 1.0),)),
     Claim("init_deviation_boundary", "alpha-phase",
           "the initial deviation formula: init_deviation reaches 0.5 at alpha ~ sqrt(LM/D) (slope in sqrt(LM/D); "
           "a check of the network at initialisation, not of training)", 1.0, 0.2,
@@ -231,7 +234,7 @@ def evaluate_claim(claim: Claim, runs: Mapping[tuple[str, str], Rows]) -> ClaimR
     return ClaimResult(claim.name, claim.preset, claim.statement, claim.predicted, claim.tolerance,
                        _finite(meas.measured), _ci(meas.ci), v, meas.detail,
                        [c.to_dict() for c in meas.conditions], controls,
-                       {"metric": metric, "x": x, "group": list(group)})
+                       {"metric": metric, "x": x, "group": list(group), "fixed": dict(claim.fixed)})
 
 
 def evaluate_claims(runs: Mapping[tuple[str, str], Rows]) -> list[ClaimResult]:

@@ -1,6 +1,10 @@
 """Point-level repository functions: the worker's lease protocol (claim, heartbeat, record,
 release, reap) and the point listings of the API.
 
+Dispatch: every point that becomes queued is marked as sent (dispatched_at) in the same
+transaction, and its caller sends it after commit (backend.queue.dispatch); the reaper sends again
+a queued point whose send failed or whose message was lost (backend.reaper.redispatch_once).
+
 Lease protocol: a worker claims points with one conditional UPDATE (queued, or running with a
 stale heartbeat and attempts left -> running, attempts + 1, lease_owner = it). It heartbeats
 while it computes and writes results only where it still holds the lease, in one transaction,
@@ -98,26 +102,27 @@ def record(session: Session, outcomes: Sequence[tuple[int, PointOutcome]], owner
 
 def release(session: Session, ids: Sequence[int], owner: str, error: str, max_attempts: int) -> list[list[int]]:
     """Give back points after an error: queued again while attempts remain, else failed.
-    Returns the batches to enqueue again."""
+    Returns the batches to enqueue again (marked as sent now, see `dispatch`)."""
     requeue: list[int] = []
     for part in chunks(list(ids)):
         held = Point.id.in_(part), Point.lease_owner == owner, Point.status == "running"
         session.execute(update(Point).where(*held, Point.attempts >= max_attempts).values(
             status="failed", error=error[:4000], lease_owner=None, finished_at=utcnow()))
         requeue += session.scalars(update(Point).where(*held).values(
-            status="queued", error=error[:4000], lease_owner=None, queued_at=utcnow()).returning(Point.id)).all()
+            status="queued", error=error[:4000], lease_owner=None, queued_at=utcnow(), dispatched_at=utcnow())
+            .returning(Point.id)).all()
     return _batches_for(session, requeue)
 
 
 def reap(session: Session, lease_timeout_s: float, max_attempts: int) -> list[list[int]]:
     """Running points whose heartbeat is stale go back to the queue (failed once out of attempts).
-    Returns the batches to enqueue again."""
+    Returns the batches to enqueue again (marked as sent now, see `dispatch`)."""
     stale = and_(Point.status == "running", Point.heartbeat_at < _stale(lease_timeout_s))
     session.execute(update(Point).where(stale, Point.attempts >= max_attempts).values(
         status="failed", lease_owner=None, finished_at=utcnow(),
         error=f"lease expired {max_attempts} times (worker lost)"))
     ids = list(session.scalars(update(Point).where(stale).values(
-        status="queued", lease_owner=None, queued_at=utcnow()).returning(Point.id)))
+        status="queued", lease_owner=None, queued_at=utcnow(), dispatched_at=utcnow()).returning(Point.id)))
     return _batches_for(session, ids)
 
 

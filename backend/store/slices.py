@@ -206,5 +206,5 @@ def point_statuses(session: Session, hashes: list[str]) -> dict[str, str]:
     for start in range(0, len(hashes), 500):
         part = hashes[start:start + 500]
         query = select(Point.content_hash, Point.status).where(Point.content_hash.in_(part))
-        out.update(session.execute(query).tuples())
+        out.update(dict(session.execute(query).tuples().all()))
     return out

@@ -12,7 +12,7 @@ import { store } from './state/store.js';
 import { poll } from './sweeps.js';
 
 let seq = 0;
-let last = null;            // {sweep, data} of the last drawn response
+let last = null;            // {sweep, data, key, live} of the last response drawn
 const launched = new Map(); // sweep id -> ids of the control sweeps this page created for it
 
 const variantLabel = (v) => (v === 'none' ? 'the preset as specified' : `control: ${v.replace(/_/g, ' ')}`);
@@ -69,7 +69,7 @@ function showFigure(fig) {
   let along = store.view.along;
   if (RAW_AXES.includes(fig.x)) along = fig.x;
   else if (AXES[fig.x]) along = AXES[fig.x].raw.find((a) => a !== group) || along;
-  store.update({ tab: 'lines', lmetric: fig.metric, along, group: group && group !== along ? group : 'none', lfixed: {}, pred: '' },
+  store.update({ tab: 'lines', lmetric: fig.metric, along, group: group && group !== along ? group : 'none', lfixed: { ...(fig.fixed || {}) }, pred: '' },
     { push: true });
 }
 

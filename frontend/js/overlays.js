@@ -179,7 +179,8 @@ export async function boundaryTraces(slice) {
   const Y = slice.y_axis;
   if (X !== 'alpha' && Y !== 'alpha') return [];
   const thresholds = Object.values(store.meta.thresholds || {});
-  const metric = thresholds.some((t) => t.metric === store.view.metric) ? store.view.metric : 'feature_update';
+  // only thresholds the server draws boundaries for (`boundary`; absent on older servers: all)
+  const metric = thresholds.some((t) => t.metric === store.view.metric && t.boundary !== false) ? store.view.metric : 'feature_update';
   const group = X === 'alpha' ? Y : X;
   const fixed = Object.entries(slice.fixed).map(([a, v]) => `${a}:${v}`).join(',');
   const r = await api.boundaries(store.sweep.id, { metric, group, fixed });

@@ -58,7 +58,7 @@ NEAR_FLOOR_SPEC: dict[str, Any] = {
 # server may not have yet (the page hides those panels). Anything else fails the test.
 ALLOWED_FAILURES = [
     (422, re.compile(r"/api/v1/(sweeps/validate|sweeps|theory/evaluate)(\?|$)")),
-    (404, re.compile(r"/api/v1/(presets|theory/overlays|theory/evaluate|sweeps/\d+/fit|sweeps/\d+/boundaries)(\?|$)")),
+    (404, re.compile(r"/api/v1/(presets|theory/overlays|theory/evaluate|sweeps/\d+/(fit|boundaries|claims))(\?|$)")),
 ]
 
 

@@ -90,6 +90,7 @@ def test_claims_tab_shows_the_servers_verdicts_and_runs_the_controls(dash: Any, 
 
     # run the controls from the page: the table follows them to their verdicts
     if any(not r["complete"] for r in preset["runs"]):
+        shot_at(dash, 1400, "claims-dscaling-before-controls")
         n_before = len(dash.api("/sweeps"))
         page.get_by_test_id("claims-run-controls").click()
         expect(page.get_by_test_id("claims-note")).to_contain_text("Created control sweep")
