@@ -66,7 +66,7 @@ class ReferenceSettings(BaseModel):
 
 
 class RunSettings(BaseModel):
-    """Everything but the four axes that determines a point's result (SCIENCE.md section 1)."""
+    """Everything but the four axes that determines a point's result (docs/science.md section 1)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

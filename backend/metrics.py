@@ -1,4 +1,4 @@
-"""Names, meanings and regime thresholds of the run diagnostics (SCIENCE.md section 2).
+"""Names, meanings and regime thresholds of the run diagnostics (docs/science.md section 2).
 
 Torch-free, shared by the worker (which computes them), the store (typed columns), the API
 (which documents them) and the analysis (boundaries).

@@ -9,7 +9,7 @@ Per backend (SQLite: a file in a temporary directory; PostgreSQL: a scratch data
    most `--points` points is created with `backend.store.sweeps.create_sweep`, its points are claimed with
    `backend.store.points.claim` and finished with `backend.store.points.record`, chunk by chunk,
    with synthetic `PointOutcome`s (plausible random metrics that follow the scaling laws of
-   SCIENCE.md; a few points diverge). No training. PostgreSQL is then VACUUM ANALYZEd, the
+   docs/science.md; a few points diverge). No training. PostgreSQL is then VACUUM ANALYZEd, the
    state autovacuum would reach; SQLite is left as the app leaves it (no ANALYZE).
 2. Serve. The real app, `backend.main.create_app(Settings(), run_reaper=False)`, runs in a
    uvicorn subprocess on a free loopback port (HTTP/1.1 over TCP; one server process, the

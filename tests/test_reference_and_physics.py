@@ -1,4 +1,4 @@
-"""The reference limit, its cache, and the qualitative physics of SCIENCE.md section 4 at small sizes."""
+"""The reference limit, its cache, and the qualitative physics of docs/science.md section 4 at small sizes."""
 
 from __future__ import annotations
 

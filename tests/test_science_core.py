@@ -1,4 +1,4 @@
-"""The ResNet ensemble, its training step and diagnostics, against SCIENCE.md sections 1-2."""
+"""The ResNet ensemble, its training step and diagnostics, against docs/science.md sections 1-2."""
 
 from __future__ import annotations
 

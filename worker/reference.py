@@ -1,4 +1,4 @@
-"""The infinite-depth limit (Neural Mean ODE) stand-in of SCIENCE.md section 3, cached.
+"""The infinite-depth limit (Neural Mean ODE) stand-in of docs/science.md section 3, cached.
 
 A reference is the same problem (problem seed, alpha, D, eta, K, data) trained at large
 (L_ref, M_ref) and averaged over S_ref unit seeds. It is keyed by a hash of exactly that, so it

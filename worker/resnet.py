@@ -1,4 +1,4 @@
-"""The two-layer-perceptron ResNet of SCIENCE.md section 1, batched over an ensemble.
+"""The two-layer-perceptron ResNet of docs/science.md section 1, batched over an ensemble.
 
 An ensemble is E networks of one shape (D, L, M, activation) that share the problem (data,
 embedding, readout) and differ in residual scale s (through alpha) and in their units (through
@@ -28,7 +28,7 @@ from backend.grid import RunSettings
 
 Activation = Literal["tanh", "linear"]
 ResidualScale = Literal["mlu", "plain"]
-# How the raw learning rate follows from eta: `standard` is SCIENCE.md's rule; the other two are
+# How the raw learning rate follows from eta: `standard` is docs/science.md's rule; the other two are
 # negative controls (backend/controls.py) that exist to show a claim can fail.
 LrRule = Literal["standard", "inverse_alpha", "unscaled"]
 

@@ -29,7 +29,7 @@ from worker.resnet import (
     residual_scale,
 )
 
-# Loss above this multiple of the initial loss counts as divergence (SCIENCE.md section 2).
+# Loss above this multiple of the initial loss counts as divergence (docs/science.md section 2).
 DIVERGENCE_FACTOR = 1e6
 
 # Called after each step with (step, steps); raising from it stops training (cooperative cancel).

@@ -1,7 +1,7 @@
 """Analysis of sweep results, free of torch and the store: numpy and scipy only.
 
 - `expressions`: a small safe expression language for theory overlays (never Python's eval).
-- `fits`: power-law and multi-term rate fits with bootstrap CIs over unit seeds (SCIENCE.md section 4).
+- `fits`: power-law and multi-term rate fits with bootstrap CIs over unit seeds (docs/science.md section 4).
 - `boundaries`: where a metric crosses a threshold along alpha, with bootstrap CIs (regime boundaries).
 """
 

@@ -11,7 +11,7 @@ is the size of `values`. Bootstrap: each replicate resamples, with replacement a
 cell, the finite seeds of every used cell; the CI is the percentile interval of the refits.
 
 Two kinds of fit: `fit_power_law` (y ≈ C x^p, compared with a predicted exponent) and `fit_model`
-(the multi-term error models of SCIENCE.md section 4, listed in `MODELS`).
+(the multi-term error models of docs/science.md section 4, listed in `MODELS`).
 """
 
 from __future__ import annotations

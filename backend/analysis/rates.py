@@ -1,7 +1,7 @@
 """Power-law rates of the error to the limit, fitted the one way the claims and GET /fit share.
 
 An error to a reference is compared with the reference's noise floor and with the two-term law of
-SCIENCE.md section 4, err ~ sqrt((a/L)^2 + (b sqrt(D/(LM)))^2), before a slope is read off it:
+docs/science.md section 4, err ~ sqrt((a/L)^2 + (b sqrt(D/(LM)))^2), before a slope is read off it:
 
 - cells whose error is within FLOOR_FACTOR of the floor are excluded ("near_floor"): there the
   reference's own noise, not the network, sets the error;

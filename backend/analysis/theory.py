@@ -1,4 +1,4 @@
-"""The phase-diagram boundaries of SCIENCE.md section 4, as editable formulas for alpha."""
+"""The phase-diagram boundaries of docs/science.md section 4, as editable formulas for alpha."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ const INT_AXES = new Set(['D', 'L', 'M']);
 const DEFAULT_SPEC = {
   name: '',
   grid: { alpha: { geom: [0.25, 16, 7] }, D: [16], L: [2, 8, 32], M: [16] },
-  settings: { steps: 10, seeds: 2 },
+  settings: { steps: 10, seeds: 4 },
 };
 // [key, label, placeholder (the API default), in "more settings"]
 const NUMBER_FIELDS = [
@@ -23,7 +23,7 @@ const CHOICE_FIELDS = [
   ['residual_scale', 'residual scale', ['mlu', 'plain'], false],
   ['activation', 'activation', ['tanh', 'linear'], true], ['dtype', 'dtype', ['float32', 'float64'], true],
 ];
-const REF_FIELDS = [['L', 'reference L', '256'], ['M', 'reference M', '256'], ['seeds', 'reference seeds', '2']];
+const REF_FIELDS = [['L', 'reference L', '256'], ['M', 'reference M', '256'], ['seeds', 'reference seeds', '8']];
 
 let presets = [];
 let validateSeq = 0;

@@ -1,4 +1,4 @@
-// overlays.js: theory boundaries drawn over the phase diagram (SCIENCE.md section 4).
+// overlays.js: theory boundaries drawn over the phase diagram (docs/science.md section 4).
 // Built-in curves come from GET /theory/overlays (alpha = 1, alpha = sqrt(L*M/D), alpha = sqrt(D)
 // for the plain scale), custom ones from a formula field; every formula is evaluated by the API
 // (GET /theory/evaluate), never in the page, so a bad formula shows the API's 422 message.
