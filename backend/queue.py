@@ -46,7 +46,10 @@ def make_celery(settings: Settings) -> Celery:
                    "processed_folder": str(folder / "processed"), "store_processed": False,
                    "control_folder": str(folder / "control")}
     elif url.startswith("redis"):
-        options = {"visibility_timeout": 3600}
+        # Bounded waits: an unreachable Redis (connections that time out rather than being refused)
+        # costs a send a few seconds, not a hung request; the reaper sends it again later.
+        options = {"visibility_timeout": 3600, "socket_connect_timeout": 3, "socket_timeout": 5,
+                   "max_retries": 1}
     app.conf.update(
         broker_url=url,
         broker_transport_options=options,
