@@ -206,5 +206,5 @@ def point_statuses(session: Session, hashes: list[str]) -> dict[str, str]:
     for start in range(0, len(hashes), 500):
         part = hashes[start:start + 500]
         query = select(Point.content_hash, Point.status).where(Point.content_hash.in_(part))
-        out.update(dict(session.execute(query).tuples().all()))
+        out.update({content_hash: status for content_hash, status in session.execute(query)})
     return out
