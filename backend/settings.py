@@ -6,11 +6,30 @@ and a team can raise one without touching code.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A token guarding an API that listens beyond loopback must be at least this long.
+MIN_PUBLIC_TOKEN_CHARS = 16
+
+
+class UnsafeConfig(ValueError):
+    """Configuration a server must refuse to start with; str() is the one line to print."""
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost). A name that is
+    not localhost counts as public: it may resolve to anything."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Limits(BaseSettings):
@@ -59,6 +78,27 @@ class Settings(BaseSettings):
     # Where the cached reference limits go when no database is at hand (`resphase run`).
     cache_dir: Path | None = None
     limits: Limits = Field(default_factory=Limits)
+
+    @property
+    def is_public_bind(self) -> bool:
+        return not is_loopback_host(self.host)
+
+    def check_serving(self) -> None:
+        """Refuse a configuration that would serve the API unsafely: a non-loopback host needs
+        RESPHASE_API_TOKEN of at least MIN_PUBLIC_TOKEN_CHARS characters (otherwise writes, and a
+        guessable token, would be open to the network). `resphase up` and `resphase api` call this
+        before they start anything. A method, not a field validator: workers and CLI clients read
+        the same variables (RESPHASE_HOST included) but never listen, and need no token."""
+        if not self.is_public_bind:
+            return
+        token = self.api_token.strip()
+        if not token:
+            raise UnsafeConfig(f"refusing to listen on non-loopback address {self.host} without RESPHASE_API_TOKEN "
+                               "(writes would be open to the network)")
+        if len(token) < MIN_PUBLIC_TOKEN_CHARS:
+            raise UnsafeConfig(f"refusing to listen on non-loopback address {self.host}: RESPHASE_API_TOKEN has "
+                               f"{len(token)} characters, at least {MIN_PUBLIC_TOKEN_CHARS} are required "
+                               "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)")
 
     @property
     def resolved_database_url(self) -> str:

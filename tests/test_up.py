@@ -1,0 +1,228 @@
+"""`resphase up` as a user runs it: it supervises its worker (SIGKILL -> a new worker, a capped number
+of times), announces its URL only once it answers, and refuses a taken port or an unsafe public bind
+before it starts anything. Real processes on free ports, each in a data directory of its own."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from backend.commands.serve import WorkerSupervisor
+from backend.settings import MIN_PUBLIC_TOKEN_CHARS, Settings, UnsafeConfig
+from tests.conftest import REPO, free_port, start, stop, wait_sweep
+
+QUICK = {"name": "after-restart", "grid": {"alpha": [1, 2], "D": [8], "L": [4], "M": [4]},
+         "settings": {"seeds": 1, "steps": 3}}
+WORKER_LINE = re.compile(r"worker pid (\d+) started")
+
+
+def embedded_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The embedded default (SQLite + filesystem broker in data_dir), whatever this shell has set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPHASE_")}
+    env.update({"RESPHASE_DATA_DIR": str(data_dir), "RESPHASE_HEARTBEAT_INTERVAL_S": "0.5",
+                "RESPHASE_LEASE_TIMEOUT_S": "5", "RESPHASE_CACHE_DIR": str(data_dir / "cache"),
+                "PYTHONUNBUFFERED": "1", **extra})
+    return env
+
+
+def wait_for(what: str, fn: Callable[[], Any], timeout: float, log: Path | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.1)
+    tail = log.read_text()[-3000:] if log is not None else ""
+    raise AssertionError(f"{what}: not within {timeout} s\n{tail}")
+
+
+def worker_pids(log: Path) -> list[int]:
+    return [int(m) for m in WORKER_LINE.findall(log.read_text())]
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie, killed and not yet reaped, does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def processes_using(data_dir: Path) -> list[int]:
+    """Live processes whose environment names data_dir: whatever a command under test left behind."""
+    needle = f"RESPHASE_DATA_DIR={data_dir}".encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if needle in (entry / "environ").read_bytes() and alive(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def health_names(base: str) -> list[str]:
+    try:
+        names: list[str] = httpx.get(f"{base}/api/v1/health", timeout=2).json()["workers"]["names"]
+        return names
+    except (httpx.HTTPError, ValueError, KeyError):
+        return []
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """`resphase up` on a free port; yields once it announced its URL and its worker is on /health."""
+    port, data, log = free_port(), tmp_path / "data", tmp_path / "up.log"
+    proc = start(["up", "--port", str(port), "--data-dir", str(data)], embedded_env(data), log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for("the up line", lambda: "resphase is up at" in log.read_text() or proc.poll() is not None, 60, log)
+        assert proc.poll() is None, log.read_text()
+        first = wait_for("a worker pid", lambda: worker_pids(log), 30, log)[0]
+        wait_for("the worker on /health", lambda: any(n.endswith(f":{first}") for n in health_names(base)), 60, log)
+        yield proc, base, log
+    finally:
+        stop(proc)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    assert processes_using(data) == [], "`resphase up` left processes behind"
+
+
+@pytest.mark.slow
+def test_up_restarts_a_killed_worker_and_a_later_sweep_finishes(
+        up: tuple[subprocess.Popen[bytes], str, Path]) -> None:
+    proc, base, log = up
+    text = log.read_text()
+    assert text.count("resphase is up at") == 1
+    assert re.search(rf"resphase is up at {re.escape(base)}/ ", text), text
+    (first,) = worker_pids(log)
+    os.kill(first, signal.SIGKILL)
+    killed_at = time.monotonic()
+    line = wait_for("the restart line", lambda: re.search(r"resphase up: worker pid (\d+) exited with code -9 "
+                                                          r"\(killed by SIGKILL\); restarting .*\(restart 1\)",
+                                                          log.read_text()), 10, log)
+    assert int(line.group(1)) == first
+    assert time.monotonic() - killed_at < 5  # noticed within a few seconds
+    second = wait_for("a new worker", lambda: [p for p in worker_pids(log) if p != first], 10, log)[0]
+    assert alive(second) and not alive(first)
+    wait_for("the new worker on /health", lambda: any(n.endswith(f":{second}") for n in health_names(base)), 60, log)
+    with httpx.Client(base_url=base, timeout=30) as client:
+        sid = client.post("/api/v1/sweeps", json=QUICK).json()["id"]
+        assert wait_sweep(client, sid, timeout=90)["counts"]["done"] == 2  # type: ignore[index]
+    assert proc.poll() is None and worker_pids(log) == [first, second]
+
+
+@pytest.mark.slow
+def test_up_stops_restarting_after_the_cap_and_keeps_the_api_up(
+        up: tuple[subprocess.Popen[bytes], str, Path]) -> None:
+    """Five restarts within a minute at most; the sixth death is reported and left dead."""
+    proc, base, log = up
+    for n in range(6):
+        pids = worker_pids(log)
+        os.kill(pids[-1], signal.SIGKILL)
+        if n < 5:
+            wait_for(f"restart {n + 1}", lambda k=n: len(worker_pids(log)) == k + 2, 30, log)
+    wait_for("the give-up line", lambda: "not restarting it again" in log.read_text(), 10, log)
+    time.sleep(1.5)  # longer than a poll and the first backoff: nothing else starts
+    assert len(worker_pids(log)) == 6 and not any(alive(p) for p in worker_pids(log))
+    assert proc.poll() is None
+    health = httpx.get(f"{base}/api/v1/health", timeout=5)
+    assert health.status_code == 200  # the API stays up, and lists workers by heartbeat only
+    stderr_lines = [ln for ln in log.read_text().splitlines() if ln.startswith("resphase up: ")]
+    assert sum("restarting in" in ln for ln in stderr_lines) == 5
+
+
+@pytest.mark.parametrize("command", ["up", "api"])
+def test_a_taken_port_fails_with_one_line_and_starts_nothing(command: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        t0 = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "backend.cli", command, "--port", str(port)], cwd=REPO,
+                              env=embedded_env(data), capture_output=True, text=True, timeout=60, check=False)
+        elapsed = time.monotonic() - t0
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(port) in lines[0] and "already in use" in lines[0], proc.stderr
+    assert "is up" not in proc.stdout and "worker pid" not in proc.stderr
+    assert elapsed < 20
+    assert processes_using(data) == []
+    if command == "up":
+        assert not data.exists()  # refused before it prepared anything
+
+
+@pytest.mark.parametrize("command", ["up", "api"])
+@pytest.mark.parametrize("token", ["", "x", "a" * (MIN_PUBLIC_TOKEN_CHARS - 1)])
+def test_a_public_bind_needs_a_long_token_and_starts_nothing(command: str, token: str, tmp_path: Path) -> None:
+    data, port = tmp_path / "data", free_port()
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "backend.cli", command, "--host", "0.0.0.0", "--port", str(port)],
+                          cwd=REPO, env=embedded_env(data, RESPHASE_API_TOKEN=token), capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "0.0.0.0" in lines[0] and "RESPHASE_API_TOKEN" in lines[0], proc.stderr
+    if token:
+        assert f"at least {MIN_PUBLIC_TOKEN_CHARS}" in lines[0]
+    assert proc.stdout == "" and time.monotonic() - t0 < 20
+    assert processes_using(data) == []
+    if command == "up":
+        assert not data.exists()
+    with socket.socket() as probe:  # nothing listens on the port
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_settings_refuse_an_unsafe_public_bind() -> None:
+    long_token = "t" * MIN_PUBLIC_TOKEN_CHARS
+    for host in ("127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"):
+        Settings(host=host).check_serving()  # loopback: no token needed
+    for host in ("0.0.0.0", "::", "192.168.1.10", "example.org"):
+        for token in ("", " " * 20, "t" * (MIN_PUBLIC_TOKEN_CHARS - 1)):
+            with pytest.raises(UnsafeConfig, match="RESPHASE_API_TOKEN"):
+                Settings(host=host, api_token=token).check_serving()
+        Settings(host=host, api_token=long_token).check_serving()
+
+
+def test_supervisor_backs_off_caps_restarts_and_stops_its_worker(tmp_path: Path) -> None:
+    """The supervisor of `up` on stand-in workers: one that crashes at once, one that runs."""
+    said: list[str] = []
+    crashing = WorkerSupervisor([sys.executable, "-c", "import sys; sys.exit(7)"], dict(os.environ),
+                                max_restarts=3, window_s=60, base_delay_s=0.05, poll_s=0.05, say=said.append)
+    t0 = time.monotonic()
+    crashing.start()
+    crashing.join(30)
+    assert not crashing.is_alive() and crashing.restarts == 3
+    restarts = [s for s in said if "restarting in" in s]
+    assert [s.split("restarting in ")[1] for s in restarts] == ["0.05 s (restart 1)", "0.1 s (restart 2)",
+                                                                "0.2 s (restart 3)"]
+    assert all("exited with code 7" in s for s in restarts)
+    assert "not restarting it again" in said[-1]
+    assert time.monotonic() - t0 >= 0.35  # the backoff was waited
+
+    said.clear()
+    running = WorkerSupervisor([sys.executable, "-c", "import time; time.sleep(60)"], dict(os.environ),
+                               poll_s=0.05, say=said.append)
+    running.start()
+    wait_for("the stand-in worker", lambda: running.proc is not None and alive(running.proc.pid), 10)
+    assert running.proc is not None
+    pid = running.proc.pid
+    stopper = threading.Thread(target=running.stop)
+    stopper.start()
+    stopper.join(20)
+    assert not running.is_alive() and not alive(pid)
+    assert [s for s in said if "restarting" in s] == []  # a stop is not a crash
