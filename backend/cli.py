@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from backend import __version__
-from backend.commands import client, reproduce, run, serve
+from backend.commands import client, reproduce, run, serve, token
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_arguments(sub.add_parser(
         "reproduce", help="run the presets and check the paper's claims (verdict table, HTML report)"))
 
+    token.add_arguments(sub.add_parser("token", help="named API tokens: create, list, revoke"))
+
     p = sub.add_parser("export", help="download a sweep's results, one row per point and seed")
     p.add_argument("id", type=int)
     p.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
@@ -67,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve.run_worker(serve.apply_env(args), args.device, args.concurrency)
     if args.command == "reproduce":
         return reproduce.main(args)
+    if args.command == "token":
+        return token.main(args)
     if args.command == "export":
         return client.run_client(client.export, args)
     handlers = {"submit": client.submit, "list": client.list_sweeps, "status": client.status}

@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from backend import __version__
 from backend.api import analysis, claims, exports, health, meta, phase, points, sweeps
+from backend.api.deps import Reader
 from backend.api.errors import database_error_handler, validation_error_handler
 from backend.api.security import BodySizeLimit, SecurityHeaders
 from backend.queue import TaskQueue
@@ -38,8 +39,10 @@ def plotly_js_path() -> Path:
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (sweeps, points, phase, exports, health, meta, analysis, claims):
+    for module in (health, meta):  # always open: monitoring, and what the page needs to sign in
         router.include_router(module.router)
+    for module in (sweeps, points, phase, exports, analysis, claims):  # RESPHASE_REQUIRE_TOKEN_FOR_READS
+        router.include_router(module.router, dependencies=[Reader])
     return router
 
 

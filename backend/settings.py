@@ -60,7 +60,14 @@ class Settings(BaseSettings):
     # The broker queue API and workers share; deployments (or test runs) that share one Redis
     # but not one database must each use their own.
     queue: str = Field("resphase", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    # The shared token (single-token mode; it acts as an admin). Named per-person tokens live in the
+    # database (`resphase token create NAME`); any of them opens writes once one exists.
     api_token: str = ""
+    # Reads need a token too (any live one) when set; /health and /meta stay open.
+    require_token_for_reads: bool = False
+    # Costly routes (fits, boundaries, non-mean phase slices, validation) per token (or client
+    # address when no token is configured) and minute; over it: 429 with Retry-After.
+    costly_requests_per_minute: int = Field(120, ge=1)
     host: str = "127.0.0.1"
     port: int = 8000
     # Seconds without a heartbeat after which a running point is returned to the queue.

@@ -14,7 +14,7 @@ from backend.analysis.expressions import ExpressionError, parse
 from backend.analysis.fits import MODELS, FitError, fit_model
 from backend.analysis.rates import ERROR_METRICS, floor_entries, rate_fit, seed_means
 from backend.analysis.theory import DEFAULT_TOLERANCE, OVERLAYS, PREDICTED_EXPONENTS
-from backend.api.deps import ReadSession, sweep_or_404
+from backend.api.deps import Costly, ReadSession, sweep_or_404
 from backend.api.phase import parse_fixed
 from backend.grid import AXES, SweepSpec
 from backend.metrics import METRIC_NAMES, THRESHOLDS
@@ -109,7 +109,7 @@ def _prediction(sweep: Any, metric: str, along: str) -> tuple[float | None, floa
     return PREDICTED_EXPONENTS.get((metric, along)), DEFAULT_TOLERANCE
 
 
-@router.get("/sweeps/{sweep_id}/fit")
+@router.get("/sweeps/{sweep_id}/fit", dependencies=[Costly])
 def fit(sweep_id: int, session: ReadSession, metric: str = "err_out", along: AxisName = "L",
         group: AxisName | None = None, fixed: str | None = None, model: str = "power",
         predicted: float | None = None, tolerance: float | None = Query(None, gt=0, le=10),
@@ -146,7 +146,7 @@ def fit(sweep_id: int, session: ReadSession, metric: str = "err_out", along: Axi
     return {**base, "fit": result}
 
 
-@router.get("/sweeps/{sweep_id}/boundaries")
+@router.get("/sweeps/{sweep_id}/boundaries", dependencies=[Costly])
 def boundaries(sweep_id: int, session: ReadSession, metric: str = "feature_update",
                threshold: float | None = None, group: AxisName | None = "L", fixed: str | None = None,
                direction: Literal["down", "up", "any"] = "any",

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from backend.analysis.claims import BASE, CLAIMS, VARIANTS, Rows, evaluate_claims, runs_needed
-from backend.api.deps import Auth, DbDep, QueueDep, ReadSession, SettingsDep, sweep_or_404
+from backend.api.deps import DbDep, PrincipalDep, QueueDep, ReadSession, SettingsDep, sweep_or_404
 from backend.api.sweeps import create_sweep
 from backend.grid import SweepSpec, expand
 from backend.presets import PRESETS, presets_of, variant_spec
@@ -93,8 +93,8 @@ def sweep_claims(sweep_id: int, session: ReadSession, settings: SettingsDep) -> 
             "presets": [_preset_claims(session, p, size, settings.limits) for p, size in presets_of(spec)]}
 
 
-@router.post("/sweeps/{sweep_id}/claims/controls", response_model=ControlsCreated, dependencies=[Auth])
-def run_controls(sweep_id: int, settings: SettingsDep, db: DbDep, queue: QueueDep) -> dict[str, Any]:
+@router.post("/sweeps/{sweep_id}/claims/controls", response_model=ControlsCreated)
+def run_controls(sweep_id: int, settings: SettingsDep, db: DbDep, queue: QueueDep, who: PrincipalDep) -> dict[str, Any]:
     """Create a sweep for each control of this sweep's presets whose points are not all stored
     yet (computed, or queued and running); calling it again while they compute creates nothing.
     Points that failed or were cancelled are retried from their own sweeps."""
@@ -106,4 +106,4 @@ def run_controls(sweep_id: int, settings: SettingsDep, db: DbDep, queue: QueueDe
                 hashes = [p.content_hash for p in expand(vspec, settings.limits)]
                 if variant != BASE and len(point_statuses(s, hashes)) < len(hashes):
                     todo.append(vspec)
-    return {"created": [create_sweep(v, settings, db, queue)["id"] for v in todo]}
+    return {"created": [create_sweep(v, settings, db, queue, who)["id"] for v in todo]}

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
-from backend.api.deps import ReadSession, sweep_or_404
+from backend.api.deps import Costly, ReadSession, sweep_or_404
 from backend.grid import AXES, same_axis_value
 from backend.metrics import METRIC_NAMES
 from backend.store.slices import AGGREGATES, phase_slice
@@ -30,7 +30,7 @@ def parse_fixed(text: str | None) -> dict[str, float]:
     return out
 
 
-@router.get("/sweeps/{sweep_id}/phase")
+@router.get("/sweeps/{sweep_id}/phase", dependencies=[Costly])
 def get_phase(sweep_id: int, session: ReadSession, x: AxisName = "alpha", y: AxisName = "L",
               metric: str = Query("feature_update", description="one of GET /meta metrics"),
               fixed: str | None = Query(None, description="other axes, e.g. D:16,M:64 (default: first value)"),

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from backend.api.deps import Auth, DbDep, QueueDep, ReadSession, SettingsDep, sweep_or_404
+from backend.api.deps import Auth, Costly, DbDep, PrincipalDep, QueueDep, ReadSession, SettingsDep, owned, sweep_or_404
 from backend.grid import (
     LimitViolation,
     PointSpec,
@@ -53,6 +53,7 @@ class SweepPublic(BaseModel):
     elapsed_s: float
     remaining_s: float | None
     state: str
+    owner: str | None = None  # the token name that created it (None: created in open mode)
     # Only in the answers of POST /sweeps and POST /sweeps/{id}/retry: "sent" when the broker took
     # every task (or there was nothing to send), "pending" when it refused them (broker down): the
     # points are committed and queued all the same, and the reaper sends them once it answers.
@@ -71,7 +72,7 @@ def _validated_points(spec: SweepSpec, limits: Limits) -> tuple[list[PointSpec],
     return expand(spec, limits), expanded_axes(spec.grid, limits)
 
 
-@router.post("/validate", response_model=SweepPublic)
+@router.post("/validate", response_model=SweepPublic, dependencies=[Auth, Costly])
 def validate_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep) -> dict[str, Any]:
     """Check a spec and report its point count, reuse and cost without creating anything."""
     points, axes = _validated_points(spec, settings.limits)
@@ -95,8 +96,9 @@ def _dispatched(db: Database, queue: TaskQueue, sweep_id: int, batches: list[lis
     return "pending"
 
 
-@router.post("", response_model=SweepPublic, status_code=status.HTTP_201_CREATED, dependencies=[Auth])
-def create_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep, queue: QueueDep) -> dict[str, Any]:
+@router.post("", response_model=SweepPublic, status_code=status.HTTP_201_CREATED)
+def create_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep, queue: QueueDep,
+                 who: PrincipalDep) -> dict[str, Any]:
     """Store the sweep and its points in one transaction (commit first), then send one task per
     shape by name.
 
@@ -108,7 +110,8 @@ def create_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep, queue: Queue
     again, and queued ones that are stuck (never sent, or still unclaimed
     RESPHASE_DISPATCH_TIMEOUT_S after their last send) are sent again."""
     points, axes = _validated_points(spec, settings.limits)
-    created = repo.transact(db, lambda s: repo.create_sweep(s, spec, points, axes, settings.dispatch_timeout_s))
+    created = repo.transact(db, lambda s: repo.create_sweep(s, spec, points, axes, settings.dispatch_timeout_s,
+                                                            owner=who.name))
     sent = _dispatched(db, queue, created.sweep_id, created.batches)
     with db.read_session() as s:
         return {**repo.summary(s, sweep_or_404(s, created.sweep_id)), "dispatch": sent}
@@ -124,11 +127,12 @@ def get_sweep(sweep_id: int, session: ReadSession) -> dict[str, Any]:
     return repo.summary(session, sweep_or_404(session, sweep_id))
 
 
-@router.post("/{sweep_id}/cancel", response_model=SweepPublic, dependencies=[Auth])
-def cancel_sweep(sweep_id: int, db: DbDep) -> dict[str, Any]:
-    """Queued and running points become cancelled; running ones stop between two steps."""
+@router.post("/{sweep_id}/cancel", response_model=SweepPublic)
+def cancel_sweep(sweep_id: int, db: DbDep, who: PrincipalDep) -> dict[str, Any]:
+    """Queued and running points become cancelled; running ones stop between two steps. Only the
+    sweep's owner or an admin may (403 otherwise)."""
     try:
-        repo.transact(db, lambda s: repo.cancel_sweep(s, sweep_or_404(s, sweep_id)))
+        repo.transact(db, lambda s: repo.cancel_sweep(s, owned(sweep_or_404(s, sweep_id), who, "cancel")))
     except repo.SweepGone:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id} not found") from None
     with db.read_session() as s:
@@ -153,12 +157,12 @@ def retry_sweep(sweep_id: int, settings: SettingsDep, db: DbDep, queue: QueueDep
         return {**repo.summary(s, sweep_or_404(s, sweep_id)), "dispatch": sent}
 
 
-@router.delete("/{sweep_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Auth])
-def delete_sweep(sweep_id: int, db: DbDep) -> Response:
+@router.delete("/{sweep_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_sweep(sweep_id: int, db: DbDep, who: PrincipalDep) -> Response:
     """Remove the sweep, and the points (with their results) that no other sweep uses; safe
     against a concurrent submission that reuses those points (it keeps or re-creates them)."""
     try:
-        repo.transact(db, lambda s: repo.delete_sweep(s, sweep_or_404(s, sweep_id)))
+        repo.transact(db, lambda s: repo.delete_sweep(s, owned(sweep_or_404(s, sweep_id), who, "delete")))
     except repo.SweepGone:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id} not found") from None
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -284,7 +284,7 @@ def clear_dispatched(session: Session, ids: Sequence[int]) -> None:
 
 
 def create_sweep(session: Session, spec: SweepSpec, points: list[PointSpec], axes: dict[str, list[float]],
-                 dispatch_timeout_s: float | None = None) -> CreatedSweep:
+                 dispatch_timeout_s: float | None = None, owner: str | None = None) -> CreatedSweep:
     """Store the sweep, insert its new points, link every point, in one transaction (run it with
     `transact` on PostgreSQL: see the module docstring for what concurrent submissions and
     deletions do). Points already stored by anyone (same content hash) are reused; failed or
@@ -298,7 +298,7 @@ def create_sweep(session: Session, spec: SweepSpec, points: list[PointSpec], axe
     sweep = Sweep(name=spec.name, spec=spec.model_dump(mode="json"), axes=axes,
                   settings=spec.settings.model_dump(mode="json"), n_points=len(by_hash),
                   n_reused=sum(1 for _, st in existing.values() if st in ("done", "diverged")),
-                  estimated_flops=flops)
+                  estimated_flops=flops, owner=owner)
     session.add(sweep)
     session.flush()
     requeue: list[int] = []
@@ -361,7 +361,7 @@ def summary(session: Session, sweep: Sweep) -> dict[str, Any]:
             "n_reused": sweep.n_reused, "estimated_flops": sweep.estimated_flops,
             "estimated_s": estimate_seconds(sweep.axes, RunSettings.model_validate(sweep.settings)), "counts": counts,
             "progress": progress, "elapsed_s": elapsed, "remaining_s": 0.0 if done else remaining,
-            "state": state}
+            "state": state, "owner": sweep.owner}
 
 
 def list_sweeps(session: Session, limit: int = 50) -> list[Sweep]:

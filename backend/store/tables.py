@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -51,6 +52,7 @@ class Sweep(Base):
     n_points: Mapped[int] = mapped_column(Integer, default=0)
     n_reused: Mapped[int] = mapped_column(Integer, default=0)
     estimated_flops: Mapped[float] = mapped_column(Float, default=0.0)
+    owner: Mapped[str | None] = mapped_column(String(100))  # the token name that created it (None: open mode)
 
 
 class Point(Base):
@@ -138,6 +140,17 @@ class Reference(Base):
     D: Mapped[int] = mapped_column(Integer)
     n_seeds: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)  # npz of f (N, d_out) and h (N, D)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A named token of one person (or machine); only its SHA-256 is stored. Revoking deletes it."""
+
+    __tablename__ = "api_token"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -3,7 +3,7 @@ database: the reaper re-sends queued points whose message was lost).
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-12-05
+Create Date: 2026-12-01
 """
 
 from __future__ import annotations
