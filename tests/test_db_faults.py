@@ -79,8 +79,8 @@ def test_frozen_then_stopped_database(own_postgres: tuple[str, int], tmp_path: P
         sweep = httpx.post(f"{base}/sweeps", json={"grid": {"alpha": [1], "D": [4], "L": [2], "M": [2]}}, timeout=30)
         assert sweep.status_code == 201, sweep.text
         _signal_tree(pid, signal.SIGSTOP)  # frozen: connections hang, nothing answers
-        with ThreadPoolExecutor(16) as pool:  # fill the API's thread pool with data requests that hang
-            hung = [pool.submit(httpx.get, f"{base}/sweeps", timeout=90) for _ in range(50)]
+        with ThreadPoolExecutor(64) as pool:  # more hung data requests than the API has threads (40)
+            hung = [pool.submit(httpx.get, f"{base}/sweeps", timeout=120) for _ in range(64)]
             time.sleep(1.0)
             t0 = time.perf_counter()
             health = httpx.get(f"{base}/health", timeout=10)

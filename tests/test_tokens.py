@@ -67,7 +67,8 @@ def test_tokens_are_stored_hashed_and_revocable(settings: Settings, team: tuple[
     env = resphase_env(settings)
     out = subprocess.run([sys.executable, "-m", "backend.cli", "token", "list"], env=env, capture_output=True,
                          text=True, check=True).stdout
-    assert [line.split("\t")[:2] for line in out.splitlines()] == [["alice", "user"], ["bob", "user"], ["root", "admin"]]
+    listed = [line.split("\t")[:2] for line in out.splitlines()]
+    assert listed == [["alice", "user"], ["bob", "user"], ["root", "admin"]]
     assert secret not in out
     revoke = subprocess.run([sys.executable, "-m", "backend.cli", "token", "revoke", "bob"], env=env,
                             capture_output=True, text=True)
@@ -87,7 +88,8 @@ def test_the_shared_token_still_works_and_acts_as_admin(settings: Settings) -> N
     with _client(shared) as client:
         sid = client.post("/api/v1/sweeps", json=GRID, headers=alice).json()["id"]
         assert client.post("/api/v1/sweeps", json=GRID).status_code == 401
-        assert client.delete(f"/api/v1/sweeps/{sid}", headers={"Authorization": "Bearer " + "s" * 24}).status_code == 204
+        admin = {"Authorization": "Bearer " + "s" * 24}
+        assert client.delete(f"/api/v1/sweeps/{sid}", headers=admin).status_code == 204
 
 
 def test_open_mode_without_any_token(settings: Settings) -> None:

@@ -26,22 +26,22 @@ AxisName = Literal["alpha", "D", "L", "M"]
 
 
 @router.get("/presets")
-def presets() -> list[dict[str, Any]]:
+async def presets() -> list[dict[str, Any]]:
     return [p.to_json() for p in PRESETS.values()]
 
 
 @router.get("/theory/overlays")
-def overlays() -> list[dict[str, Any]]:
+async def overlays() -> list[dict[str, Any]]:
     return OVERLAYS
 
 
 @router.get("/theory/models")
-def models() -> list[dict[str, Any]]:
+async def models() -> list[dict[str, Any]]:
     return [spec.to_dict() for spec in MODELS.values()]
 
 
 @router.get("/theory/evaluate")
-def evaluate(request: Request, formula: str = Query(..., max_length=500)) -> dict[str, Any]:
+async def evaluate(request: Request, formula: str = Query(..., max_length=500)) -> dict[str, Any]:
     """Evaluate a formula in the axis names; axis values as query parameters (comma lists broadcast)."""
     try:
         expr = parse(formula)

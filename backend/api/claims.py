@@ -55,7 +55,7 @@ class ControlsCreated(BaseModel):
 
 
 @router.get("/claims", response_model=list[ClaimDefinition])
-def claim_definitions() -> list[dict[str, Any]]:
+async def claim_definitions() -> list[dict[str, Any]]:
     return [{"name": c.name, "preset": c.preset, "statement": c.statement, "predicted": c.predicted,
              "tolerance": c.tolerance, "figure": {"metric": c.figure[0], "x": c.figure[1], "group": list(c.figure[2]),
                                                                "fixed": dict(c.fixed)},

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Header, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
@@ -21,17 +22,19 @@ from backend.store.tables import Sweep
 from backend.store.tokens import any_tokens, lookup, token_hash
 
 
-def get_settings_dep(request: Request) -> Settings:
+# The three getters are async: FastAPI runs a plain `def` dependency in its thread pool, which a hung
+# database can fill; these only read app state, so DB-free routes never wait for a thread.
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_queue(request: Request) -> TaskQueue:
+async def get_queue(request: Request) -> TaskQueue:
     queue: TaskQueue = request.app.state.queue
     return queue
 
@@ -87,12 +90,13 @@ def require_token(who: Annotated[Principal, Depends(principal)]) -> Principal:
     return who
 
 
-def require_reader(settings: Annotated[Settings, Depends(get_settings_dep)],
-                   db: Annotated[Database, Depends(get_db)],
-                   authorization: Annotated[str | None, Header()] = None) -> None:
-    """Reads: open unless RESPHASE_REQUIRE_TOKEN_FOR_READS is set."""
+async def require_reader(settings: Annotated[Settings, Depends(get_settings_dep)],
+                         db: Annotated[Database, Depends(get_db)],
+                         authorization: Annotated[str | None, Header()] = None) -> None:
+    """Reads: open unless RESPHASE_REQUIRE_TOKEN_FOR_READS is set (async, so an open read of a
+    DB-free route takes no thread)."""
     if settings.require_token_for_reads:
-        principal(settings, db, authorization)
+        await anyio.to_thread.run_sync(principal, settings, db, authorization)
 
 
 class RateLimiter:
