@@ -15,11 +15,18 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend import __version__
 from backend.api import analysis, claims, exports, health, meta, phase, points, sweeps
 from backend.api.deps import Reader
-from backend.api.errors import database_error_handler, validation_error_handler
+from backend.api.errors import (
+    MethodNotAllowed,
+    database_error_handler,
+    http_error_handler,
+    server_error_handler,
+    validation_error_handler,
+)
 from backend.api.security import BodySizeLimit, SecurityHeaders
 from backend.queue import TaskQueue
 from backend.reaper import ReaperThread
@@ -62,12 +69,16 @@ def create_app(settings: Settings | None = None, run_reaper: bool = True) -> Fas
     app = FastAPI(title="resphase", version=__version__, lifespan=lifespan,
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/docs", redoc_url=None,
                   description="Phase diagrams of deep ResNets: sweeps, results, slices, fits. See docs/api.md.")
+    # Every error is JSON {"detail": ...} (backend/api/errors.py documents the shapes).
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, server_error_handler)
     for error in (OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(error, database_error_handler)
     app.state.settings = settings
     app.state.db = Database.connect(settings.resolved_database_url)
     app.state.queue = TaskQueue(settings)
+    app.add_middleware(MethodNotAllowed, prefix=API_PREFIX)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, limit=settings.limits.max_body_bytes)
     app.include_router(api_router())

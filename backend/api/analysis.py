@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict
 
 from backend.analysis.boundaries import boundary_curve
 from backend.analysis.claims import CLAIMS
@@ -15,14 +16,54 @@ from backend.analysis.fits import MODELS, FitError, fit_model
 from backend.analysis.rates import ERROR_METRICS, floor_entries, rate_fit, seed_means
 from backend.analysis.theory import DEFAULT_TOLERANCE, OVERLAYS, PREDICTED_EXPONENTS
 from backend.api.deps import Costly, ReadSession, sweep_or_404
-from backend.api.phase import parse_fixed
+from backend.api.errors import responses
+from backend.api.phase import FIXED_MAX_CHARS, parse_fixed
 from backend.grid import AXES, SweepSpec
 from backend.metrics import METRIC_NAMES, THRESHOLDS
 from backend.presets import PRESETS, presets_of
 from backend.store.cells import CellData, metric_cells
 
-router = APIRouter(tags=["analysis"])
+router = APIRouter(tags=["analysis"], responses=responses(401, 422, 503))
 AxisName = Literal["alpha", "D", "L", "M"]
+# Bootstrap resamples: the cost of a fit or a boundary grows linearly with them (n_boot=5000 on
+# /fit took 6.9 CPU-s when measured for issue 10); the defaults are 500 (/fit) and 300 (/boundaries).
+MAX_N_BOOT = 2000
+N_BOOT_DOC = f"bootstrap resamples for the intervals (0: none), at most {MAX_N_BOOT}"
+
+
+class Evaluation(BaseModel):
+    formula: str
+    variables: list[str]
+    values: list[float | None]  # null where the formula is not finite
+
+
+class FitAnswer(BaseModel):
+    """model "power": `lines`, one rate fit per value of `group`; another model: `fit`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    metric: str
+    model: str
+    fixed: dict[str, float]
+    n_cells: int
+    cells_by_status: dict[str, int]
+    along: str | None = None
+    group: str | None = None
+    predicted_exponent: float | None = None
+    tolerance: float | None = None
+    lines: list[dict[str, Any]] | None = None
+    fit: dict[str, Any] | None = None
+
+
+class BoundariesAnswer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    metric: str
+    threshold: float
+    direction: Literal["down", "up", "any"]
+    group: str | None
+    curves: list[dict[str, Any]]
+    cells_by_status: dict[str, int]
 
 
 @router.get("/presets")
@@ -40,7 +81,7 @@ async def models() -> list[dict[str, Any]]:
     return [spec.to_dict() for spec in MODELS.values()]
 
 
-@router.get("/theory/evaluate")
+@router.get("/theory/evaluate", response_model=Evaluation)
 async def evaluate(request: Request, formula: str = Query(..., max_length=500)) -> dict[str, Any]:
     """Evaluate a formula in the axis names; axis values as query parameters (comma lists broadcast)."""
     try:
@@ -109,11 +150,13 @@ def _prediction(sweep: Any, metric: str, along: str) -> tuple[float | None, floa
     return PREDICTED_EXPONENTS.get((metric, along)), DEFAULT_TOLERANCE
 
 
-@router.get("/sweeps/{sweep_id}/fit", dependencies=[Costly])
-def fit(sweep_id: int, session: ReadSession, metric: str = "err_out", along: AxisName = "L",
-        group: AxisName | None = None, fixed: str | None = None, model: str = "power",
-        predicted: float | None = None, tolerance: float | None = Query(None, gt=0, le=10),
-        n_boot: int = Query(500, ge=0, le=5000)) -> dict[str, Any]:
+@router.get("/sweeps/{sweep_id}/fit", dependencies=[Costly], responses=responses(404, 429), response_model=FitAnswer,
+            response_model_exclude_unset=True)
+def fit(sweep_id: int, session: ReadSession, metric: str = Query("err_out", max_length=100),
+        along: AxisName = "L", group: AxisName | None = None,
+        fixed: str | None = Query(None, max_length=FIXED_MAX_CHARS), model: str = Query("power", max_length=100),
+        predicted: float | None = Query(None, allow_inf_nan=False), tolerance: float | None = Query(None, gt=0, le=10),
+        n_boot: int = Query(500, ge=0, le=MAX_N_BOOT, description=N_BOOT_DOC)) -> dict[str, Any]:
     """A power law along one axis (one per value of `group`), or a multi-term model over all cells."""
     cells = _cells(session, sweep_id, metric, fixed)
     held_fixed = parse_fixed(fixed)
@@ -146,11 +189,13 @@ def fit(sweep_id: int, session: ReadSession, metric: str = "err_out", along: Axi
     return {**base, "fit": result}
 
 
-@router.get("/sweeps/{sweep_id}/boundaries", dependencies=[Costly])
-def boundaries(sweep_id: int, session: ReadSession, metric: str = "feature_update",
-               threshold: float | None = None, group: AxisName | None = "L", fixed: str | None = None,
+@router.get("/sweeps/{sweep_id}/boundaries", dependencies=[Costly], responses=responses(404, 429),
+            response_model=BoundariesAnswer)
+def boundaries(sweep_id: int, session: ReadSession, metric: str = Query("feature_update", max_length=100),
+               threshold: float | None = Query(None, allow_inf_nan=False), group: AxisName | None = "L",
+               fixed: str | None = Query(None, max_length=FIXED_MAX_CHARS),
                direction: Literal["down", "up", "any"] = "any",
-               n_boot: int = Query(300, ge=0, le=5000)) -> dict[str, Any]:
+               n_boot: int = Query(300, ge=0, le=MAX_N_BOOT, description=N_BOOT_DOC)) -> dict[str, Any]:
     """Per value of `group`, the alpha where the seed mean of `metric` crosses `threshold`."""
     if threshold is not None and not math.isfinite(threshold):
         raise HTTPException(422, f"threshold must be a finite number, got {threshold}")

@@ -12,13 +12,14 @@ from sqlalchemy.orm import Session
 
 from backend.analysis.claims import BASE, CLAIMS, VARIANTS, Rows, evaluate_claims, runs_needed
 from backend.api.deps import DbDep, PrincipalDep, QueueDep, ReadSession, SettingsDep, sweep_or_404
+from backend.api.errors import responses
 from backend.api.sweeps import create_sweep
 from backend.grid import SweepSpec, expand
 from backend.presets import PRESETS, presets_of, variant_spec
 from backend.settings import Limits
 from backend.store.slices import point_statuses, rows_for_hashes
 
-router = APIRouter(tags=["claims"])
+router = APIRouter(tags=["claims"], responses=responses(401, 422, 503))
 
 
 class ClaimDefinition(BaseModel):
@@ -85,7 +86,7 @@ def _preset_claims(session: Session, preset: str, size: str, limits: Limits) -> 
     return {"preset": preset, "size": size, "runs": progress, "claims": claims}
 
 
-@router.get("/sweeps/{sweep_id}/claims", response_model=SweepClaims)
+@router.get("/sweeps/{sweep_id}/claims", response_model=SweepClaims, responses=responses(404))
 def sweep_claims(sweep_id: int, session: ReadSession, settings: SettingsDep) -> dict[str, Any]:
     """The claims of every preset this sweep runs (none when it runs no preset as specified)."""
     spec = SweepSpec.model_validate(sweep_or_404(session, sweep_id).spec)
@@ -93,7 +94,7 @@ def sweep_claims(sweep_id: int, session: ReadSession, settings: SettingsDep) -> 
             "presets": [_preset_claims(session, p, size, settings.limits) for p, size in presets_of(spec)]}
 
 
-@router.post("/sweeps/{sweep_id}/claims/controls", response_model=ControlsCreated)
+@router.post("/sweeps/{sweep_id}/claims/controls", response_model=ControlsCreated, responses=responses(404))
 def run_controls(sweep_id: int, settings: SettingsDep, db: DbDep, queue: QueueDep, who: PrincipalDep) -> dict[str, Any]:
     """Create a sweep for each control of this sweep's presets whose points are not all stored
     yet (computed, or queued and running); calling it again while they compute creates nothing.

@@ -12,9 +12,17 @@ from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
 from backend.api.deps import DbDep, sweep_or_404
+from backend.api.errors import responses
 from backend.store.slices import export_rows
 
-router = APIRouter(tags=["exports"])
+router = APIRouter(tags=["exports"], responses=responses(401, 404, 422, 503))
+
+_ROWS: dict[str, Any] = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
+_EXPORT_200: dict[int | str, dict[str, Any]] = {200: {
+    "description": "One row per point and seed, as an attachment (Content-Disposition: resphase-sweep-ID.FORMAT)",
+    "content": {"text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": _ROWS},
+                "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
@@ -32,7 +40,7 @@ def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     yield buf.getvalue()
 
 
-@router.get("/sweeps/{sweep_id}/export")
+@router.get("/sweeps/{sweep_id}/export", response_class=Response, responses=_EXPORT_200)
 def export_sweep(sweep_id: int, db: DbDep, format: Literal["csv", "json", "parquet"] = "csv") -> Response:
     with db.read_session() as s:
         sweep_or_404(s, sweep_id)

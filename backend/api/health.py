@@ -8,10 +8,11 @@ they take too long; the route itself runs on the event loop.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, text
 
 from backend.api.deps import DbDep, QueueDep, SettingsDep
@@ -21,6 +22,17 @@ from backend.store import Database
 from backend.store.tables import WorkerRecord, utcnow
 
 router = APIRouter(tags=["health"])
+
+
+class HealthStatus(BaseModel):
+    """status "ok" (database, broker and a worker), "degraded" (database only), "down" (no database: a 503)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["ok", "degraded", "down"]
+    database: dict[str, Any]  # ok, dialect; or ok false and error
+    broker: dict[str, Any]  # ok (null when the database is down), url
+    workers: dict[str, Any]  # ok, count, names
 
 HEALTH_TIMEOUT_S = 1.5
 _CHECKS = anyio.CapacityLimiter(8)  # threads for health checks only; hung ones are abandoned
@@ -38,7 +50,8 @@ async def _in_thread(fn: Any, *args: Any) -> Any:
         return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True, limiter=_CHECKS)
 
 
-@router.get("/health")
+@router.get("/health", response_model=HealthStatus,
+            responses={503: {"model": HealthStatus, "description": "The database is unreachable or does not answer"}})
 async def health(db: DbDep, queue: QueueDep, settings: SettingsDep, response: Response) -> dict[str, Any]:
     """200 with status ok or degraded; 503 when the database cannot be reached or does not answer
     within HEALTH_TIMEOUT_S."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
 
 from backend import __version__
 from backend.api.deps import SettingsDep
@@ -15,10 +16,31 @@ from backend.store.slices import AGGREGATES
 from backend.store.tables import STATUSES
 
 router = APIRouter(tags=["meta"])
+
+
+class Meta(BaseModel):
+    """What the page and clients need to know about this server (docs/api.md)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: str
+    science_version: str
+    axes: list[str]
+    metrics: dict[str, str]
+    regimes: list[str]
+    thresholds: dict[str, Any]
+    statuses: list[str]
+    aggregates: list[str]
+    limits: dict[str, int]  # the RESPHASE_LIMIT_* values a request must stay within
+    auth_required: bool
+    controls: dict[str, Any]
+    flags: dict[str, str]
+    floor_factor: float
+    bounds: dict[str, list[float]]  # [min, max] of alpha and lr
 # async: no database, so it runs on the event loop and never waits behind the data routes' threads.
 
 
-@router.get("/meta")
+@router.get("/meta", response_model=Meta)
 async def meta(settings: SettingsDep) -> dict[str, Any]:
     return {"version": __version__, "science_version": SCIENCE_VERSION, "axes": list(AXES), "metrics": METRICS,
             "regimes": list(REGIMES), "thresholds": THRESHOLDS, "statuses": list(STATUSES),

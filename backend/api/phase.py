@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict
 
 from backend.api.deps import Costly, ReadSession, sweep_or_404
+from backend.api.errors import responses
 from backend.grid import AXES, same_axis_value
 from backend.metrics import METRIC_NAMES
 from backend.store.slices import AGGREGATES, phase_slice
 
-router = APIRouter(tags=["phase"])
+router = APIRouter(tags=["phase"], responses=responses(401, 422, 503))
 
 AxisName = Literal["alpha", "D", "L", "M"]
+FIXED_MAX_CHARS = 200  # "alpha:...,D:...,L:...,M:..." with room to spare
+
+
+class PhaseSlice(BaseModel):
+    """Row i follows y[i], column j follows x[j]; a cell not computed has z null and its status."""
+
+    model_config = ConfigDict(extra="allow")
+
+    x_axis: str
+    y_axis: str
+    metric: str
+    agg: str
+    fixed: dict[str, float]  # the other two axes, at the values used
+    x: list[float]
+    y: list[float]
+    z: list[list[float | None]]
+    stderr: list[list[float | None]]
+    n: list[list[int]]  # seeds behind each cell
+    status: list[list[str]]  # a point status, or "missing" (no point of the sweep there)
+    regime: list[list[str | None]]
+    point_id: list[list[int | None]]
+    # err_out and err_emb only: the reference's noise floor, and the cells within floor_factor of it
+    floor: list[list[float | None]] | None = None
+    near_floor: list[list[bool]] | None = None
 
 
 def parse_fixed(text: str | None) -> dict[str, float]:
@@ -27,14 +54,19 @@ def parse_fixed(text: str | None) -> dict[str, float]:
             out[axis] = float(value)
         except ValueError as exc:
             raise HTTPException(422, f"fixed: {value!r} is not a number (in {part!r})") from exc
+        if not math.isfinite(out[axis]):
+            raise HTTPException(422, f"fixed: {value!r} is not a finite number (in {part!r})")
     return out
 
 
-@router.get("/sweeps/{sweep_id}/phase", dependencies=[Costly])
+@router.get("/sweeps/{sweep_id}/phase", dependencies=[Costly], responses=responses(404, 429), response_model=PhaseSlice,
+            response_model_exclude_unset=True)
 def get_phase(sweep_id: int, session: ReadSession, x: AxisName = "alpha", y: AxisName = "L",
-              metric: str = Query("feature_update", description="one of GET /meta metrics"),
-              fixed: str | None = Query(None, description="other axes, e.g. D:16,M:64 (default: first value)"),
-              agg: str = Query("mean", description="mean | median | min | max over seeds")) -> dict[str, Any]:
+              metric: str = Query("feature_update", max_length=100, description="one of GET /meta metrics"),
+              fixed: str | None = Query(None, max_length=FIXED_MAX_CHARS,
+                                           description="other axes, e.g. D:16,M:64 (default: first value)"),
+              agg: str = Query("mean", max_length=100, description="mean | median | min | max over seeds"),
+              ) -> dict[str, Any]:
     """Rows follow y, columns follow x; every cell is present with its status, computed or not."""
     if x == y:
         raise HTTPException(422, f"x and y must differ (both {x})")

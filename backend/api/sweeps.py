@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from backend.api.deps import Auth, Costly, DbDep, PrincipalDep, QueueDep, ReadSession, SettingsDep, owned, sweep_or_404
+from backend.api.errors import responses
 from backend.grid import (
     LimitViolation,
     PointSpec,
@@ -32,7 +33,7 @@ from backend.settings import Limits
 from backend.store import Database
 from backend.store import sweeps as repo
 
-router = APIRouter(prefix="/sweeps", tags=["sweeps"])
+router = APIRouter(prefix="/sweeps", tags=["sweeps"], responses=responses(401, 422, 503))
 log = logging.getLogger(__name__)
 
 
@@ -72,7 +73,7 @@ def _validated_points(spec: SweepSpec, limits: Limits) -> tuple[list[PointSpec],
     return expand(spec, limits), expanded_axes(spec.grid, limits)
 
 
-@router.post("/validate", response_model=SweepPublic, dependencies=[Auth, Costly])
+@router.post("/validate", response_model=SweepPublic, dependencies=[Auth, Costly], responses=responses(400, 413, 429))
 def validate_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep) -> dict[str, Any]:
     """Check a spec and report its point count, reuse and cost without creating anything."""
     points, axes = _validated_points(spec, settings.limits)
@@ -96,7 +97,7 @@ def _dispatched(db: Database, queue: TaskQueue, sweep_id: int, batches: list[lis
     return "pending"
 
 
-@router.post("", response_model=SweepPublic, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=SweepPublic, status_code=status.HTTP_201_CREATED, responses=responses(400, 413))
 def create_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep, queue: QueueDep,
                  who: PrincipalDep) -> dict[str, Any]:
     """Store the sweep and its points in one transaction (commit first), then send one task per
@@ -122,12 +123,12 @@ def list_sweeps(session: ReadSession, limit: int = Query(50, ge=1, le=500)) -> l
     return [repo.summary(session, sw) for sw in repo.list_sweeps(session, limit)]
 
 
-@router.get("/{sweep_id}", response_model=SweepPublic)
+@router.get("/{sweep_id}", response_model=SweepPublic, responses=responses(404))
 def get_sweep(sweep_id: int, session: ReadSession) -> dict[str, Any]:
     return repo.summary(session, sweep_or_404(session, sweep_id))
 
 
-@router.post("/{sweep_id}/cancel", response_model=SweepPublic)
+@router.post("/{sweep_id}/cancel", response_model=SweepPublic, responses=responses(403, 404))
 def cancel_sweep(sweep_id: int, db: DbDep, who: PrincipalDep) -> dict[str, Any]:
     """Queued and running points become cancelled; running ones stop between two steps. Only the
     sweep's owner or an admin may (403 otherwise)."""
@@ -139,7 +140,7 @@ def cancel_sweep(sweep_id: int, db: DbDep, who: PrincipalDep) -> dict[str, Any]:
         return repo.summary(s, sweep_or_404(s, sweep_id))
 
 
-@router.post("/{sweep_id}/retry", response_model=SweepPublic, dependencies=[Auth])
+@router.post("/{sweep_id}/retry", response_model=SweepPublic, dependencies=[Auth], responses=responses(404))
 def retry_sweep(sweep_id: int, settings: SettingsDep, db: DbDep, queue: QueueDep) -> dict[str, Any]:
     """Failed and cancelled points are queued again, and queued points that are stuck (never
     sent, or still unclaimed RESPHASE_DISPATCH_TIMEOUT_S after their last send: a lost broker
@@ -157,7 +158,7 @@ def retry_sweep(sweep_id: int, settings: SettingsDep, db: DbDep, queue: QueueDep
         return {**repo.summary(s, sweep_or_404(s, sweep_id)), "dispatch": sent}
 
 
-@router.delete("/{sweep_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{sweep_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(403, 404))
 def delete_sweep(sweep_id: int, db: DbDep, who: PrincipalDep) -> Response:
     """Remove the sweep, and the points (with their results) that no other sweep uses; safe
     against a concurrent submission that reuses those points (it keeps or re-creates them)."""
