@@ -34,7 +34,8 @@ from tests.conftest import free_port, resphase_env, start, stop, truncate, wait_
 LIMITS = Limits()
 SMALL = {"name": "small", "grid": {"alpha": [1, 4], "D": [8], "L": [4, 8], "M": [4]},
          "settings": {"seeds": 1, "steps": 3}}
-TIMEOUT = 0.4  # RESPHASE_DISPATCH_TIMEOUT_S in these tests
+TIMEOUT = 2.0  # RESPHASE_DISPATCH_TIMEOUT_S in these tests: long enough that a loaded CI machine
+# never takes it between two steps meant to fall inside it
 
 
 def _spec(body: dict[str, Any]) -> SweepSpec:
@@ -68,20 +69,20 @@ def test_reaper_resends_points_whose_message_was_lost(db: Database, fast: Settin
     created = _create(db, SMALL)  # stored and marked sent, but never sent: a lost message
     assert len(created.batches) == 2 and queue.pending() == 0
     assert redispatch_once(db, queue, fast) == 0  # not stale yet
-    time.sleep(TIMEOUT + 0.1)
+    time.sleep(TIMEOUT + 0.3)
     assert reap_once(db, queue, fast) == 4
     assert queue.pending() == 2  # one task per shape, as the first send
     assert redispatch_once(db, queue, fast) == 0  # just sent
-    time.sleep(TIMEOUT + 0.1)
+    time.sleep(TIMEOUT + 0.3)
     # still waiting in the broker (busy workers): no duplicates before dispatch_max_wait_s
     assert redispatch_once(db, queue, fast) == 0 and queue.pending() == 2
     _purge(queue)
-    time.sleep(TIMEOUT + 0.1)
+    time.sleep(TIMEOUT + 0.3)
     assert redispatch_once(db, queue, fast) == 4 and queue.pending() == 2
     with db.session() as s:  # claimed points are never sent again
         claim(s, _ids(created.batches), "w", "h", "cpu", 60, 3)
     _purge(queue)
-    time.sleep(TIMEOUT + 0.1)
+    time.sleep(TIMEOUT + 0.3)
     assert redispatch_once(db, queue, fast) == 0 and queue.pending() == 0
 
 
@@ -89,7 +90,7 @@ def test_busy_queue_is_not_flooded_but_a_long_wait_is_resent(db: Database, fast:
     queue = TaskQueue(fast)
     _create(db, SMALL)
     queue.send_batches([[10**6]])  # someone else's message keeps the queue busy
-    time.sleep(TIMEOUT + 0.1)
+    time.sleep(TIMEOUT + 0.3)
     assert redispatch_once(db, queue, fast) == 0
     patient = fast.model_copy(update={"dispatch_max_wait_s": TIMEOUT})
     assert redispatch_once(db, queue, patient) == 4
@@ -127,11 +128,11 @@ def test_refused_send_is_a_201_with_dispatch_pending_then_the_reaper_sends(setti
 def test_resubmission_and_retry_resend_stuck_queued_points(db: Database, fast: Settings) -> None:
     first = _create(db, SMALL)  # message lost
     assert _create(db, SMALL, TIMEOUT).batches == []  # fresh: another submitter's send is in flight
-    time.sleep(TIMEOUT + 0.1)
+    time.sleep(TIMEOUT + 0.3)
     again = _create(db, SMALL, TIMEOUT)
     assert _ids(again.batches) == _ids(first.batches) and len(again.batches) == 2
     assert _create(db, SMALL, TIMEOUT).batches == []  # the resubmission above just sent them
-    time.sleep(TIMEOUT + 0.1)
+    time.sleep(TIMEOUT + 0.3)
     with TestClient(create_app(fast, run_reaper=False)) as client:
         r = client.post(f"/api/v1/sweeps/{first.sweep_id}/retry")
         assert r.status_code == 200 and r.json()["dispatch"] == "sent"
