@@ -125,10 +125,7 @@ COSTLY = RateLimiter()
 def costly(request: Request, settings: Annotated[Settings, Depends(get_settings_dep)],
            authorization: Annotated[str | None, Header()] = None) -> None:
     """A costly route: at most RESPHASE_COSTLY_REQUESTS_PER_MINUTE per token (or per client address
-    in open mode); over it, 429 with Retry-After. A phase slice is costly only with agg other than
-    mean (it then reads every seed)."""
-    if request.url.path.endswith("/phase") and request.query_params.get("agg", "mean") == "mean":
-        return
+    in open mode); over it, 429 with Retry-After."""
     token = (authorization or "").partition(" ")[2].strip()
     address = request.client.host if request.client else "?"
     key = f"token:{token_hash(token)}" if token else f"addr:{address}"
@@ -139,6 +136,13 @@ def costly(request: Request, settings: Annotated[Settings, Depends(get_settings_
                             headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
+def costly_unless_mean(request: Request, settings: Annotated[Settings, Depends(get_settings_dep)],
+                       authorization: Annotated[str | None, Header()] = None) -> None:
+    """A phase slice is costly only with an `agg` other than mean (it then reads every seed)."""
+    if request.query_params.get("agg", "mean") != "mean":
+        costly(request, settings, authorization)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DbDep = Annotated[Database, Depends(get_db)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
@@ -147,6 +151,7 @@ ReadSession = Annotated[Session, Depends(read_session)]
 Auth = Depends(require_token)
 Reader = Depends(require_reader)
 Costly = Depends(costly)
+CostlyUnlessMean = Depends(costly_unless_mean)
 PrincipalDep = Annotated[Principal, Depends(require_token)]
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict
 
-from backend.api.deps import Costly, ReadSession, sweep_or_404
+from backend.api.deps import CostlyUnlessMean, ReadSession, sweep_or_404
 from backend.api.errors import responses
 from backend.grid import AXES, same_axis_value
 from backend.metrics import METRIC_NAMES
@@ -59,8 +59,8 @@ def parse_fixed(text: str | None) -> dict[str, float]:
     return out
 
 
-@router.get("/sweeps/{sweep_id}/phase", dependencies=[Costly], responses=responses(404, 429), response_model=PhaseSlice,
-            response_model_exclude_unset=True)
+@router.get("/sweeps/{sweep_id}/phase", dependencies=[CostlyUnlessMean], responses=responses(404, 429),
+            response_model=PhaseSlice, response_model_exclude_unset=True)
 def get_phase(sweep_id: int, session: ReadSession, x: AxisName = "alpha", y: AxisName = "L",
               metric: str = Query("feature_update", max_length=100, description="one of GET /meta metrics"),
               fixed: str | None = Query(None, max_length=FIXED_MAX_CHARS,
