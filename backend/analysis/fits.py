@@ -16,7 +16,6 @@ Two kinds of fit: `fit_power_law` (y ≈ C x^p, compared with a predicted expone
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from collections.abc import Mapping
@@ -26,6 +25,8 @@ from typing import Any, TypeAlias, TypedDict
 import numpy as np
 from scipy.optimize import least_squares
 from scipy.special import logsumexp, softmax
+
+from backend.jsonsafe import JsonResult, to_jsonable
 
 __all__ = [
     "MODELS",
@@ -88,29 +89,6 @@ def percentile_ci(samples: np.ndarray, ci: float) -> tuple[float, float]:
         return (math.nan, math.nan)
     lo, hi = np.percentile(finite, [50.0 * (1.0 - ci), 50.0 * (1.0 + ci)])
     return (float(lo), float(hi))
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays, tuples and dicts to plain JSON types; NaN and inf become None."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | np.ndarray):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, bool | np.bool_):
-        return bool(obj)
-    if isinstance(obj, int | np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
-
-
-class JsonResult:
-    """Mixin for result dataclasses: `to_dict()` gives every field as JSON-safe plain types."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict of every field (tuples as lists, numpy scalars as Python ones, NaN as None)."""
-        return {f.name: to_jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
 
 class CellCounts(TypedDict):
