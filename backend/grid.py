@@ -1,4 +1,6 @@
-"""Sweep specification: settings, grid axes, limits, expansion into points, content hashes.
+"""Sweep specification: grid axes, limits, expansion into points, content hashes.
+
+The run settings themselves are backend/run_settings.py (re-exported here for callers).
 
 Torch-free: the API validates and expands sweeps without loading the compute. The worker and the
 CLI build their runs from the same `PointSpec`, so a point's hash means the same thing everywhere.
@@ -12,11 +14,14 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from backend.controls import ControlName, reference_control
+# re-exported: callers import the settings from here too
+from backend.run_settings import FiniteFloat as FiniteFloat
+from backend.run_settings import ReferenceSettings as ReferenceSettings
+from backend.run_settings import RunSettings as RunSettings
 from backend.settings import Limits
 
 # Bump when a change to worker/ changes any number it produces: old results then stop matching.
@@ -33,9 +38,9 @@ def axis_tolerance(value: float) -> float:
 
 def same_axis_value(axis_value: float, value: float) -> bool:
     return abs(axis_value - value) <= axis_tolerance(axis_value)
-INTEGER_AXES: frozenset[str] = frozenset({"D", "L", "M"})
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+INTEGER_AXES: frozenset[str] = frozenset({"D", "L", "M"})
 
 # What the engine computes in float32 without overflow (the raw learning rate grows like
 # 1/alpha^2 and must stay far below 3.4e38); GET /meta states them as `bounds`.
@@ -53,44 +58,6 @@ def _printable(text: str) -> str:
     except UnicodeEncodeError as exc:
         raise ValueError("must be valid Unicode (no lone surrogates)") from exc
     return text
-
-
-class ReferenceSettings(BaseModel):
-    """The large (L, M) network averaged over seeds that stands in for the infinite-depth limit."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    L: int = Field(256, ge=1)
-    M: int = Field(256, ge=1)
-    seeds: int = Field(8, ge=1, description="unit seeds averaged; the noise floor falls like 1/sqrt(seeds)")
-
-
-class RunSettings(BaseModel):
-    """Everything but the four axes that determines a point's result (docs/science.md section 1)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    steps: int = Field(10, ge=0, description="K, full-batch gradient steps")
-    lr: FiniteFloat = Field(1.0, gt=0, description="eta; the raw rate is eta*D/(s^2*L*M)")
-    seeds: int = Field(4, ge=1, description="unit seeds 0..seeds-1 (independent repetitions)")
-    n_samples: int = Field(10, ge=1)
-    d_in: int = Field(5, ge=1)
-    d_out: int = Field(5, ge=1)
-    residual_scale: Literal["mlu", "plain"] = "mlu"
-    activation: Literal["tanh", "linear"] = "tanh"
-    problem_seed: int = Field(0, ge=0, le=2**31 - 1)
-    reference: ReferenceSettings | None = None
-    dtype: Literal["float32", "float64"] = "float32"
-    control: ControlName = Field("none", description="a negative control (backend/controls.py): deliberately "
-                                 "wrong physics, to show that a claim can fail; 'none' for real runs")
-
-    def reference_fields(self) -> dict[str, Any]:
-        """Every setting that determines the reference of a run with these settings: all but the
-        run's own seeds, with the control as the reference sees it (a new setting is included
-        unless listed here as the network's alone)."""
-        fields = self.model_dump(mode="json", exclude={"seeds", "reference"})
-        fields["control"] = reference_control(self.control)
-        return fields
 
 
 @dataclass(frozen=True, order=True)

@@ -19,7 +19,7 @@ from worker.resnet import (
     make_problem,
     new_cache,
     readout,
-    residual_scale,
+    residual_multiplier,
     true_gradients,
 )
 from worker.train import Member, train_ensemble
@@ -35,7 +35,7 @@ def test_one_step_equals_autograd_gradient_step(activation: str, scale: str) -> 
     problem = make_problem(3, 7, 4, 3, cfg.D, dtype=F64)
     alphas, eta = [0.7, 2.5], 0.3
     U0, V0 = init_units(cfg, [11, 12], dtype=F64)
-    s = torch.tensor([residual_scale(a, cfg) for a in alphas], dtype=F64)
+    s = torch.tensor([residual_multiplier(a, cfg) for a in alphas], dtype=F64)
     model = ResNetEnsemble(cfg, U0.clone(), V0.clone(), s)
     loss = half_mse(readout(model(problem.h0), problem.W_U), problem.Y).sum()
     loss.backward()
@@ -67,11 +67,11 @@ def test_one_step_equals_autograd_gradient_step(activation: str, scale: str) -> 
 
 def test_mlu_learning_rate_is_eta_LM_over_alpha_squared() -> None:
     cfg = ResNetConfig(D=9, L=4, M=5)
-    s = residual_scale(2.0, cfg)
+    s = residual_multiplier(2.0, cfg)
     assert s == pytest.approx(2.0 * 3 / 20)
     assert learning_rate(0.5, s, cfg) == pytest.approx(0.5 * 20 / 4.0)
     plain = ResNetConfig(D=9, L=4, M=5, residual_scale="plain")
-    assert residual_scale(2.0, plain) == pytest.approx(2.0 / 20)
+    assert residual_multiplier(2.0, plain) == pytest.approx(2.0 / 20)
 
 
 def _metrics(results: list, name: str) -> list[float]:

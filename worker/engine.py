@@ -16,7 +16,8 @@ from backend import __version__
 from backend.grid import PointSpec, group_by_shape
 from backend.results import PointOutcome, Provenance, SeedRun
 from worker.reference import ReferenceLimit, ReferenceStore, ensure_references, reference_key
-from worker.resnet import Problem, ResNetConfig, make_problem
+from worker.resnet import Problem, ResNetConfig
+from worker.setup import network_run
 from worker.train import Member, MemberResult, StepHook, train_ensemble
 
 # Called with each finished point (progress bars, database writes).
@@ -102,14 +103,10 @@ def compute_shape_group(group: Sequence[PointSpec], device: torch.device,
                         refs: dict[str, ReferenceLimit], on_step: StepHook | None = None,
                         ) -> list[PointOutcome]:
     """Train every point of one shape (all their alphas and seeds) as one ensemble."""
-    first = group[0]
-    s = first.settings
-    cfg = ResNetConfig.of(first.D, first.L, first.M, s)
-    dtype = getattr(torch, s.dtype)
-    problem = make_problem(s.problem_seed, s.n_samples, s.d_in, s.d_out, first.D, dtype, device)
-    members = [Member(p.alpha, seed) for p in group for seed in range(s.seeds)]
+    s = group[0].settings
+    run = network_run(group, device)
     start = time.perf_counter()
-    results = train_chunked(cfg, problem, members, s.lr, s.steps, on_step)
+    results = run.train(on_step, train_chunked)
     elapsed = time.perf_counter() - start
     provenance = Provenance(__version__, torch.__version__, str(device), s.dtype, socket.gethostname())
     outcomes = []

@@ -11,7 +11,7 @@ import io
 import math
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -19,10 +19,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from backend.controls import reference_problem_seed
 from backend.grid import SCIENCE_VERSION, PointSpec, digest
-from worker.resnet import ResNetConfig, make_problem
-from worker.train import Member, StepHook, train_ensemble
+from worker.setup import TrainFn, reference_run
+from worker.train import StepHook, train_ensemble
 
 
 @dataclass
@@ -99,16 +98,13 @@ class MemoryDiskReferenceStore:
 
 
 def reference_key(point: PointSpec) -> str:
-    """Hash of everything that determines the reference a point compares to (None-safe callers
-    check point.settings.reference first)."""
+    """Hash of everything that determines the reference a point compares to: alpha, D, every run
+    setting but RunSettings.NETWORK_ONLY, and every reference setting (callers check
+    point.settings.reference first)."""
     s = point.settings
     assert s.reference is not None
     return digest({"science_version": SCIENCE_VERSION, "alpha": point.alpha, "D": point.D,
-                   **s.reference_fields(), "L_ref": s.reference.L, "M_ref": s.reference.M,
-                   "S_ref": s.reference.seeds})
-
-
-TrainFn = Callable[..., list]  # train_ensemble or a memory-chunked wrapper of it
+                   **s.reference_fields(), **s.reference.key_fields()})
 
 
 def ensure_references(points: Sequence[PointSpec], store: ReferenceStore, device: torch.device,
@@ -140,22 +136,23 @@ def ensure_references(points: Sequence[PointSpec], store: ReferenceStore, device
     return found
 
 
+def _stacked(tensors: list[torch.Tensor | None]) -> np.ndarray:
+    """The trained outputs of members that did not diverge (always kept) as one float64 array."""
+    kept = [t for t in tensors if t is not None]
+    assert len(kept) == len(tensors), "a member that did not diverge keeps its outputs"
+    return torch.stack(kept).double().cpu().numpy()
+
+
 def _compute_group(sample: PointSpec, alphas: list[float], device: torch.device,
                    on_step: StepHook | None, train: TrainFn) -> dict[float, ReferenceLimit]:
     s = sample.settings
-    assert s.reference is not None
-    cfg = ResNetConfig.of(sample.D, s.reference.L, s.reference.M, s, for_reference=True)
-    dtype = getattr(torch, s.dtype)
-    problem = make_problem(reference_problem_seed(s.problem_seed, s.control), s.n_samples, s.d_in, s.d_out,
-                           sample.D, dtype, device)
-    members = [Member(a, ("reference", i)) for a in alphas for i in range(s.reference.seeds)]
-    results = train(cfg, problem, members, s.lr, s.steps, on_step=on_step)
+    results = reference_run(sample, alphas, device).train(on_step, train)
     out: dict[float, ReferenceLimit] = {}
     for alpha in alphas:
         ok = [r for r in results if r.member.alpha == alpha and not r.diverged]
         if ok:
-            fs = torch.stack([r.f_final for r in ok]).double().cpu().numpy()  # (S, N, d_out)
-            hs = torch.stack([r.h_final for r in ok]).double().cpu().numpy()  # (S, N, D)
+            fs = _stacked([r.f_final for r in ok])  # (S, N, d_out)
+            hs = _stacked([r.h_final for r in ok])  # (S, N, D)
             out[alpha] = ReferenceLimit(f=fs.mean(0), h=hs.mean(0), n_seeds=len(ok), alpha=alpha,
                                         f_floor=seed_mean_floor(fs), h_floor=seed_mean_floor(hs))
         else:

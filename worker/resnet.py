@@ -15,19 +15,18 @@ No I/O here and no training loop: worker/train.py drives these functions.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from backend.controls import CONTROLS
-from backend.grid import RunSettings
+from backend.run_settings import Activation, ResidualScale, RunSettings
 
-Activation = Literal["tanh", "linear"]
-ResidualScale = Literal["mlu", "plain"]
 # How the raw learning rate follows from eta: `standard` is docs/science.md's rule; the other two are
 # negative controls (backend/controls.py) that exist to show a claim can fail.
 LrRule = Literal["standard", "inverse_alpha", "unscaled"]
@@ -35,6 +34,9 @@ LrRule = Literal["standard", "inverse_alpha", "unscaled"]
 
 @dataclass(frozen=True)
 class ResNetConfig:
+    """The network one ensemble trains and how it trains. A field named like a run setting is
+    copied from it by `of` (so a new setting the model needs is one field here)."""
+
     D: int  # embedding dimension
     L: int  # residual blocks
     M: int  # units per block
@@ -52,11 +54,12 @@ class ResNetConfig:
         name = settings.control if applies else "none"
         rules: dict[str, LrRule] = {"lr_inverse_alpha": "inverse_alpha", "lr_unscaled": "unscaled"}
         rule: LrRule = rules.get(name, "standard")
-        return cls(D=D, L=L, M=M, activation=settings.activation, residual_scale=settings.residual_scale,
-                   tied_units=name == "tied_units", lr_rule=rule)
+        shared: dict[str, Any] = {f.name: getattr(settings, f.name) for f in dataclasses.fields(cls)
+                                  if f.name in RunSettings.model_fields}
+        return cls(D=D, L=L, M=M, tied_units=name == "tied_units", lr_rule=rule, **shared)
 
 
-def residual_scale(alpha: float, cfg: ResNetConfig) -> float:
+def residual_multiplier(alpha: float, cfg: ResNetConfig) -> float:
     """s: `mlu` = alpha*sqrt(D)/(L*M) (the feature-learning scale), `plain` = alpha/(L*M)."""
     if cfg.residual_scale == "mlu":
         return alpha * math.sqrt(cfg.D) / (cfg.L * cfg.M)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery
@@ -19,22 +20,35 @@ from backend.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from backend.reaper import ReaperThread
+    from backend.store import Database
     from worker.runner import WorkerContext
 
 log = logging.getLogger(__name__)
 
-_state: dict[str, Any] = {"pid": None, "ctx": None, "device": os.environ.get("RESPHASE_WORKER_DEVICE", "auto")}
+
+@dataclass
+class _ProcessState:
+    """This worker process's state: the device asked for, the task context (made in the process
+    that runs tasks, after any fork), and the main process's reaper and /health registration."""
+
+    device: str = field(default_factory=lambda: os.environ.get("RESPHASE_WORKER_DEVICE", "auto"))
+    pid: int | None = None  # the process `ctx` was made in
+    ctx: WorkerContext | None = None
+    reapers: list[ReaperThread] = field(default_factory=list)
+    registration: tuple[Database, str] | None = None  # (database, worker name) while announced
+
+
+_state = _ProcessState()
 
 
 def _context() -> WorkerContext:
     """The per-process worker context, made after any fork (engines and CUDA are per process)."""
-    if _state["pid"] != os.getpid():
+    if _state.ctx is None or _state.pid != os.getpid():
         from worker.runner import WorkerContext
 
-        _state["ctx"] = WorkerContext.create(get_settings(), _state["device"])
-        _state["pid"] = os.getpid()
-    ctx: WorkerContext = _state["ctx"]
-    return ctx
+        _state.ctx = WorkerContext.create(get_settings(), _state.device)
+        _state.pid = os.getpid()
+    return _state.ctx
 
 
 def run_batch(point_ids: list[int]) -> dict[str, Any]:
@@ -50,13 +64,10 @@ def register(app: Celery) -> None:
 
 
 def make_worker_app(settings: Settings, device: str) -> Celery:
-    _state["device"] = device
+    _state.device = device
     app = make_celery(settings)
     register(app)
     return app
-
-
-_reaper: list[ReaperThread] = []
 
 
 @worker_ready.connect
@@ -74,22 +85,22 @@ def _start_reaper(sender: Any = None, **_: Any) -> None:
 
     def beat() -> None:
         with db.session() as s:
-            announce(s, name, _state["device"])
+            announce(s, name, _state.device)
 
     beat()
     thread = ReaperThread(db, TaskQueue(settings), settings, interval_s=settings.heartbeat_interval_s, on_tick=beat)
     thread.start()
-    _reaper.append(thread)
-    _state["registration"] = (db, name)
+    _state.reapers.append(thread)
+    _state.registration = (db, name)
 
 
 @worker_shutdown.connect
 @worker_process_shutdown.connect
 def _stop_reaper(**_: Any) -> None:
     """Stop reaping and take this worker off the /health list (a killed one ages out instead)."""
-    for thread in _reaper:
+    for thread in _state.reapers:
         thread.stop()
-    registration = _state.pop("registration", None)
+    registration, _state.registration = _state.registration, None
     if registration is not None:
         from backend.store.workers import retire
 

@@ -26,7 +26,7 @@ from worker.resnet import (
     learning_rate,
     new_cache,
     readout,
-    residual_scale,
+    residual_multiplier,
 )
 
 # Loss above this multiple of the initial loss counts as divergence (docs/science.md section 2).
@@ -149,7 +149,7 @@ def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member
     E, N, d_out = len(members), problem.X.shape[0], problem.Y.shape[1]
     h0 = problem.h0  # (N, D)
     U0, V0 = init_units(cfg, [m.unit_seed for m in members], dtype=dtype, device=device)
-    s_list = [residual_scale(m.alpha, cfg) for m in members]
+    s_list = [residual_multiplier(m.alpha, cfg) for m in members]
     s = torch.tensor(s_list, dtype=dtype, device=device)
     lr = torch.tensor([learning_rate(eta, x, cfg, m.alpha) for x, m in zip(s_list, members, strict=True)],
                       dtype=dtype, device=device)
@@ -188,13 +188,34 @@ def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member
         if on_step is not None:
             on_step(k + 1, steps)
 
-    return _collect(cfg, members, work, U0, V0, s, h0, problem, losses, diverged_at, init_deviation)
+    return _collect(cfg, members, problem, work, _Initial(U0, V0, s, h0),
+                    _History(losses, diverged_at, init_deviation))
 
 
-def _collect(cfg: ResNetConfig, members: Sequence[Member], work: _Working, U0: Tensor, V0: Tensor,
-             s: Tensor, h0: Tensor, problem: Problem, losses: Tensor, diverged_at: list[int | None],
-             init_deviation: Tensor) -> list[MemberResult]:
+@dataclass(frozen=True)
+class _Initial:
+    """The ensemble as it started, for every member (also the ones that diverged)."""
+
+    U0: Tensor  # (L, E, M, D)
+    V0: Tensor  # (L, E, M, D)
+    s: Tensor  # (E,)
+    h0: Tensor  # (N, D)
+
+
+@dataclass(frozen=True)
+class _History:
+    """What the training loop recorded for every member."""
+
+    losses: Tensor  # (E, K + 1) float64 MSE, NaN after divergence
+    diverged_at: list[int | None]  # the step each member diverged at, None if it did not
+    init_deviation: Tensor  # (E,) float64
+
+
+def _collect(cfg: ResNetConfig, members: Sequence[Member], problem: Problem, work: _Working,
+             start: _Initial, history: _History) -> list[MemberResult]:
     """Per-member results; trained-state diagnostics only for the members that did not diverge."""
+    U0, V0, s, h0 = start.U0, start.V0, start.s, start.h0
+    losses, diverged_at = history.losses, history.diverged_at
     E = len(members)
     nan = torch.full((E,), math.nan, dtype=torch.float64)
     names = ("feature_update", "preact_change", "weight_change_rel", "rep_change")
@@ -217,7 +238,7 @@ def _collect(cfg: ResNetConfig, members: Sequence[Member], work: _Working, U0: T
     moved = per_metric["rep_change"]
     per_metric["feature_update_rel"] = torch.where(moved > 0, per_metric["feature_update"] / moved,
                                                    torch.full_like(moved, math.nan))
-    per_metric["init_deviation"] = init_deviation
+    per_metric["init_deviation"] = history.init_deviation
     per_metric["loss_init"] = losses[:, 0]
     per_metric["loss_final"] = losses[:, -1]
     results = []

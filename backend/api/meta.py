@@ -12,6 +12,7 @@ from backend.api.deps import SettingsDep
 from backend.controls import CONTROLS
 from backend.grid import ALPHA_MAX, ALPHA_MIN, AXES, LR_MAX, LR_MIN, SCIENCE_VERSION
 from backend.metrics import FLAGS, FLOOR_FACTOR, METRICS, REGIMES, THRESHOLDS
+from backend.run_settings import SettingField, setting_fields
 from backend.store.slices import AGGREGATES
 from backend.store.tables import STATUSES
 
@@ -37,6 +38,7 @@ class Meta(BaseModel):
     flags: dict[str, str]
     floor_factor: float
     bounds: dict[str, list[float]]  # [min, max] of alpha and lr
+    run_settings: list[SettingField]  # every run setting, the source of the page's form
 # async: no database, so it runs on the event loop and never waits behind the data routes' threads.
 
 
@@ -49,4 +51,5 @@ async def meta(settings: SettingsDep) -> dict[str, Any]:
             "controls": {c.name: {"meaning": c.meaning, "network": c.network, "reference": c.reference}
                          for c in CONTROLS.values()},
             "flags": FLAGS, "floor_factor": FLOOR_FACTOR,
-            "bounds": {"alpha": [ALPHA_MIN, ALPHA_MAX], "lr": [LR_MIN, LR_MAX]}}
+            "bounds": {"alpha": [ALPHA_MIN, ALPHA_MAX], "lr": [LR_MIN, LR_MAX]},
+            "run_settings": setting_fields()}

@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from backend.controls import CONTROLS
-from backend.grid import GridSpec, PointSpec, ReferenceSettings, RunSettings, SweepSpec, check_limits, expand
+from backend.grid import GridSpec, PointSpec, SweepSpec, check_limits, expand
 from backend.results import PointOutcome
+from backend.run_settings import RunSettings, SettingField, setting_fields
 from backend.settings import get_settings
 
 
@@ -43,30 +43,60 @@ def _int_list(text: str) -> list[float]:
     return values
 
 
+def _flag(field: SettingField, prefix: str | None = None) -> str:
+    """--n-samples from n_samples; a nested field's flag carries its group's prefix (--ref-L)."""
+    name = field.name.rsplit(".", 1)[-1].replace("_", "-")
+    return f"--{prefix}-{name}" if prefix else f"--{name}"
+
+
+def _dest(field: SettingField) -> str:
+    return "setting__" + field.name.replace(".", "__")
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if v.is_integer() else f"{v:g}"
+
+
+def _help(field: SettingField) -> str:
+    bounds = [f"{op} {_num(v)}" for op, v in ((">=", field.minimum), (">", field.exclusive_minimum),
+                                               ("<=", field.maximum)) if v is not None]
+    limits = f"; {', '.join(bounds)}" if bounds else ""
+    return f"{field.description} (default {field.default}{limits})".replace("%", "%%")
+
+
+def setting_flags() -> list[tuple[SettingField, str]]:
+    """Every run setting (backend/run_settings.py) with its flag; a nested group (the reference)
+    comes first as itself (--reference/--no-reference), then each of its fields (--ref-L)."""
+    out: list[tuple[SettingField, str]] = []
+    for field in setting_fields():
+        out.append((field, _flag(field)))
+        if field.type == "group":
+            out += [(sub, _flag(sub, field.cli_prefix or field.name)) for sub in field.fields or []]
+    return out
+
+
+def add_settings_arguments(p: argparse.ArgumentParser) -> None:
+    """One flag per run setting, named, typed, bounded and described by its field; a group is
+    on by default."""
+    for field, flag in setting_flags():
+        dest, metavar = _dest(field), field.name.rsplit(".", 1)[-1].upper()
+        if field.type in ("group", "boolean"):
+            default = True if field.type == "group" else field.default
+            p.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=default,
+                           help=f"{field.description.split(';')[0]} (default {'on' if default else 'off'})")
+        elif field.type == "choice":
+            p.add_argument(flag, dest=dest, choices=field.choices, default=field.default, help=_help(field))
+        else:
+            kind = {"integer": int, "number": float, "string": str}[field.type]
+            p.add_argument(flag, dest=dest, type=kind, default=field.default, metavar=metavar, help=_help(field))
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=_float_list, required=True, help="comma list, e.g. 0.5,1,2,4")
     p.add_argument("--D", type=_int_list, required=True, help="embedding dimension(s)")
     p.add_argument("--L", type=_int_list, required=True, help="depth(s): residual blocks")
     p.add_argument("--M", type=_int_list, required=True, help="hidden width(s): units per block")
-    p.add_argument("--seeds", type=int, default=4, help="unit seeds per point (default 4)")
-    p.add_argument("--steps", type=int, default=10, help="K, full-batch GD steps (default 10)")
-    p.add_argument("--lr", type=float, default=1.0, help="eta (default 1.0)")
-    p.add_argument("--n-samples", type=int, default=10)
-    p.add_argument("--d-in", type=int, default=5)
-    p.add_argument("--d-out", type=int, default=5)
-    p.add_argument("--residual-scale", choices=["mlu", "plain"], default="mlu")
-    p.add_argument("--activation", choices=["tanh", "linear"], default="tanh")
-    p.add_argument("--problem-seed", type=int, default=0)
-    p.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
-                   help="compare to the large-(L, M) limit (err_out, err_emb); default on")
-    ref = ReferenceSettings()
-    p.add_argument("--ref-L", type=int, default=ref.L)
-    p.add_argument("--ref-M", type=int, default=ref.M)
-    p.add_argument("--ref-seeds", type=int, default=ref.seeds,
-                   help=f"reference seeds (default {ref.seeds}): more seeds lower its noise floor")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--control", choices=list(CONTROLS), default="none",
-                   help="a negative control: deliberately wrong physics (see docs/science.md)")
+    add_settings_arguments(p)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--cache-dir", default=None, help="where references are cached "
                    "(default $RESPHASE_CACHE_DIR or ~/.cache/resphase)")
@@ -75,34 +105,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="progress bar on stderr (default: when stderr is a terminal)")
 
 
-_FLAGS = {"steps": "--steps", "lr": "--lr", "seeds": "--seeds", "n_samples": "--n-samples",
-          "d_in": "--d-in", "d_out": "--d-out", "problem_seed": "--problem-seed"}
-_REF_FLAGS = {"L": "--ref-L", "M": "--ref-M", "seeds": "--ref-seeds"}
-
-
-def _usage(exc: ValidationError, flags: dict[str, str]) -> UsageError:
-    err = exc.errors()[0]
-    name = str(err["loc"][-1]) if err["loc"] else "?"
-    return UsageError(f"{flags.get(name, name)}: {err['msg'].lower()} (got {err.get('input')!r})")
+def settings_from_args(args: argparse.Namespace) -> RunSettings:
+    """The RunSettings the flags of add_settings_arguments describe (UsageError naming the flag)."""
+    values: dict[str, Any] = {}
+    for field in setting_fields():
+        if field.type == "group":
+            on = getattr(args, _dest(field))
+            values[field.name] = {sub.name.split(".")[-1]: getattr(args, _dest(sub))
+                                  for sub in field.fields or []} if on else None
+        else:
+            values[field.name] = getattr(args, _dest(field))
+    try:
+        return RunSettings.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        name = next((flag for field, flag in setting_flags() if field.name == loc), loc or "?")
+        raise UsageError(f"{name}: {err['msg'].lower()} (got {err.get('input')!r})") from exc
 
 
 def build_spec(args: argparse.Namespace) -> SweepSpec:
     """The sweep the arguments describe, validated against the configured limits."""
-    try:
-        reference = (ReferenceSettings(L=args.ref_L, M=args.ref_M, seeds=args.ref_seeds)
-                     if args.reference else None)
-    except ValidationError as exc:
-        raise _usage(exc, _REF_FLAGS) from exc
-    try:
-        settings = RunSettings(
-            steps=args.steps, lr=args.lr, seeds=args.seeds, n_samples=args.n_samples,
-            d_in=args.d_in, d_out=args.d_out, residual_scale=args.residual_scale,
-            activation=args.activation, problem_seed=args.problem_seed, reference=reference,
-            dtype=args.dtype, control=args.control)
-    except ValidationError as exc:
-        raise _usage(exc, _FLAGS) from exc
     spec = SweepSpec(name="cli", grid=GridSpec(alpha=args.alpha, D=args.D, L=args.L, M=args.M),
-                     settings=settings)
+                     settings=settings_from_args(args))
     violations = check_limits(spec, get_settings().limits)
     if violations:
         raise UsageError(violations[0].message)

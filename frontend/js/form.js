@@ -1,10 +1,15 @@
 // form.js: the new-sweep form: four axes (list or log range, with the achieved values shown,
-// D, L, M rounded to integers as the API does), the settings, presets (GET /presets), the live
-// point count and cost (POST /sweeps/validate) and the API's 422 errors next to their fields.
+// D, L, M rounded to integers as the API does), the settings (built from GET /meta by
+// settings_fields.js), presets (presets.js), the live point count and cost
+// (POST /sweeps/validate) and the API's 422 errors next to their fields.
 
-import { api, isMissing } from './api.js';
+import { api } from './api.js';
 import { RAW_AXES, axisLabel } from './axes.js';
 import { $, debounce, fmtFlops, fmtValue, h } from './dom.js';
+import { loadPresets } from './presets.js';
+import {
+  buildSettings, errorSpan, field, fillSettings, input, numeric, readSettings, settingInput, settingPath,
+} from './settings_fields.js';
 import { store } from './state/store.js';
 
 const INT_AXES = new Set(['D', 'L', 'M']);
@@ -13,29 +18,9 @@ const DEFAULT_SPEC = {
   grid: { alpha: { geom: [0.25, 16, 7] }, D: [16], L: [2, 8, 32], M: [16] },
   settings: { steps: 10, seeds: 4 },
 };
-// [key, label, placeholder (the API default), in "more settings"]
-const NUMBER_FIELDS = [
-  ['steps', 'steps K', '10', false], ['lr', 'learning rate η', '1.0', false], ['seeds', 'seeds', '4', false],
-  ['n_samples', 'samples N', '10', true], ['d_in', 'input dim', '5', true], ['d_out', 'output dim', '5', true],
-  ['problem_seed', 'problem seed', '0', true],
-];
-const CHOICE_FIELDS = [
-  ['residual_scale', 'residual scale', ['mlu', 'plain'], false],
-  ['activation', 'activation', ['tanh', 'linear'], true], ['dtype', 'dtype', ['float32', 'float64'], true],
-];
-const REF_FIELDS = [['L', 'reference L', '256'], ['M', 'reference M', '256'], ['seeds', 'reference seeds', '8']];
 
-let presets = [];
 let validateSeq = 0;
 let form = null;
-
-const input = (id, label, attrs = {}) => h('input', { id, type: 'text', 'aria-label': label, autocomplete: 'off',
-  spellcheck: false, ...attrs });
-const errorSpan = (path) => h('span', { class: 'field-error', id: `err-${path}`, dataset: { testid: `error-${path}` }, role: 'alert' });
-
-function field(id, label, control, path, full = false) {
-  return h('div', { class: `field${full ? ' full' : ''}` }, h('label', { for: id, text: label }), control, errorSpan(path));
-}
 
 function axisRow(a) {
   const mode = h('select', { id: `f-${a}-mode`, 'aria-label': `${a} mode` },
@@ -62,22 +47,14 @@ function axisRow(a) {
 function build() {
   form = $('#sweep-form');
   const presetBox = h('div', { class: 'form-section', id: 'preset-section', dataset: { testid: 'preset-section' } });
-  const ref = h('input', { type: 'checkbox', id: 'f-reference', dataset: { testid: 'f-reference' } });
-  const refFields = REF_FIELDS.map(([k, label, ph]) => field(`f-ref-${k}`, label,
-    input(`f-ref-${k}`, label, { placeholder: ph, inputmode: 'numeric' }), `settings.reference.${k}`));
-  const settingsField = ([k, label, ph]) => field(`f-${k}`, label, input(`f-${k}`, label, { placeholder: ph, inputmode: 'decimal' }), `settings.${k}`);
-  const choiceField = ([k, label, options]) => field(`f-${k}`, label,
-    h('select', { id: `f-${k}`, 'aria-label': label }, options.map((o) => h('option', { value: o, text: o }))), `settings.${k}`);
+  const settings = buildSettings(store.meta.run_settings);
   form.replaceChildren(
     presetBox,
     h('div', { class: 'form-section' }, field('f-name', 'sweep name', input('f-name', 'sweep name', { placeholder: 'my sweep' }), 'name', true)),
     h('div', { class: 'form-section' }, h('div', { class: 'legend', text: 'Axes' }), RAW_AXES.flatMap(axisRow), errorSpan('grid')),
     h('div', { class: 'form-section' }, h('div', { class: 'legend', text: 'Settings' }),
-      h('div', { class: 'field-grid' }, NUMBER_FIELDS.filter((f) => !f[3]).map(settingsField), CHOICE_FIELDS.filter((f) => !f[3]).map(choiceField)),
-      h('details', { class: 'more' }, h('summary', { text: 'More settings' }),
-        h('div', { class: 'field-grid' }, NUMBER_FIELDS.filter((f) => f[3]).map(settingsField), CHOICE_FIELDS.filter((f) => f[3]).map(choiceField),
-          h('div', { class: 'field full control inline' }, ref, h('label', { for: 'f-reference', text: 'compare to the infinite-depth limit (reference run)' })),
-          refFields))),
+      h('div', { class: 'field-grid' }, settings.main),
+      h('details', { class: 'more' }, h('summary', { text: 'More settings' }), h('div', { class: 'field-grid' }, settings.more))),
     h('div', { class: 'form-summary', id: 'form-summary', dataset: { testid: 'form-summary' }, 'aria-live': 'polite' }),
     h('p', { class: 'form-error', id: 'err-form', dataset: { testid: 'error-form' }, role: 'alert' }),
     h('div', { class: 'form-buttons' },
@@ -102,15 +79,8 @@ export function fill(spec) {
     $(`#f-${a}-stop`).value = geom ? ax.geom[1] : '';
     $(`#f-${a}-num`).value = geom ? ax.geom[2] : '';
   }
-  const s = spec.settings || {};
-  for (const [k] of NUMBER_FIELDS) $(`#f-${k}`).value = s[k] ?? '';
-  for (const [k, , options] of CHOICE_FIELDS) $(`#f-${k}`).value = s[k] ?? options[0];
-  $('#f-reference').checked = !!s.reference;
-  for (const [k] of REF_FIELDS) $(`#f-ref-${k}`).value = s.reference ? s.reference[k] ?? '' : '';
+  fillSettings(spec.settings || {});
 }
-
-/** A typed number, or the raw text when it is not one (so the API names the problem). */
-const numeric = (text) => (text.trim() !== '' && Number.isFinite(Number(text)) ? Number(text) : text.trim());
 
 /** The spec the form describes (empty settings fields are left to the API's defaults). */
 export function spec() {
@@ -122,14 +92,7 @@ export function spec() {
       grid[a] = $(`#f-${a}-list`).value.split(/[\s,;]+/).filter(Boolean).map(numeric);
     }
   }
-  const settings = {};
-  for (const [k] of NUMBER_FIELDS) if ($(`#f-${k}`).value.trim() !== '') settings[k] = numeric($(`#f-${k}`).value);
-  for (const [k] of CHOICE_FIELDS) settings[k] = $(`#f-${k}`).value;
-  if ($('#f-reference').checked) {
-    settings.reference = {};
-    for (const [k] of REF_FIELDS) if ($(`#f-ref-${k}`).value.trim() !== '') settings.reference[k] = numeric($(`#f-ref-${k}`).value);
-  }
-  return { name: $('#f-name').value.trim(), grid, settings };
+  return { name: $('#f-name').value.trim(), grid, settings: readSettings() };
 }
 
 /** The achieved values of one axis as the API computes them (log spacing, integer rounding). */
@@ -163,10 +126,7 @@ function showPreview(axes, sp) {
 export function locToPath(loc) {
   const parts = (loc || []).filter((p) => p !== 'body').map(String);
   if (parts[0] === 'grid') return RAW_AXES.includes(parts[1]) ? `grid.${parts[1]}` : 'grid';
-  if (parts[0] === 'settings' && parts[1] === 'reference') {
-    return REF_FIELDS.some(([k]) => k === parts[2]) ? `settings.reference.${parts[2]}` : 'form';
-  }
-  if (parts[0] === 'settings' && [...NUMBER_FIELDS, ...CHOICE_FIELDS].some(([k]) => k === parts[1])) return `settings.${parts[1]}`;
+  if (parts[0] === 'settings') return settingPath(parts.slice(1)) || 'form';
   if (parts[0] === 'name') return 'name';
   return 'form';
 }
@@ -211,8 +171,7 @@ function markInvalid(path) {
     const a = path.slice(5);
     const geom = $(`#f-${a}-mode`).value === 'geom';
     (geom ? [`#f-${a}-start`, `#f-${a}-stop`, `#f-${a}-num`] : [`#f-${a}-list`]).forEach((s) => $(s).setAttribute('aria-invalid', 'true'));
-  } else if (path.startsWith('settings.reference.')) $(`#f-ref-${path.split('.')[2]}`).setAttribute('aria-invalid', 'true');
-  else if (path.startsWith('settings.')) $(`#f-${path.slice(9)}`).setAttribute('aria-invalid', 'true');
+  } else if (path.startsWith('settings.')) settingInput(path).setAttribute('aria-invalid', 'true');
   else if (path === 'name') $('#f-name').setAttribute('aria-invalid', 'true');
 }
 
@@ -258,52 +217,9 @@ async function submit() {
   }
 }
 
-function renderPresets(root) {
-  if (!presets.length) {
-    root.replaceChildren(h('p', { class: 'note', dataset: { testid: 'presets-unavailable' },
-      text: 'Presets are not available on this server yet (GET /api/v1/presets is missing).' }));
-    return;
-  }
-  const sel = h('select', { id: 'f-preset', 'aria-label': 'preset', dataset: { testid: 'f-preset' } },
-    presets.map((p) => h('option', { value: p.name, text: p.title || p.name })));
-  const size = h('select', { id: 'f-preset-size', 'aria-label': 'preset size' },
-    h('option', { value: 'quick', text: 'quick' }), h('option', { value: 'full', text: 'full' }));
-  const info = h('div', { class: 'preset-info', dataset: { testid: 'preset-info' } });
-  const describe = () => {
-    const p = presets.find((x) => x.name === sel.value);
-    info.replaceChildren(h('span', { text: p.description || '' }),
-      p.claims && p.claims.length ? h('ul', {}, p.claims.map((c) => h('li', { text: c }))) : '');
-  };
-  const load = h('button', { type: 'button', class: 'small', text: 'Load preset', dataset: { testid: 'preset-load' } });
-  load.addEventListener('click', () => {
-    const p = presets.find((x) => x.name === sel.value);
-    const sp = p[size.value] || p.quick;
-    fill({ ...sp, name: sp.name || `${p.name} (${size.value})` });
-    validate();
-  });
-  sel.addEventListener('change', describe);
-  root.replaceChildren(h('div', { class: 'legend', text: 'Start from a preset' }),
-    h('div', { class: 'preset-box' },
-      h('div', { class: 'field' }, h('label', { for: 'f-preset', text: 'preset' }), sel),
-      h('div', { class: 'field size' }, h('label', { for: 'f-preset-size', text: 'size' }), size), load), info);
-  describe();
-}
-
-export async function loadPresets() {
-  try {
-    presets = (await api.presets()) || [];
-    store.features.presets = true;
-  } catch (err) {
-    presets = [];
-    store.features.presets = false;
-    if (!isMissing(err)) console.warn('resphase: presets', err);
-  }
-  renderPresets($('#preset-section'));
-}
-
 export function initForm() {
   build();
   fill(DEFAULT_SPEC);
   validate();
-  loadPresets();
+  loadPresets($('#preset-section'), (sp) => { fill(sp); validate(); });
 }
