@@ -3,7 +3,7 @@
 One network (one alpha, one unit seed) is an `nn.Module` holding a `ModuleList` of L blocks, each
 with its own units u, v of shape (M, D); `forward` loops over the blocks in Python; gradients come
 from `loss.backward()`; the update is a hand-written SGD step on u and v with the same learning
-rate rule as the engine, lr = eta * D / (s^2 * L * M), s from `worker.resnet.residual_scale`.
+rate rule as the engine, lr = eta * D / (s^2 * L * M), s from `worker.resnet.residual_multiplier`.
 
 It uses the engine's problem (`worker.resnet.make_problem`) and initial units
 (`worker.resnet.init_units` with the same unit seed, member 0 sliced into per-layer parameters),
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from worker.resnet import Problem, ResNetConfig, init_units, learning_rate, residual_scale
+from worker.resnet import Problem, ResNetConfig, init_units, learning_rate, residual_multiplier
 
 # The engine's divergence rule (worker.train.DIVERGENCE_FACTOR), restated as a researcher would.
 DIVERGENCE_FACTOR = 1e6
@@ -97,7 +97,7 @@ def train_plain(cfg: ResNetConfig, problem: Problem, alpha: float, unit_seed: in
     _sync(device)
     start = time.perf_counter()
     U0, V0 = init_units(cfg, [unit_seed], dtype=dtype, device=device)  # (L, 1, M, D) each
-    s = residual_scale(alpha, cfg)
+    s = residual_multiplier(alpha, cfg)
     lr = learning_rate(eta, s, cfg)
     model = PlainResNet(cfg, U0[:, 0], V0[:, 0], s)
     curve: list[float] = []

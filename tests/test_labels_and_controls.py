@@ -13,7 +13,7 @@ from backend.metrics import classify, point_flags
 from backend.results import PointOutcome, Provenance, SeedRun
 from worker.engine import compute_points
 from worker.reference import MemoryDiskReferenceStore, ensure_references, reference_key
-from worker.resnet import ResNetConfig, init_units, learning_rate, residual_scale
+from worker.resnet import ResNetConfig, init_units, learning_rate, residual_multiplier
 
 CPU = torch.device("cpu")
 
@@ -91,7 +91,7 @@ def test_tied_units_copy_one_block_over_depth() -> None:
 
 def test_lr_controls_scale_the_standard_rule() -> None:
     cfg = ResNetConfig(D=16, L=8, M=4)
-    s = residual_scale(3.0, cfg)
+    s = residual_multiplier(3.0, cfg)
     standard = learning_rate(1.0, s, cfg, 3.0)
     assert standard == pytest.approx(8 * 4 / 9)  # mlu: eta * L * M / alpha^2
     assert learning_rate(1.0, s, ResNetConfig(16, 8, 4, lr_rule="inverse_alpha"), 3.0) == pytest.approx(standard * 3)
