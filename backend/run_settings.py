@@ -100,6 +100,7 @@ class SettingField(BaseModel):
     minimum: float | None = None  # value >= minimum
     exclusive_minimum: float | None = None  # value > exclusive_minimum
     maximum: float | None = None  # value <= maximum
+    exclusive_maximum: float | None = None  # value < exclusive_maximum
     choices: list[str] | None = None  # for type "choice"
     group: Literal["main", "more"] = "more"  # where the form shows it
     cli_prefix: str | None = None  # for type "group": its fields' flags are --{cli_prefix}-{name}
@@ -131,6 +132,8 @@ def _bounds(info: FieldInfo) -> dict[str, float]:
             out["exclusive_minimum"] = float(m.gt)  # type: ignore[arg-type]
         elif isinstance(m, annotated_types.Le):
             out["maximum"] = float(m.le)  # type: ignore[arg-type]
+        elif isinstance(m, annotated_types.Lt):
+            out["exclusive_maximum"] = float(m.lt)  # type: ignore[arg-type]
     return out
 
 

@@ -59,7 +59,8 @@ def _num(v: float) -> str:
 
 def _help(field: SettingField) -> str:
     bounds = [f"{op} {_num(v)}" for op, v in ((">=", field.minimum), (">", field.exclusive_minimum),
-                                               ("<=", field.maximum)) if v is not None]
+                                               ("<=", field.maximum), ("<", field.exclusive_maximum))
+              if v is not None]
     limits = f"; {', '.join(bounds)}" if bounds else ""
     return f"{field.description} (default {field.default}{limits})".replace("%", "%%")
 

@@ -27,7 +27,7 @@ const isNumber = (f) => f.type === 'integer' || f.type === 'number';
 
 /** The field's help and bounds, for its tooltip: "K, full-batch gradient steps (≥ 0)". */
 function tooltip(f) {
-  const bounds = [['≥', f.minimum], ['>', f.exclusive_minimum], ['≤', f.maximum]]
+  const bounds = [['≥', f.minimum], ['>', f.exclusive_minimum], ['≤', f.maximum], ['<', f.exclusive_maximum]]
     .filter(([, v]) => v !== null && v !== undefined).map(([op, v]) => `${op} ${v}`);
   return bounds.length ? `${f.description} (${bounds.join(', ')})` : f.description;
 }

@@ -84,3 +84,26 @@ def test_validation_errors_shown_next_to_fields(dash: Any) -> None:
     expect(page.get_by_test_id("error-grid.D")).to_be_empty()
     expect(page.get_by_test_id("error-settings.lr")).to_be_empty()
     expect(page.get_by_test_id("form-summary")).to_contain_text("points")
+
+
+def test_settings_inputs_are_built_from_meta(dash: Any) -> None:
+    """Every setting GET /meta serves has its input (choices as a select with the same options),
+    and a nested setting typed in the form reaches the API under its own path."""
+    page = dash.page
+    dash.open()
+    for f in dash.api("/meta")["run_settings"]:
+        for one in [f, *(f.get("fields") or [])]:
+            el = page.locator(f"#f-{one['name'].replace('.', '-')}")
+            expect(el).to_have_count(1)
+            if one["type"] == "choice":
+                assert el.locator("option").all_inner_texts() == one["choices"], one["name"]
+    page.locator("summary", has_text="More settings").click()
+    page.get_by_label("compare to the infinite-depth limit (reference run)", exact=True).check()
+    seeds = page.get_by_label("reference seeds", exact=True)
+    seeds.fill("0")
+    expect(page.get_by_test_id("error-settings.reference.seeds")).to_contain_text("greater than or equal to 1")
+    expect(seeds).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("control", exact=True).select_option("tied_units")
+    seeds.fill("2")
+    expect(page.get_by_test_id("error-settings.reference.seeds")).to_be_empty()
+    expect(page.get_by_test_id("form-summary")).to_contain_text("points")
