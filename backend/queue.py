@@ -36,7 +36,7 @@ def broker_folder(settings: Settings) -> Path:
 
 def make_celery(settings: Settings) -> Celery:
     app = Celery("resphase", set_as_current=False)
-    url = settings.broker_url or "filesystem://"
+    url = settings.broker_url or "filesystem://localhost/"  # a hostname: kombu warns on every connection without one
     options: dict[str, object] = {}
     if url.startswith("filesystem"):
         folder = broker_folder(settings)

@@ -102,7 +102,7 @@ def test_reproduce_quick_json_and_report(cache_dir: Path, runs: Runs, tmp_path: 
             assert control["verdict"] == "does not hold"
         assert c["measured"] == pytest.approx(expected[c["claim"]].measured)  # same engine, same numbers
     text = report.read_text()
-    assert "resphase_version" in text and "date" in text and "settings of every run" in text
+    assert "What made this report" in text and "torch" in text and "date" in text and "settings of every run" in text
     assert "noise floor" in text and text.count("<tr class=") == len(CLAIMS)
     assert len(text) > 1_000_000 and 'src="http' not in text  # Plotly inlined: opens offline
 

@@ -1,9 +1,12 @@
-"""`resphase up` as a user runs it: it supervises its worker (SIGKILL -> a new worker, a capped number
-of times), announces its URL only once it answers, and refuses a taken port or an unsafe public bind
-before it starts anything. Real processes on free ports, each in a data directory of its own."""
+"""`resphase up` as a user runs it: a quiet start (a few lines, the rest in its log file), its URL
+recorded for clients and cleared on stop, a supervised worker (SIGKILL -> a new worker, a capped
+number of times), and one line, before anything starts, for a taken port or an unsafe public bind.
+Real processes on free ports, each in a data directory of its own."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 import signal
@@ -19,7 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.commands.serve import WorkerSupervisor
+from backend.commands.flags import BadSettings, settings_env, settings_from_flags
+from backend.commands.logs import log_file
+from backend.commands.supervisor import WorkerSupervisor
 from backend.settings import MIN_PUBLIC_TOKEN_CHARS, Settings, UnsafeConfig
 from tests.conftest import REPO, free_port, start, stop, wait_sweep
 
@@ -48,8 +53,10 @@ def wait_for(what: str, fn: Callable[[], Any], timeout: float, log: Path | None 
     raise AssertionError(f"{what}: not within {timeout} s\n{tail}")
 
 
-def worker_pids(log: Path) -> list[int]:
-    return [int(m) for m in WORKER_LINE.findall(log.read_text())]
+def worker_pids(data_dir: Path) -> list[int]:
+    """The worker pids `up` started, from its log file (the terminal does not show them)."""
+    path = log_file(data_dir)
+    return [int(m) for m in WORKER_LINE.findall(path.read_text())] if path.exists() else []
 
 
 def alive(pid: int) -> bool:
@@ -84,17 +91,18 @@ def health_names(base: str) -> list[str]:
 
 
 @pytest.fixture
-def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    """`resphase up` on a free port; yields once it announced its URL and its worker is on /health."""
+def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path, Path]]:
+    """`resphase up` on a free port; yields (process, base URL, terminal output, data directory)
+    once it announced its URL and its worker is on /health."""
     port, data, log = free_port(), tmp_path / "data", tmp_path / "up.log"
     proc = start(["up", "--port", str(port), "--data-dir", str(data)], embedded_env(data), log)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for("the up line", lambda: "resphase is up at" in log.read_text() or proc.poll() is not None, 60, log)
         assert proc.poll() is None, log.read_text()
-        first = wait_for("a worker pid", lambda: worker_pids(log), 30, log)[0]
+        first = wait_for("a worker pid", lambda: worker_pids(data), 30, log)[0]
         wait_for("the worker on /health", lambda: any(n.endswith(f":{first}") for n in health_names(base)), 60, log)
-        yield proc, base, log
+        yield proc, base, log, data
     finally:
         stop(proc)
     assert proc.returncode == 0, log.read_text()[-3000:]
@@ -103,12 +111,12 @@ def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
 
 @pytest.mark.slow
 def test_up_restarts_a_killed_worker_and_a_later_sweep_finishes(
-        up: tuple[subprocess.Popen[bytes], str, Path]) -> None:
-    proc, base, log = up
+        up: tuple[subprocess.Popen[bytes], str, Path, Path]) -> None:
+    proc, base, log, data = up
     text = log.read_text()
     assert text.count("resphase is up at") == 1
-    assert re.search(rf"resphase is up at {re.escape(base)}/ ", text), text
-    (first,) = worker_pids(log)
+    assert re.search(rf"^resphase is up at {re.escape(base)}/$", text, re.M), text
+    (first,) = worker_pids(data)
     os.kill(first, signal.SIGKILL)
     killed_at = time.monotonic()
     line = wait_for("the restart line", lambda: re.search(r"resphase up: worker pid (\d+) exited with code -9 "
@@ -116,28 +124,28 @@ def test_up_restarts_a_killed_worker_and_a_later_sweep_finishes(
                                                           log.read_text()), 10, log)
     assert int(line.group(1)) == first
     assert time.monotonic() - killed_at < 5  # noticed within a few seconds
-    second = wait_for("a new worker", lambda: [p for p in worker_pids(log) if p != first], 10, log)[0]
+    second = wait_for("a new worker", lambda: [p for p in worker_pids(data) if p != first], 10, log)[0]
     assert alive(second) and not alive(first)
     wait_for("the new worker on /health", lambda: any(n.endswith(f":{second}") for n in health_names(base)), 60, log)
     with httpx.Client(base_url=base, timeout=30) as client:
         sid = client.post("/api/v1/sweeps", json=QUICK).json()["id"]
         assert wait_sweep(client, sid, timeout=90)["counts"]["done"] == 2  # type: ignore[index]
-    assert proc.poll() is None and worker_pids(log) == [first, second]
+    assert proc.poll() is None and worker_pids(data) == [first, second]
 
 
 @pytest.mark.slow
 def test_up_stops_restarting_after_the_cap_and_keeps_the_api_up(
-        up: tuple[subprocess.Popen[bytes], str, Path]) -> None:
+        up: tuple[subprocess.Popen[bytes], str, Path, Path]) -> None:
     """Five restarts within a minute at most; the sixth death is reported and left dead."""
-    proc, base, log = up
+    proc, base, log, data = up
     for n in range(6):
-        pids = worker_pids(log)
+        pids = worker_pids(data)
         os.kill(pids[-1], signal.SIGKILL)
         if n < 5:
-            wait_for(f"restart {n + 1}", lambda k=n: len(worker_pids(log)) == k + 2, 30, log)
+            wait_for(f"restart {n + 1}", lambda k=n: len(worker_pids(data)) == k + 2, 30, log)
     wait_for("the give-up line", lambda: "not restarting it again" in log.read_text(), 10, log)
     time.sleep(1.5)  # longer than a poll and the first backoff: nothing else starts
-    assert len(worker_pids(log)) == 6 and not any(alive(p) for p in worker_pids(log))
+    assert len(worker_pids(data)) == 6 and not any(alive(p) for p in worker_pids(data))
     assert proc.poll() is None
     health = httpx.get(f"{base}/api/v1/health", timeout=5)
     assert health.status_code == 200  # the API stays up, and lists workers by heartbeat only
@@ -198,25 +206,29 @@ def test_settings_refuse_an_unsafe_public_bind() -> None:
         Settings(host=host, api_token=long_token).check_serving()
 
 
-def test_supervisor_backs_off_caps_restarts_and_stops_its_worker(tmp_path: Path) -> None:
+def test_supervisor_backs_off_caps_restarts_and_stops_its_worker(caplog: pytest.LogCaptureFixture) -> None:
     """The supervisor of `up` on stand-in workers: one that crashes at once, one that runs."""
-    said: list[str] = []
+    caplog.set_level(logging.INFO, logger="backend.commands.supervisor")
+
+    def said() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
     crashing = WorkerSupervisor([sys.executable, "-c", "import sys; sys.exit(7)"], dict(os.environ),
-                                max_restarts=3, window_s=60, base_delay_s=0.05, poll_s=0.05, say=said.append)
+                                max_restarts=3, window_s=60, base_delay_s=0.05, poll_s=0.05)
     t0 = time.monotonic()
     crashing.start()
     crashing.join(30)
     assert not crashing.is_alive() and crashing.restarts == 3
-    restarts = [s for s in said if "restarting in" in s]
+    restarts = [s for s in said() if "restarting in" in s]
     assert [s.split("restarting in ")[1] for s in restarts] == ["0.05 s (restart 1)", "0.1 s (restart 2)",
                                                                 "0.2 s (restart 3)"]
     assert all("exited with code 7" in s for s in restarts)
-    assert "not restarting it again" in said[-1]
+    assert "not restarting it again" in said()[-1]
     assert time.monotonic() - t0 >= 0.35  # the backoff was waited
 
-    said.clear()
+    caplog.clear()
     running = WorkerSupervisor([sys.executable, "-c", "import time; time.sleep(60)"], dict(os.environ),
-                               poll_s=0.05, say=said.append)
+                               poll_s=0.05)
     running.start()
     wait_for("the stand-in worker", lambda: running.proc is not None and alive(running.proc.pid), 10)
     assert running.proc is not None
@@ -225,4 +237,65 @@ def test_supervisor_backs_off_caps_restarts_and_stops_its_worker(tmp_path: Path)
     stopper.start()
     stopper.join(20)
     assert not running.is_alive() and not alive(pid)
-    assert [s for s in said if "restarting" in s] == []  # a stop is not a crash
+    assert said() == []  # a stop is not a crash
+
+
+def _quiet_env(home: Path) -> dict[str, str]:
+    """A user's shell: no RESPHASE_* at all (so the data directory is ./resphase-data), this
+    worktree's code on the path, the per-user record under `home`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPHASE_")}
+    return {**env, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "XDG_STATE_HOME": str(home / "state")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_clean_start_is_quiet_records_its_url_and_clears_it_on_stop(sig: int, tmp_path: Path) -> None:
+    cwd, port = tmp_path / "project", free_port()
+    cwd.mkdir()
+    env, data, out = _quiet_env(tmp_path), cwd / "resphase-data", tmp_path / "terminal.txt"
+    proc = subprocess.Popen([sys.executable, "-m", "backend.cli", "up", "--port", str(port)], cwd=cwd, env=env,
+                            stdout=out.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for("the up lines", lambda: "stop:" in out.read_text() or proc.poll() is not None, 60, out)
+        first = wait_for("a worker pid", lambda: worker_pids(data), 30, out)[0]
+        base = f"http://127.0.0.1:{port}"
+        wait_for("the worker on /health", lambda: any(n.endswith(f":{first}") for n in health_names(base)), 60, out)
+        lines = out.read_text().splitlines()
+        assert len(lines) <= 6 and lines[0] == f"resphase is up at {base}/", lines
+        assert f"data:    {data}" in lines[1] and str(log_file(data)) in lines[3] and "Ctrl-C" in lines[4], lines
+        logged = log_file(data).read_text()  # what the terminal did not show went here
+        assert "uvicorn.access" in logged and f"worker pid {first} started" in logged
+        record = json.loads((data / "server.json").read_text())
+        assert record["url"] == base and record["pid"] == proc.pid, record
+        assert (tmp_path / "state" / "resphase" / "last-server.json").exists()
+        client = subprocess.run([sys.executable, "-c", "from backend.server_record import resolve_url; "
+                                 "print(resolve_url())"], cwd=cwd, env=env, capture_output=True, text=True,
+                                timeout=60, check=True)
+        assert client.stdout.strip() == base, client.stderr
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 0, out.read_text()
+    finally:
+        stop(proc)
+    assert not (data / "server.json").exists()
+    assert not (tmp_path / "state" / "resphase" / "last-server.json").exists()
+    assert not alive(first) and processes_using(data) == []
+    assert len(out.read_text().splitlines()) <= 6, out.read_text()  # a clean stop adds nothing
+
+
+def test_flags_become_a_settings_object_and_a_child_gets_it_as_its_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESPHASE_PORT", "1234")
+    monkeypatch.setenv("RESPHASE_LEASE_TIMEOUT_S", "7.5")
+    before = dict(os.environ)
+    settings = settings_from_flags(data_dir=str(tmp_path / "d"), host="::1", port=9001)
+    assert dict(os.environ) == before  # nothing written to this process's environment
+    assert (settings.data_dir, settings.host, settings.port) == ((tmp_path / "d").resolve(), "::1", 9001)
+    assert settings.lease_timeout_s == 7.5 and settings.cache_dir == (tmp_path / "d").resolve() / "cache"
+    settings = settings.model_copy(update={"require_token_for_reads": True, "heartbeat_interval_s": 0.1 + 0.2})
+    child = subprocess.run([sys.executable, "-c", "from backend.settings import Settings; "
+                            "print(Settings().model_dump_json())"], cwd=REPO, capture_output=True, text=True,
+                           env=settings_env(settings, os.environ), timeout=60, check=True)
+    assert Settings.model_validate_json(child.stdout) == settings
+    with pytest.raises(BadSettings, match="port"):
+        monkeypatch.setenv("RESPHASE_PORT", "eighty")
+        settings_from_flags()

@@ -1,4 +1,5 @@
-"""The HTML report of `resphase reproduce`: when, what and where it ran; the verdict table with each
+"""The HTML report of `resphase reproduce`: at its top what made it (the exact command, resphase and
+torch versions, device, date, the command-line options, the run settings); the verdict table with each
 claim's controls; one Plotly figure per claim (errors drawn beside their reference's noise floor),
 with Plotly.js inlined once so the file opens offline."""
 
@@ -84,15 +85,40 @@ tr.holds td:nth-child(5){color:#1a7f37}tr.does-not-hold td:nth-child(5){color:#c
 tr.inconclusive td:nth-child(5){color:#9a6700}pre{font-size:.8rem;background:#f6f8fa;padding:.5rem}"""
 
 
+# The scalar facts of `meta` shown first, in this order, under these labels; the rest follow.
+HEADLINE = {"command": "command", "resphase_version": "resphase", "torch_version": "torch", "device": "device",
+            "date": "date (UTC)", "size": "size", "where": "where it ran", "elapsed_s": "elapsed (s)"}
+
+
+def _json_block(value: object) -> str:
+    return f"<pre>{html.escape(json.dumps(value, indent=1, sort_keys=True))}</pre>"
+
+
+def provenance_html(meta: Mapping[str, Any]) -> str:
+    """The top of the report: what made it. `meta` as backend.commands.reproduce.provenance makes
+    it: scalar facts (command, versions, device, date, ...), `options` (the command-line options),
+    `preset_settings` (each preset's run settings) and `settings` (every run, controls included)."""
+    nested = ("options", "preset_settings", "settings")
+    facts = {**{k: meta[k] for k in HEADLINE if k in meta}, **{k: v for k, v in meta.items()
+                                                               if k not in HEADLINE and k not in nested}}
+    rows = "".join(f"<tr><th>{html.escape(HEADLINE.get(k, k))}</th><td><code>{html.escape(str(v))}</code></td></tr>"
+                   for k, v in facts.items())
+    parts = [f"<section id='provenance'><h2>What made this report</h2><table>{rows}</table>"]
+    if "options" in meta:
+        parts.append(f"<h3>Command-line options</h3>{_json_block(meta['options'])}")
+    if "preset_settings" in meta:
+        parts.append(f"<h3>Run settings of each preset</h3>{_json_block(meta['preset_settings'])}")
+    parts.append("<details><summary>settings of every run (negative controls included)</summary>"
+                 f"{_json_block(meta.get('settings', {}))}</details></section>")
+    return "".join(parts)
+
+
 def build_report(runs: Mapping[tuple[str, str], Rows], claims: Sequence[ClaimResult], title: str,
                  meta: dict[str, Any]) -> str:
-    """One HTML file: `meta` (version, date, where, settings of every run), the table, the figures."""
-    settings = html.escape(json.dumps(meta.get("settings", {}), indent=1))
-    head = {k: v for k, v in meta.items() if k != "settings"}
+    """One HTML file: what made it (provenance_html), the verdict table, the figures."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
-             "<p>" + " &middot; ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in head.items()) + "</p>",
-             _table(claims), f"<details><summary>settings of every run</summary><pre>{settings}</pre></details>"]
+             provenance_html(meta), "<h2>Verdicts</h2>", _table(claims)]
     first = True
     for claim in claims:
         rows = runs.get((claim.preset, BASE))

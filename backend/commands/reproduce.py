@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,42 @@ def _in_process(specs: dict[tuple[str, str], SweepSpec], device_name: str) -> Ru
     return out
 
 
+def _resphase_version() -> str:
+    try:
+        return version("resphase")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return __version__
+
+
+def _torch_and_device(args: argparse.Namespace) -> tuple[str, str]:
+    """torch's version and the device the runs used: this process's (resolved from --device), or
+    the server's workers when they ran there (each reports its own on /api/v1/health)."""
+    try:
+        import torch
+    except ImportError:
+        torch_version = "not installed"
+    else:
+        torch_version = str(torch.__version__)
+    if args.url:
+        return torch_version, f"the workers of {args.url}"
+    from worker.engine import resolve_device
+
+    return torch_version, str(resolve_device(args.device))
+
+
+def provenance(args: argparse.Namespace, size: str, specs: dict[tuple[str, str], SweepSpec],
+               elapsed_s: float) -> dict[str, Any]:
+    """What made a report, in the order it is shown at its top: the exact command, versions,
+    device, date, the command-line options, the run settings of each preset, then of every run."""
+    torch_version, device = _torch_and_device(args)
+    return {"command": shlex.join(sys.argv), "resphase_version": _resphase_version(), "torch_version": torch_version,
+            "device": device, "date": datetime.now(UTC).isoformat(timespec="seconds"), "size": size,
+            "where": args.url or "this process", "elapsed_s": round(elapsed_s, 1),
+            "options": {k: v for k, v in sorted(vars(args).items()) if k != "command"},
+            "preset_settings": {p: s.settings.model_dump(mode="json") for (p, v), s in specs.items() if v == "none"},
+            "settings": {f"{p} [{v}]": s.settings.model_dump(mode="json") for (p, v), s in specs.items()}}
+
+
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.3g}"
 
@@ -120,9 +158,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         _print_table(claims)
     if args.out:
-        meta = {"size": size, "resphase_version": __version__, "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "where": args.url or "this process", "elapsed_s": round(time.perf_counter() - started, 1),
-                "settings": {f"{p} [{v}]": s.settings.model_dump(mode="json") for (p, v), s in specs.items()}}
+        meta = provenance(args, size, specs, time.perf_counter() - started)
         Path(args.out).write_text(build_report(runs, claims, f"resphase reproduce ({size})", meta))
         print(f"report written to {args.out}", file=sys.stderr)
     return 0
