@@ -14,7 +14,9 @@ from backend.settings import Limits
 from backend.store import Database
 from backend.store import sweeps as repo
 from backend.store.points import claim, heartbeat, point_spec, reap, record, release
-from backend.store.tables import Base, Point, result_table
+from backend.store.sweep_lifecycle import cancel_sweep
+from backend.store.sweep_reads import status_counts
+from backend.store.tables import Base, Point, Sweep, result_table
 
 LIMITS = Limits()
 
@@ -121,9 +123,9 @@ def test_cancel_leaves_points_another_live_sweep_uses(db: Database) -> None:
     a = _create(db, _spec())
     _create(db, _spec(alpha=[1]))  # shares alpha = 1 points with the first
     with db.session() as s:
-        sweep = repo.list_sweeps(s)[-1]
-        assert sweep.id == a.sweep_id
-        assert repo.cancel_sweep(s, sweep) == 2
+        sweep = s.get(Sweep, a.sweep_id)
+        assert sweep is not None
+        assert cancel_sweep(s, sweep) == 2
     with db.read_session() as s:
-        counts = repo.status_counts(s, a.sweep_id)
+        counts = status_counts(s, a.sweep_id)
     assert counts["cancelled"] == 2 and counts["queued"] == 2
