@@ -11,7 +11,7 @@ object by construction."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from backend.grid import PointSpec
@@ -57,7 +57,6 @@ class PointOutcome:
     seeds: list[SeedRun]
     timing_s: float
     provenance: Provenance
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import anyio
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, Field
 from sqlalchemy import select, text
 
 from backend.api.deps import DbDep, QueueDep, SettingsDep
@@ -24,15 +24,31 @@ from backend.store.tables import WorkerRecord, utcnow
 router = APIRouter(tags=["health"])
 
 
+class DatabaseHealth(BaseModel):
+    ok: bool = Field(description="Whether the database answered within HEALTH_TIMEOUT_S")
+    dialect: str | None = Field(None, description="sqlite or postgresql, when it answered")
+    error: str | None = Field(None, description="Why not, when it did not")
+
+
+class BrokerHealth(BaseModel):
+    ok: bool | None = Field(description="Whether the broker answered; null when the database is down (not asked)")
+    url: str | None = Field(None, description="The broker's URL, password masked")
+
+
+class WorkersHealth(BaseModel):
+    ok: bool | None = Field(description="Whether a worker was seen in the last few heartbeats; null when the "
+                                        "database is down")
+    count: int = Field(description="Workers seen recently")
+    names: list[str] = Field(description="Their names")
+
+
 class HealthStatus(BaseModel):
     """status "ok" (database, broker and a worker), "degraded" (database only), "down" (no database: a 503)."""
 
-    model_config = ConfigDict(extra="allow")
-
     status: Literal["ok", "degraded", "down"]
-    database: dict[str, Any]  # ok, dialect; or ok false and error
-    broker: dict[str, Any]  # ok (null when the database is down), url
-    workers: dict[str, Any]  # ok, count, names
+    database: DatabaseHealth
+    broker: BrokerHealth
+    workers: WorkersHealth
 
 HEALTH_TIMEOUT_S = 1.5
 _CHECKS = anyio.CapacityLimiter(8)  # threads for health checks only; hung ones are abandoned
