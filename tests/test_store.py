@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
-from backend.grid import SweepSpec, expand, expanded_axes
+from backend.grid import RunSettings, SweepSpec, estimate_seconds, expand, expanded_axes
 from backend.results import PointOutcome, Provenance, SeedRun
 from backend.settings import Limits
 from backend.store import Database
 from backend.store import sweeps as repo
+from backend.store.engine import alembic_config
 from backend.store.points import claim, heartbeat, point_detail, point_spec, reap, record, release
 from backend.store.sweep_lifecycle import cancel_sweep
 from backend.store.sweep_reads import status_counts
@@ -154,3 +157,17 @@ def test_a_point_document_read_back_is_the_outcome_s_to_json(db: Database) -> No
     assert detail is not None
     assert {k: detail[k] for k in expected} == expected
     assert detail["id"] == ids[0] and detail["attempts"] == 1 and detail["finished_at"].endswith("Z")
+
+
+def test_the_upgrade_to_0005_computes_the_estimate_of_sweeps_stored_before(db: Database) -> None:
+    created = _create(db, _spec())
+    cfg = alembic_config(db.engine)
+    for step, target in ((command.downgrade, "0004"), (command.upgrade, "head")):
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, target)
+    with db.read_session() as s:
+        sweep = s.get(Sweep, created.sweep_id)
+        assert sweep is not None
+        expected = estimate_seconds(sweep.axes, RunSettings.model_validate(sweep.settings))
+    assert expected > 0 and sweep.estimated_s == pytest.approx(expected)

@@ -25,7 +25,7 @@ class PointRowPublic(BaseModel):
                                                          "seeds that did not diverge; null when undefined")
 
 
-class PointPage(BaseModel):
+class PointPagePublic(BaseModel):
     """One page of a sweep's points in id order."""
 
     items: list[PointRowPublic]

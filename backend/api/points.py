@@ -8,13 +8,13 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from backend.api.deps import MAX_ID, ReadSession, sweep_or_404
 from backend.api.errors import responses
-from backend.api.point_schemas import PointDetailPublic, PointPage, PointStatus
+from backend.api.point_schemas import PointDetailPublic, PointPagePublic, PointStatus
 from backend.store.points import list_points, point_detail
 
 router = APIRouter(tags=["points"], responses=responses(401, 404, 422, 503))
 
 
-@router.get("/sweeps/{sweep_id}/points", response_model=PointPage)
+@router.get("/sweeps/{sweep_id}/points", response_model=PointPagePublic)
 def sweep_points(sweep_id: int, session: ReadSession, status_: PointStatus | None = Query(None, alias="status"),
                  limit: int = Query(100, ge=1, le=1000),
                  cursor: str | None = Query(None, max_length=100, description="next_cursor of the previous page"),
