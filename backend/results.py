@@ -1,13 +1,24 @@
 """The result of one grid point in plain Python values: what the worker produces, the store keeps
-and the CLI and API print. Torch-free."""
+and the CLI and API print. Torch-free.
+
+One serializer, two steps: `PointOutcome.result_row()` is the stored form (the `result` table's
+columns: per metric the seed mean, standard error and count, the per-seed documents, the loss
+curves, timing and provenance), and `point_document(config, content_hash, row)` turns such a row
+into the JSON object of `resphase run --json` and GET /points/{id}. `PointOutcome.to_json()` is
+`point_document` of its own row, so what a worker prints and what the API reads back are the same
+object by construction."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from backend.grid import PointSpec
-from backend.metrics import METRIC_NAMES, Aggregate, aggregate, classify, json_number, point_flags
+from backend.jsonsafe import finite_or_none
+from backend.metrics import METRIC_NAMES, Aggregate, aggregate, classify, point_flags
+
+PROVENANCE_FIELDS: tuple[str, ...] = ("resphase_version", "torch_version", "device", "dtype", "host")
 
 
 @dataclass
@@ -46,7 +57,6 @@ class PointOutcome:
     seeds: list[SeedRun]
     timing_s: float
     provenance: Provenance
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -57,27 +67,35 @@ class PointOutcome:
         return {name: aggregate([s.metrics.get(name) for s in survivors]) for name in METRIC_NAMES}
 
     @property
-    def flags(self) -> list[str]:
-        means = {name: agg.mean for name, agg in self.aggregates().items()}
-        ref = self.point.settings.reference
-        return point_flags(means, self.regime, self.point.settings.dtype,
-                           None if ref is None else ref.L / self.point.L)
-
-    @property
     def regime(self) -> str:
         means = {name: agg.mean for name, agg in self.aggregates().items()}
         return classify(means, self.status == "diverged")
 
     def mean_loss_curve(self) -> list[float | None]:
         """Per step, the mean over the seeds that did not diverge (all seeds when every one did)."""
-        seeds = [s for s in self.seeds if not s.diverged] or self.seeds
-        steps = max((len(s.loss_curve) for s in seeds), default=0)
-        return [aggregate([s.loss_curve[k] for s in seeds if k < len(s.loss_curve)]).mean for k in range(steps)]
+        return mean_loss_curve([s.loss_curve for s in self.seeds], [s.diverged for s in self.seeds])
 
     def seed_docs(self) -> list[dict[str, Any]]:
         """Per seed: unit seed, regime, divergence step and metrics (non-finite -> None), as stored."""
         return [{"unit_seed": s.unit_seed, "regime": s.regime, "diverged_at_step": s.diverged_at_step,
-                 "metrics": {k: json_number(v) for k, v in s.metrics.items()}} for s in self.seeds]
+                 "metrics": {k: finite_or_none(v) for k, v in s.metrics.items()}} for s in self.seeds]
+
+    def result_row(self) -> dict[str, Any]:
+        """The stored form: the `result` table's columns but point_id and created_at."""
+        row: dict[str, Any] = {"regime": self.regime, "status": self.status}
+        for name, agg in self.aggregates().items():
+            row[f"{name}_mean"], row[f"{name}_stderr"] = finite_or_none(agg.mean), finite_or_none(agg.stderr)
+            row[f"{name}_n"] = agg.n
+        row["seeds"] = self.seed_docs()
+        row["loss_curves"] = [[finite_or_none(v) for v in s.loss_curve] for s in self.seeds]
+        row["timing_s"] = self.timing_s
+        row.update({k: getattr(self.provenance, k) for k in PROVENANCE_FIELDS})
+        return row
+
+    def config(self) -> dict[str, Any]:
+        """Every setting of the point, as the store keeps it (settings in JSON mode)."""
+        p = self.point
+        return point_config(p.alpha, p.D, p.L, p.M, p.settings.model_dump(mode="json"))
 
     def tidy_rows(self) -> list[dict[str, Any]]:
         """One row per seed, the shape of GET /sweeps/{id}/export rows (without the ids)."""
@@ -87,26 +105,48 @@ class PointOutcome:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of `resphase run --json` and of GET /points/{id}: non-finite -> null."""
-        metrics = {}
-        for name, agg in self.aggregates().items():
-            values = [json_number(s.metrics.get(name)) for s in self.seeds]
-            metrics[name] = {**agg.as_dict(), "values": values}
-        return {
-            "config": self.point.config(),
-            "content_hash": self.point.content_hash,
-            "status": self.status,
-            "regime": self.regime,
-            "flags": self.flags,
-            "metrics": metrics,
-            "seed_regimes": [s.regime for s in self.seeds],
-            "diverged_at_step": [s.diverged_at_step for s in self.seeds],
-            "curves": {
-                "loss": self.mean_loss_curve(),
-                "loss_per_seed": [[json_number(v) for v in s.loss_curve] for s in self.seeds],
-            },
-            "timing_s": self.timing_s,
-            "provenance": vars(self.provenance),
-        }
+        return point_document(self.config(), self.point.content_hash, self.result_row())
+
+
+def point_config(alpha: float, D: int, L: int, M: int, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The `config` of a point document: its axes and its settings document."""
+    return {"alpha": alpha, "D": D, "L": L, "M": M, **settings}
+
+
+def mean_loss_curve(curves: Sequence[Sequence[float | None]], diverged: Sequence[bool]) -> list[float | None]:
+    """Per step, the mean of the finite values of the seeds that did not diverge (of every seed
+    when all did); None at a step with no finite value."""
+    kept = [c for c, gone in zip(curves, diverged, strict=True) if not gone] or list(curves)
+    steps = max((len(c) for c in kept), default=0)
+    return [aggregate([c[k] for c in kept if k < len(c)]).mean for k in range(steps)]
+
+
+def point_document(config: Mapping[str, Any], content_hash: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON object of a computed point from its stored row (`PointOutcome.result_row`, or the
+    `result` table's row): config, status, regime, flags, per metric {mean, stderr, n, values},
+    per-seed regimes and divergence steps, the mean and per-seed loss curves, timing, provenance."""
+    seeds = row["seeds"]
+    means = {name: finite_or_none(row[f"{name}_mean"]) for name in METRIC_NAMES}
+    metrics = {name: {"mean": means[name], "stderr": finite_or_none(row[f"{name}_stderr"]), "n": row[f"{name}_n"] or 0,
+                      "values": [s["metrics"].get(name) for s in seeds]} for name in METRIC_NAMES}
+    ref = config.get("reference")
+    depth_ratio = None if not ref else ref["L"] / config["L"]
+    flags = point_flags(means, row["regime"], config["dtype"], depth_ratio)
+    curves = row["loss_curves"]
+    return {
+        "config": dict(config),
+        "content_hash": content_hash,
+        "status": row["status"],
+        "regime": row["regime"],
+        "flags": flags,
+        "metrics": metrics,
+        "seed_regimes": [s["regime"] for s in seeds],
+        "diverged_at_step": [s["diverged_at_step"] for s in seeds],
+        "curves": {"loss": mean_loss_curve(curves, [s["diverged_at_step"] is not None for s in seeds]),
+                   "loss_per_seed": curves},
+        "timing_s": row["timing_s"],
+        "provenance": {k: row[k] for k in PROVENANCE_FIELDS},
+    }
 
 
 def tidy_rows(base: dict[str, Any], settings: dict[str, Any], seeds: list[dict[str, Any]] | None

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from backend.main import create_app
 from backend.settings import Settings
@@ -102,6 +103,39 @@ def test_cancel_retry_delete(client: TestClient) -> None:
     assert client.delete(f"/api/v1/sweeps/{sid}").status_code == 204
     assert client.get(f"/api/v1/sweeps/{sid}").status_code == 404
     assert client.get(f"/api/v1/sweeps/{sid}/points").status_code == 404
+
+
+def _statements(client: TestClient, url: str) -> tuple[int, Any]:
+    """How many SQL statements the app's engine runs to answer GET `url`, and the answer."""
+    engine = client.app.state.db.engine  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        r = client.get(url)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert r.status_code == 200, r.text
+    return len(seen), r.json()
+
+
+def test_the_sweep_list_costs_the_same_queries_for_1_or_20_sweeps(client: TestClient) -> None:
+    """Counts by status of every listed sweep come from one grouped query, not two per sweep."""
+    body = {**SMALL, "grid": {**SMALL["grid"], "L": [4]}}
+    first = post(client, body).json()["id"]
+    one, listed = _statements(client, "/api/v1/sweeps")
+    assert [s["id"] for s in listed] == [first] and listed[0]["counts"]["queued"] == 2
+    for i in range(19):
+        post(client, {**body, "name": f"copy {i}", "grid": {**body["grid"], "M": [4 + (i % 3)]}})
+    twenty, listed = _statements(client, "/api/v1/sweeps")
+    assert len(listed) == 20 and twenty == one, (one, twenty)
+    assert all(sum(s["counts"].values()) == s["n_points"] == 2 for s in listed)
+    assert all(s["estimated_s"] > 0 for s in listed)
+    single, got = _statements(client, f"/api/v1/sweeps/{first}")
+    assert got == {**listed[-1], "elapsed_s": got["elapsed_s"]} and single <= one
 
 
 @pytest.mark.parametrize(("change", "limit"), [

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import time
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
-from backend.grid import SweepSpec, expand, expanded_axes
+from backend.grid import RunSettings, SweepSpec, estimate_seconds, expand, expanded_axes
 from backend.results import PointOutcome, Provenance, SeedRun
 from backend.settings import Limits
 from backend.store import Database
 from backend.store import sweeps as repo
-from backend.store.points import claim, heartbeat, point_spec, reap, record, release
-from backend.store.tables import Base, Point, result_table
+from backend.store.engine import alembic_config
+from backend.store.points import claim, heartbeat, point_detail, point_spec, reap, record, release
+from backend.store.sweep_lifecycle import cancel_sweep
+from backend.store.sweep_reads import status_counts
+from backend.store.tables import Base, Point, Sweep, result_table
 
 LIMITS = Limits()
 
@@ -121,9 +127,47 @@ def test_cancel_leaves_points_another_live_sweep_uses(db: Database) -> None:
     a = _create(db, _spec())
     _create(db, _spec(alpha=[1]))  # shares alpha = 1 points with the first
     with db.session() as s:
-        sweep = repo.list_sweeps(s)[-1]
-        assert sweep.id == a.sweep_id
-        assert repo.cancel_sweep(s, sweep) == 2
+        sweep = s.get(Sweep, a.sweep_id)
+        assert sweep is not None
+        assert cancel_sweep(s, sweep) == 2
     with db.read_session() as s:
-        counts = repo.status_counts(s, a.sweep_id)
+        counts = status_counts(s, a.sweep_id)
     assert counts["cancelled"] == 2 and counts["queued"] == 2
+
+
+def test_a_point_document_read_back_is_the_outcome_s_to_json(db: Database) -> None:
+    """The worker's outcome, recorded and read back by GET /points/{id}'s read model, is the object
+    `resphase run --json` prints: one serializer, non-finite values as null, a diverged seed left
+    out of the means and of the mean loss curve."""
+    ids = [i for b in _create(db, _spec()).batches for i in b][:1]
+    with db.session() as s:
+        claim(s, ids, "w", "h", "cpu", 60, 3)
+    outcome = _outcome(db, ids[0])
+    nan = float("nan")
+    outcome.seeds.append(SeedRun(7, {"feature_update": nan, "init_deviation": 0.3}, [2.0, nan], 1))
+    outcome.seeds[0].metrics["loss_final"] = float("inf")
+    with db.session() as s:
+        assert record(s, [(ids[0], outcome)], "w") == ids
+    expected = outcome.to_json()
+    json.dumps(expected, allow_nan=False)  # the one JSON number rule: no NaN or inf left
+    assert expected["status"] == "diverged" and expected["curves"]["loss"] == [1.0, 0.5]
+    assert expected["metrics"]["feature_update"]["values"] == [0.5, 1.5, None]
+    with db.read_session() as s:
+        detail = point_detail(s, ids[0])
+    assert detail is not None
+    assert {k: detail[k] for k in expected} == expected
+    assert detail["id"] == ids[0] and detail["attempts"] == 1 and detail["finished_at"].endswith("Z")
+
+
+def test_the_upgrade_to_0005_computes_the_estimate_of_sweeps_stored_before(db: Database) -> None:
+    created = _create(db, _spec())
+    cfg = alembic_config(db.engine)
+    for step, target in ((command.downgrade, "0004"), (command.upgrade, "head")):
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, target)
+    with db.read_session() as s:
+        sweep = s.get(Sweep, created.sweep_id)
+        assert sweep is not None
+        expected = estimate_seconds(sweep.axes, RunSettings.model_validate(sweep.settings))
+    assert expected > 0 and sweep.estimated_s == pytest.approx(expected)

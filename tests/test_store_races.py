@@ -20,6 +20,7 @@ from backend.grid import SweepSpec, expand, expanded_axes
 from backend.settings import Limits, Settings
 from backend.store import Database
 from backend.store import sweeps as repo
+from backend.store.sweep_lifecycle import delete_sweep
 from backend.store.tables import Point, Sweep, sweep_point
 from tests.conftest import free_port, resphase_env, start, stop, truncate, wait_http
 
@@ -93,7 +94,7 @@ def test_submission_waiting_on_a_deletion_recreates_the_points(db: Database) -> 
     must not see the deleted points as present (empty sweep) nor fail on their foreign key."""
     first = _create(db, BODY)
     with db.session() as s:
-        repo.delete_sweep(s, s.get(Sweep, first.sweep_id))  # type: ignore[arg-type]
+        delete_sweep(s, s.get(Sweep, first.sweep_id))  # type: ignore[arg-type]
         submit = Background(lambda: _create(db, BODY))
         submit.start()
         time.sleep(0.5)
@@ -114,7 +115,7 @@ def test_deletion_waiting_on_a_submission_keeps_the_points(db: Database) -> None
         created = repo.create_sweep(s, spec, expand(spec, LIMITS), expanded_axes(spec.grid, LIMITS), 20.0)
 
         def remove() -> None:
-            repo.transact(db, lambda s2: repo.delete_sweep(s2, s2.get(Sweep, first.sweep_id)))  # type: ignore[arg-type]
+            repo.transact(db, lambda s2: delete_sweep(s2, s2.get(Sweep, first.sweep_id)))  # type: ignore[arg-type]
 
         deletion = Background(remove)
         deletion.start()

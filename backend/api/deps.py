@@ -39,11 +39,6 @@ async def get_queue(request: Request) -> TaskQueue:
     return queue
 
 
-def write_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
-    with db.session() as s:
-        yield s
-
-
 def read_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
     with db.read_session() as s:
         yield s
@@ -146,7 +141,6 @@ def costly_unless_mean(request: Request, settings: Annotated[Settings, Depends(g
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DbDep = Annotated[Database, Depends(get_db)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
-WriteSession = Annotated[Session, Depends(write_session)]
 ReadSession = Annotated[Session, Depends(read_session)]
 Auth = Depends(require_token)
 Reader = Depends(require_reader)

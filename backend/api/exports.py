@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.deps import DbDep, sweep_or_404
 from backend.api.errors import responses
@@ -17,11 +18,34 @@ from backend.store.slices import export_rows
 
 router = APIRouter(tags=["exports"], responses=responses(401, 404, 422, 503))
 
-_ROWS: dict[str, Any] = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
+
+
+class ExportRowPublic(BaseModel):
+    """One row of an export: a point and one of its seeds (one row with null seed fields for a
+    point not computed yet). After the fields below come every run setting (the reference's as
+    ref_L, ref_M, ref_seeds) and every metric of GET /meta (null where undefined)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    sweep_id: int
+    point_id: int
+    content_hash: str
+    alpha: float
+    D: int
+    L: int
+    M: int
+    status: str = Field(description="The point's status")
+    point_regime: str | None = Field(description="The regime of the point's seed means")
+    unit_seed: int | None = Field(description="The seed of this row; null for a point not computed")
+    seed_regime: str | None = Field(description="The regime of this seed alone")
+    diverged_at_step: int | None = Field(description="The step this seed diverged at, or null")
+
+
+# The JSON variant's schema comes from `model`; CSV and Parquet are documented as files.
 _EXPORT_200: dict[int | str, dict[str, Any]] = {200: {
     "description": "One row per point and seed, as an attachment (Content-Disposition: resphase-sweep-ID.FORMAT)",
+    "model": list[ExportRowPublic],
     "content": {"text/csv": {"schema": {"type": "string"}},
-                "application/json": {"schema": _ROWS},
                 "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
@@ -40,8 +64,10 @@ def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     yield buf.getvalue()
 
 
-@router.get("/sweeps/{sweep_id}/export", response_class=Response, responses=_EXPORT_200)
+@router.get("/sweeps/{sweep_id}/export", response_class=Response, response_model=None, responses=_EXPORT_200)
 def export_sweep(sweep_id: int, db: DbDep, format: Literal["csv", "json", "parquet"] = "csv") -> Response:
+    """Every point and seed of the sweep with every setting and metric: CSV (streamed), JSON (a
+    list of rows) or Parquet, as an attachment."""
     with db.read_session() as s:
         sweep_or_404(s, sweep_id)
     name = f"resphase-sweep-{sweep_id}"

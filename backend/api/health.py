@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import anyio
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, Field
 from sqlalchemy import select, text
 
 from backend.api.deps import DbDep, QueueDep, SettingsDep
@@ -24,15 +24,31 @@ from backend.store.tables import WorkerRecord, utcnow
 router = APIRouter(tags=["health"])
 
 
-class HealthStatus(BaseModel):
+class DatabaseHealthPublic(BaseModel):
+    ok: bool = Field(description="Whether the database answered within HEALTH_TIMEOUT_S")
+    dialect: str | None = Field(None, description="sqlite or postgresql, when it answered")
+    error: str | None = Field(None, description="Why not, when it did not")
+
+
+class BrokerHealthPublic(BaseModel):
+    ok: bool | None = Field(description="Whether the broker answered; null when the database is down (not asked)")
+    url: str | None = Field(None, description="The broker's URL, password masked")
+
+
+class WorkersHealthPublic(BaseModel):
+    ok: bool | None = Field(description="Whether a worker was seen in the last few heartbeats; null when the "
+                                        "database is down")
+    count: int = Field(description="Workers seen recently")
+    names: list[str] = Field(description="Their names")
+
+
+class HealthPublic(BaseModel):
     """status "ok" (database, broker and a worker), "degraded" (database only), "down" (no database: a 503)."""
 
-    model_config = ConfigDict(extra="allow")
-
     status: Literal["ok", "degraded", "down"]
-    database: dict[str, Any]  # ok, dialect; or ok false and error
-    broker: dict[str, Any]  # ok (null when the database is down), url
-    workers: dict[str, Any]  # ok, count, names
+    database: DatabaseHealthPublic
+    broker: BrokerHealthPublic
+    workers: WorkersHealthPublic
 
 HEALTH_TIMEOUT_S = 1.5
 _CHECKS = anyio.CapacityLimiter(8)  # threads for health checks only; hung ones are abandoned
@@ -50,8 +66,8 @@ async def _in_thread(fn: Any, *args: Any) -> Any:
         return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True, limiter=_CHECKS)
 
 
-@router.get("/health", response_model=HealthStatus,
-            responses={503: {"model": HealthStatus, "description": "The database is unreachable or does not answer"}})
+@router.get("/health", response_model=HealthPublic,
+            responses={503: {"model": HealthPublic, "description": "The database is unreachable or does not answer"}})
 async def health(db: DbDep, queue: QueueDep, settings: SettingsDep, response: Response) -> dict[str, Any]:
     """200 with status ok or degraded; 503 when the database cannot be reached or does not answer
     within HEALTH_TIMEOUT_S."""

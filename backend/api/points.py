@@ -2,49 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, ConfigDict
 
 from backend.api.deps import MAX_ID, ReadSession, sweep_or_404
 from backend.api.errors import responses
-from backend.store.points import list_points
-from backend.store.slices import point_detail
+from backend.api.point_schemas import PointDetailPublic, PointPagePublic, PointStatus
+from backend.store.points import list_points, point_detail
 
 router = APIRouter(tags=["points"], responses=responses(401, 404, 422, 503))
 
-StatusFilter = Literal["queued", "running", "done", "diverged", "failed", "cancelled"]
 
-
-class PointDetail(BaseModel):
-    """The `resphase run --json` object of a point plus its queue state; metrics, curves and the
-    like are null until it is computed."""
-
-    model_config = ConfigDict(extra="allow")
-
-    id: int
-    config: dict[str, Any]
-    content_hash: str
-    status: str
-    attempts: int
-    error: str | None
-    regime: str | None
-    metrics: dict[str, Any] | None
-    curves: dict[str, Any] | None
-    flags: list[Any]
-
-
-class PointPage(BaseModel):
-    items: list[dict[str, Any]]
-    next_cursor: str | None
-
-
-@router.get("/sweeps/{sweep_id}/points", response_model=PointPage)
-def sweep_points(sweep_id: int, session: ReadSession, status_: StatusFilter | None = Query(None, alias="status"),
+@router.get("/sweeps/{sweep_id}/points", response_model=PointPagePublic)
+def sweep_points(sweep_id: int, session: ReadSession, status_: PointStatus | None = Query(None, alias="status"),
                  limit: int = Query(100, ge=1, le=1000),
                  cursor: str | None = Query(None, max_length=100, description="next_cursor of the previous page"),
                  ) -> dict[str, Any]:
+    """One page of the sweep's points in id order, with their seed means."""
     sweep_or_404(session, sweep_id)
     try:
         items, next_cursor = list_points(session, sweep_id, status_, limit, cursor)
@@ -53,7 +28,7 @@ def sweep_points(sweep_id: int, session: ReadSession, status_: StatusFilter | No
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/points/{point_id}", response_model=PointDetail)
+@router.get("/points/{point_id}", response_model=PointDetailPublic)
 def get_point(point_id: int, session: ReadSession) -> dict[str, Any]:
     """The `resphase run --json` object of the point plus its queue state (metrics null until computed)."""
     doc = point_detail(session, point_id) if 1 <= point_id <= MAX_ID else None

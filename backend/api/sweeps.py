@@ -9,56 +9,37 @@ says `"dispatch": "pending"`, and the reaper sends it once the broker answers.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from backend.api.deps import Auth, Costly, DbDep, PrincipalDep, QueueDep, ReadSession, SettingsDep, owned, sweep_or_404
-from backend.api.errors import responses
-from backend.grid import (
-    LimitViolation,
-    PointSpec,
-    SweepSpec,
-    check_limits,
-    estimate_seconds,
-    expand,
-    expanded_axes,
-    point_flops,
-    reference_flops,
+from backend.api.deps import (
+    MAX_ID,
+    Auth,
+    Costly,
+    DbDep,
+    PrincipalDep,
+    QueueDep,
+    ReadSession,
+    SettingsDep,
+    owned,
+    sweep_or_404,
 )
+from backend.api.errors import responses
+from backend.api.sweep_schemas import Dispatch, SweepPublic, sweep_draft, sweep_public
+from backend.grid import LimitViolation, PointSpec, SweepSpec, check_limits, expand, expanded_axes
 from backend.queue import TaskQueue, dispatch
 from backend.settings import Limits
 from backend.store import Database
+from backend.store import sweep_lifecycle as life
 from backend.store import sweeps as repo
+from backend.store.sweep_reads import sweep_record, sweep_records
+from backend.store.tables import utcnow
+from backend.store.transactions import transact
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"], responses=responses(401, 422, 503))
 log = logging.getLogger(__name__)
-
-
-class SweepPublic(BaseModel):
-    """The sweep summary: counts by status, progress and timings (docs/api.md)."""
-
-    id: int | None = None
-    name: str
-    created_at: str | None = None
-    axes: dict[str, list[float]]
-    settings: dict[str, Any]
-    n_points: int
-    n_reused: int
-    estimated_flops: float
-    estimated_s: float  # compute time on one CPU worker (backend.grid.estimate_seconds)
-    counts: dict[str, int]
-    progress: float
-    elapsed_s: float
-    remaining_s: float | None
-    state: str
-    owner: str | None = None  # the token name that created it (None: created in open mode)
-    # Only in the answers of POST /sweeps and POST /sweeps/{id}/retry: "sent" when the broker took
-    # every task (or there was nothing to send), "pending" when it refused them (broker down): the
-    # points are committed and queued all the same, and the reaper sends them once it answers.
-    dispatch: Literal["sent", "pending"] | None = None
 
 
 def _limit_detail(violations: list[LimitViolation]) -> list[dict[str, Any]]:
@@ -67,27 +48,37 @@ def _limit_detail(violations: list[LimitViolation]) -> list[dict[str, Any]]:
 
 
 def _validated_points(spec: SweepSpec, limits: Limits) -> tuple[list[PointSpec], dict[str, list[float]]]:
+    """The spec's points and achieved axes; 422 naming each limit it is over."""
     violations = check_limits(spec, limits)
     if violations:
         raise HTTPException(422, _limit_detail(violations))
     return expand(spec, limits), expanded_axes(spec.grid, limits)
 
 
+def _not_found(sweep_id: int) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id} not found")
+
+
+def _summary(session: Session, sweep_id: int, dispatch: Dispatch | None = None) -> SweepPublic:
+    """The sweep's summary now; 404 when there is no such sweep (or it was deleted meanwhile)."""
+    rec = sweep_record(session, sweep_id) if 1 <= sweep_id <= MAX_ID else None
+    if rec is None:
+        raise _not_found(sweep_id)
+    return sweep_public(rec, utcnow(), dispatch)
+
+
 @router.post("/validate", response_model=SweepPublic, dependencies=[Auth, Costly], responses=responses(400, 413, 429))
-def validate_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep) -> dict[str, Any]:
+def validate_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep) -> SweepPublic:
     """Check a spec and report its point count, reuse and cost without creating anything."""
     points, axes = _validated_points(spec, settings.limits)
     with db.read_session() as s:
-        existing = repo._existing(s, [p.content_hash for p in points])
-    reused = sum(1 for _, st in existing.values() if st in ("done", "diverged"))
-    flops = sum(point_flops(p) for p in points) + reference_flops(points)
-    return {"name": spec.name, "axes": axes, "settings": spec.settings.model_dump(mode="json"),
-            "n_points": len(points), "n_reused": reused, "estimated_flops": flops,
-            "estimated_s": estimate_seconds(axes, spec.settings), "counts": {},
-            "progress": 0.0, "elapsed_s": 0.0, "remaining_s": None, "state": "draft"}
+        reused = repo.count_reusable(s, [p.content_hash for p in points])
+    cost = repo.sweep_cost(points, axes, spec.settings)
+    return sweep_draft(spec.name, axes, spec.settings.model_dump(mode="json"), len(points), reused, cost.flops,
+                       cost.seconds)
 
 
-def _dispatched(db: Database, queue: TaskQueue, sweep_id: int, batches: list[list[int]]) -> str:
+def _dispatched(db: Database, queue: TaskQueue, sweep_id: int, batches: list[list[int]]) -> Dispatch:
     """Send the committed batches; "sent", or "pending" when the broker refused them."""
     if dispatch(db, queue, batches):
         return "sent"
@@ -109,61 +100,65 @@ def create_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep, queue: Queue
     answers, so nothing needs to be submitted again. Points already stored (same content hash,
     whoever submitted them, even concurrently) are reused: failed and cancelled ones are queued
     again, and queued ones that are stuck (never sent, or still unclaimed
-    RESPHASE_DISPATCH_TIMEOUT_S after their last send) are sent again."""
+    RESPHASE_DISPATCH_TIMEOUT_S after their last send) are sent again. (A plain dict: the claims
+    route calls this function to create its control sweeps.)"""
     points, axes = _validated_points(spec, settings.limits)
-    created = repo.transact(db, lambda s: repo.create_sweep(s, spec, points, axes, settings.dispatch_timeout_s,
-                                                            owner=who.name))
+    created = transact(db, lambda s: repo.create_sweep(s, spec, points, axes, settings.dispatch_timeout_s,
+                                                       owner=who.name))
     sent = _dispatched(db, queue, created.sweep_id, created.batches)
     with db.read_session() as s:
-        return {**repo.summary(s, sweep_or_404(s, created.sweep_id)), "dispatch": sent}
+        return _summary(s, created.sweep_id, sent).model_dump(mode="json")
 
 
 @router.get("", response_model=list[SweepPublic])
-def list_sweeps(session: ReadSession, limit: int = Query(50, ge=1, le=500)) -> list[dict[str, Any]]:
-    return [repo.summary(session, sw) for sw in repo.list_sweeps(session, limit)]
+def list_sweeps(session: ReadSession, limit: int = Query(50, ge=1, le=500)) -> list[SweepPublic]:
+    """The newest `limit` sweeps, newest first (two queries however many)."""
+    now = utcnow()
+    return [sweep_public(rec, now) for rec in sweep_records(session, limit)]
 
 
 @router.get("/{sweep_id}", response_model=SweepPublic, responses=responses(404))
-def get_sweep(sweep_id: int, session: ReadSession) -> dict[str, Any]:
-    return repo.summary(session, sweep_or_404(session, sweep_id))
+def get_sweep(sweep_id: int, session: ReadSession) -> SweepPublic:
+    return _summary(session, sweep_id)
 
 
 @router.post("/{sweep_id}/cancel", response_model=SweepPublic, responses=responses(403, 404))
-def cancel_sweep(sweep_id: int, db: DbDep, who: PrincipalDep) -> dict[str, Any]:
+def cancel_sweep(sweep_id: int, db: DbDep, who: PrincipalDep) -> SweepPublic:
     """Queued and running points become cancelled; running ones stop between two steps. Only the
     sweep's owner or an admin may (403 otherwise)."""
     try:
-        repo.transact(db, lambda s: repo.cancel_sweep(s, owned(sweep_or_404(s, sweep_id), who, "cancel")))
-    except repo.SweepGone:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id} not found") from None
+        transact(db, lambda s: life.cancel_sweep(s, owned(sweep_or_404(s, sweep_id), who, "cancel")))
+    except life.SweepGone:
+        raise _not_found(sweep_id) from None
     with db.read_session() as s:
-        return repo.summary(s, sweep_or_404(s, sweep_id))
+        return _summary(s, sweep_id)
 
 
 @router.post("/{sweep_id}/retry", response_model=SweepPublic, dependencies=[Auth], responses=responses(404))
-def retry_sweep(sweep_id: int, settings: SettingsDep, db: DbDep, queue: QueueDep) -> dict[str, Any]:
+def retry_sweep(sweep_id: int, settings: SettingsDep, db: DbDep, queue: QueueDep) -> SweepPublic:
     """Failed and cancelled points are queued again, and queued points that are stuck (never
     sent, or still unclaimed RESPHASE_DISPATCH_TIMEOUT_S after their last send: a lost broker
     message) are sent again. `dispatch` as for POST /sweeps."""
 
     def work(s: Session) -> list[list[int]]:
-        return repo.retry_sweep(s, sweep_or_404(s, sweep_id), settings.dispatch_timeout_s)
+        return life.retry_sweep(s, sweep_or_404(s, sweep_id), settings.dispatch_timeout_s)
 
     try:
-        batches = repo.transact(db, work)
-    except repo.SweepGone:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id} not found") from None
+        batches = transact(db, work)
+    except life.SweepGone:
+        raise _not_found(sweep_id) from None
     sent = _dispatched(db, queue, sweep_id, batches)
     with db.read_session() as s:
-        return {**repo.summary(s, sweep_or_404(s, sweep_id)), "dispatch": sent}
+        return _summary(s, sweep_id, sent)
 
 
-@router.delete("/{sweep_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(403, 404))
+@router.delete("/{sweep_id}", status_code=status.HTTP_204_NO_CONTENT, response_model=None,
+               responses={204: {"description": "Deleted (no body)"}, **responses(403, 404)})
 def delete_sweep(sweep_id: int, db: DbDep, who: PrincipalDep) -> Response:
     """Remove the sweep, and the points (with their results) that no other sweep uses; safe
     against a concurrent submission that reuses those points (it keeps or re-creates them)."""
     try:
-        repo.transact(db, lambda s: repo.delete_sweep(s, owned(sweep_or_404(s, sweep_id), who, "delete")))
-    except repo.SweepGone:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"sweep {sweep_id} not found") from None
+        transact(db, lambda s: life.delete_sweep(s, owned(sweep_or_404(s, sweep_id), who, "delete")))
+    except life.SweepGone:
+        raise _not_found(sweep_id) from None
     return Response(status_code=status.HTTP_204_NO_CONTENT)

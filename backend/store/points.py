@@ -1,5 +1,5 @@
 """Point-level repository functions: the worker's lease protocol (claim, heartbeat, record,
-release, reap) and the point listings of the API.
+release, reap), the point listings of the API and one point in full (`point_detail`).
 
 Dispatch: every point that becomes queued is marked as sent (dispatched_at) in the same
 transaction, and its caller sends it after commit (backend.queue.dispatch); the reaper sends again
@@ -24,10 +24,12 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.grid import PointSpec, RunSettings
-from backend.metrics import METRIC_NAMES, json_number
-from backend.results import PointOutcome
-from backend.store.sweeps import _batches_for, chunks
+from backend.jsonsafe import finite_or_none
+from backend.metrics import METRIC_NAMES
+from backend.results import PointOutcome, point_config, point_document
+from backend.store.sweeps import _batches_for
 from backend.store.tables import Point, result_table, sweep_point, utcnow
+from backend.store.transactions import chunks
 
 
 def _stale(lease_timeout_s: float) -> datetime:
@@ -64,15 +66,7 @@ def heartbeat(session: Session, ids: Sequence[int], owner: str) -> set[int]:
 
 
 def _result_row(point_id: int, outcome: PointOutcome) -> dict[str, Any]:
-    row: dict[str, Any] = {"point_id": point_id, "regime": outcome.regime, "status": outcome.status}
-    for name, agg in outcome.aggregates().items():
-        row[f"{name}_mean"], row[f"{name}_stderr"], row[f"{name}_n"] = agg.mean, agg.stderr, agg.n
-    row["seeds"] = outcome.seed_docs()
-    row["loss_curves"] = [[json_number(v) for v in s.loss_curve] for s in outcome.seeds]
-    prov = outcome.provenance
-    row.update(timing_s=outcome.timing_s, resphase_version=prov.resphase_version, torch_version=prov.torch_version,
-               device=prov.device, dtype=prov.dtype, host=prov.host, created_at=utcnow())
-    return row
+    return {"point_id": point_id, **outcome.result_row(), "created_at": utcnow()}
 
 
 def record(session: Session, outcomes: Sequence[tuple[int, PointOutcome]], owner: str) -> list[int]:
@@ -167,7 +161,30 @@ def list_points(session: Session, sweep_id: int, status: str | None, limit: int,
         query = query.where(sweep_point.c.point_id > after, Point.id > after)
     rows = session.execute(query).all()
     items = [{"id": r[0], "alpha": r[1], "D": r[2], "L": r[3], "M": r[4], "status": r[5], "attempts": r[6],
-              "regime": r[7], "metrics": {m: json_number(v) for m, v in zip(METRIC_NAMES, r[8:], strict=True)}}
+              "regime": r[7], "metrics": {m: finite_or_none(v) for m, v in zip(METRIC_NAMES, r[8:], strict=True)}}
              for r in rows[:limit]]
     next_cursor = _encode_cursor(items[-1]["id"]) if len(rows) > limit else None
     return items, next_cursor
+
+
+_UNCOMPUTED: dict[str, Any] = dict.fromkeys(
+    ("regime", "metrics", "curves", "seed_regimes", "diverged_at_step", "timing_s", "provenance"))
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat() + "Z"
+
+
+def point_detail(session: Session, point_id: int) -> dict[str, Any] | None:
+    """GET /points/{id}: `point_document` of its stored result (the `resphase run --json` object;
+    result fields null and no flags until it is computed), plus the point's queue state."""
+    point = session.get(Point, point_id)
+    if point is None:
+        return None
+    res = session.execute(select(result_table).where(result_table.c.point_id == point_id)).mappings().first()
+    config = point_config(point.alpha, point.D, point.L, point.M, point.settings)
+    doc = (point_document(config, point.content_hash, dict(res)) if res is not None else
+           {"config": config, "content_hash": point.content_hash, **_UNCOMPUTED, "flags": []})
+    return {"id": point.id, **doc, "status": point.status, "attempts": point.attempts, "error": point.error,
+            "worker": point.worker_host, "device": point.device, "queued_at": _iso(point.queued_at),
+            "started_at": _iso(point.started_at), "finished_at": _iso(point.finished_at)}

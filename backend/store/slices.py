@@ -1,4 +1,5 @@
-"""Read models for the API: one point in full, phase-diagram slices, tidy export rows."""
+"""Read models for the API: phase-diagram slices, tidy export rows (one point in full:
+backend.store.points.point_detail)."""
 
 from __future__ import annotations
 
@@ -6,62 +7,18 @@ import json
 import math
 import statistics
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Integer, RowMapping, Text, cast, false, select
+from sqlalchemy import Integer, Select, Text, cast, false, select
 from sqlalchemy.orm import Session
 
 from backend.grid import AXES, axis_tolerance, same_axis_value
-from backend.metrics import FLOOR_FACTOR, METRIC_NAMES, json_number, point_flags
+from backend.metrics import FLOOR_FACTOR, json_number
 from backend.results import tidy_rows
 from backend.store.tables import Point, Sweep, result_table, sweep_point
 
 AGGREGATES: tuple[str, ...] = ("mean", "median", "min", "max")
-
-
-def _iso(t: Any) -> str | None:
-    return None if t is None else t.isoformat() + "Z"
-
-
-def point_detail(session: Session, point_id: int) -> dict[str, Any] | None:
-    """GET /points/{id}: the `resphase run --json` object plus the point's queue state."""
-    point = session.get(Point, point_id)
-    if point is None:
-        return None
-    res = session.execute(select(result_table).where(result_table.c.point_id == point_id)).mappings().first()
-    config = {"alpha": point.alpha, "D": point.D, "L": point.L, "M": point.M, **point.settings}
-    doc: dict[str, Any] = {
-        "id": point.id, "config": config, "content_hash": point.content_hash, "status": point.status,
-        "attempts": point.attempts, "error": point.error, "worker": point.worker_host, "device": point.device,
-        "queued_at": _iso(point.queued_at), "started_at": _iso(point.started_at),
-        "finished_at": _iso(point.finished_at), "regime": None, "metrics": None, "curves": None,
-        "seed_regimes": None, "diverged_at_step": None, "timing_s": None, "provenance": None, "flags": [],
-    }
-    if res is not None:
-        doc.update(_result_doc(res))
-        ref = point.settings.get("reference")
-        means = {name: res[f"{name}_mean"] for name in METRIC_NAMES}
-        doc["flags"] = point_flags(means, res["regime"], res["dtype"], ref["L"] / point.L if ref else None)
-    return doc
-
-
-def _result_doc(res: RowMapping) -> dict[str, Any]:
-    seeds = res["seeds"]
-    metrics = {name: {"mean": res[f"{name}_mean"], "stderr": res[f"{name}_stderr"], "n": res[f"{name}_n"],
-                      "values": [s["metrics"].get(name) for s in seeds]} for name in METRIC_NAMES}
-    curves = res["loss_curves"]
-    steps = max((len(c) for c in curves), default=0)
-    mean_curve = []
-    for k in range(steps):
-        vals = [c[k] for c in curves if k < len(c) and c[k] is not None]
-        mean_curve.append(math.fsum(vals) / len(vals) if vals else None)
-    return {
-        "regime": res["regime"], "metrics": metrics,
-        "seed_regimes": [s["regime"] for s in seeds], "diverged_at_step": [s["diverged_at_step"] for s in seeds],
-        "curves": {"loss": mean_curve, "loss_per_seed": curves}, "timing_s": res["timing_s"],
-        "provenance": {k: res[k] for k in ("resphase_version", "torch_version", "device", "dtype", "host")},
-    }
 
 
 def _seed_agg(values: list[float | None], agg: str) -> float | None:
@@ -160,6 +117,21 @@ class _AxisLookup:
         return self.values[min(hits)] if hits else None
 
 
+def _tidy_query(settings: Any) -> Select[Any]:
+    """The columns one point's tidy rows are made of (`_tidy_rows` reads them in this order)."""
+    return select(Point.id, Point.content_hash, Point.alpha, Point.D, Point.L, Point.M, Point.status, settings,
+                  result_table.c.seeds, result_table.c.regime)
+
+
+def _tidy_rows(rows: Iterable[Any], parse: Callable[[Any], dict[str, Any]], extra: dict[str, Any]
+               ) -> Iterator[dict[str, Any]]:
+    """Tidy rows (backend.results.tidy_rows) of `_tidy_query` rows, `extra` (ids) first in each."""
+    for pid, content_hash, alpha, D, L, M, status, settings, seeds, regime in rows:
+        base = {**extra, "point_id": pid, "content_hash": content_hash, "alpha": alpha, "D": D, "L": L, "M": M,
+                "status": status, "point_regime": regime}
+        yield from tidy_rows(base, parse(settings), seeds)
+
+
 def export_rows(session: Session, sweep_id: int) -> Iterator[dict[str, Any]]:
     """One row per point and seed: every setting and every metric (uncomputed points: one row
     with its status and empty metrics).
@@ -167,19 +139,18 @@ def export_rows(session: Session, sweep_id: int) -> Iterator[dict[str, Any]]:
     Plain columns rather than Point objects, in sweep_point's key order (no sort), and each
     distinct settings document parsed once (a sweep's points share theirs): 100,000 ORM objects
     and settings parses were a third of a whole-sweep export's time."""
-    query = (select(Point.id, Point.content_hash, Point.alpha, Point.D, Point.L, Point.M, Point.status,
-                    cast(Point.settings, Text), result_table.c.seeds, result_table.c.regime)
+    query = (_tidy_query(cast(Point.settings, Text))
              .join(sweep_point, sweep_point.c.point_id == Point.id)
              .outerjoin(result_table, result_table.c.point_id == Point.id)
              .where(sweep_point.c.sweep_id == sweep_id).order_by(sweep_point.c.point_id))
-    settings: dict[str, dict[str, Any]] = {}
-    for pid, content_hash, alpha, D, L, M, status, settings_text, seeds, regime in (
-            session.execute(query).yield_per(1000)):
-        if settings_text not in settings:
-            settings[settings_text] = json.loads(settings_text)
-        base = {"sweep_id": sweep_id, "point_id": pid, "content_hash": content_hash, "alpha": alpha, "D": D,
-                "L": L, "M": M, "status": status, "point_regime": regime}
-        yield from tidy_rows(base, settings[settings_text], seeds)
+    parsed: dict[str, dict[str, Any]] = {}
+
+    def parse(text: str) -> dict[str, Any]:
+        if text not in parsed:
+            parsed[text] = json.loads(text)
+        return parsed[text]
+
+    yield from _tidy_rows(session.execute(query).yield_per(1000), parse, {"sweep_id": sweep_id})
 
 
 def rows_for_hashes(session: Session, hashes: list[str]) -> tuple[list[dict[str, Any]], int]:
@@ -188,15 +159,11 @@ def rows_for_hashes(session: Session, hashes: list[str]) -> tuple[list[dict[str,
     rows: list[dict[str, Any]] = []
     finished = 0
     for start in range(0, len(hashes), 500):
-        query = (select(Point.id, Point.content_hash, Point.alpha, Point.D, Point.L, Point.M, Point.status,
-                        Point.settings, result_table.c.seeds, result_table.c.regime)
-                 .join(result_table, result_table.c.point_id == Point.id)
+        query = (_tidy_query(Point.settings).join(result_table, result_table.c.point_id == Point.id)
                  .where(Point.content_hash.in_(hashes[start:start + 500])))
-        for pid, content_hash, alpha, D, L, M, status, settings, seeds, regime in session.execute(query):
-            finished += 1
-            base = {"point_id": pid, "content_hash": content_hash, "alpha": alpha, "D": D, "L": L, "M": M,
-                    "status": status, "point_regime": regime}
-            rows.extend(tidy_rows(base, settings, seeds))
+        found = session.execute(query).all()
+        finished += len(found)
+        rows.extend(_tidy_rows(found, dict, {}))
     return rows, finished
 
 

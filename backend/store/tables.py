@@ -52,6 +52,7 @@ class Sweep(Base):
     n_points: Mapped[int] = mapped_column(Integer, default=0)
     n_reused: Mapped[int] = mapped_column(Integer, default=0)
     estimated_flops: Mapped[float] = mapped_column(Float, default=0.0)
+    estimated_s: Mapped[float] = mapped_column(Float, default=0.0)  # on one CPU worker, estimated at submission
     owner: Mapped[str | None] = mapped_column(String(100))  # the token name that created it (None: open mode)
 
 
@@ -122,12 +123,6 @@ result_table = Table(
     Column("host", String(200), nullable=False),
     Column("created_at", DateTime, nullable=False, default=utcnow),
 )
-
-
-class Result(Base):
-    """One point's diagnostics (columns built from backend.metrics.METRIC_NAMES)."""
-
-    __table__ = result_table
 
 
 class Reference(Base):
