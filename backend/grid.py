@@ -171,14 +171,16 @@ def expanded_axes(grid: GridSpec, limits: Limits) -> dict[str, list[float]]:
     return {a: axis_values(a, getattr(grid, a), limits.max_axis_values) for a in AXES}
 
 
-def check_limits(spec: SweepSpec, limits: Limits) -> list[LimitViolation]:
-    """Every way `spec` exceeds `limits` (empty when it is acceptable)."""
+def check_limits(spec: SweepSpec, limits: Limits,
+                 axes: dict[str, list[float]] | None = None) -> list[LimitViolation]:
+    """Every way `spec` exceeds `limits` (empty when it is acceptable); `axes`: the spec's
+    `expanded_axes`, when the caller already has them."""
     out: list[LimitViolation] = []
 
     def over(field: str, limit: str, value: float | str, message: str) -> None:
         out.append(LimitViolation(field, limit, getattr(limits, limit), value, message))
 
-    axes = expanded_axes(spec.grid, limits)
+    axes = axes if axes is not None else expanded_axes(spec.grid, limits)
     for name, values in axes.items():
         if not values:
             out.append(LimitViolation(f"grid.{name}", "non_empty", 1, 0, f"axis {name} has no values"))
@@ -224,10 +226,10 @@ def check_limits(spec: SweepSpec, limits: Limits) -> list[LimitViolation]:
     return out
 
 
-def expand(spec: SweepSpec, limits: Limits) -> list[PointSpec]:
+def expand(spec: SweepSpec, limits: Limits, axes: dict[str, list[float]] | None = None) -> list[PointSpec]:
     """All points of the grid (call check_limits first). Ordered by cost, cheapest shapes first,
-    so that a coarse diagram appears early."""
-    axes = expanded_axes(spec.grid, limits)
+    so that a coarse diagram appears early. `axes`: the spec's `expanded_axes`, if at hand."""
+    axes = axes if axes is not None else expanded_axes(spec.grid, limits)
     points = [
         PointSpec(alpha=a, D=int(d), L=int(l_), M=int(m), settings=spec.settings)
         for a, d, l_, m in itertools.product(axes["alpha"], axes["D"], axes["L"], axes["M"])

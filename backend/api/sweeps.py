@@ -49,10 +49,11 @@ def _limit_detail(violations: list[LimitViolation]) -> list[dict[str, Any]]:
 
 def _validated_points(spec: SweepSpec, limits: Limits) -> tuple[list[PointSpec], dict[str, list[float]]]:
     """The spec's points and achieved axes; 422 naming each limit it is over."""
-    violations = check_limits(spec, limits)
+    axes = expanded_axes(spec.grid, limits)  # once per request: expansion and checks share it
+    violations = check_limits(spec, limits, axes)
     if violations:
         raise HTTPException(422, _limit_detail(violations))
-    return expand(spec, limits), expanded_axes(spec.grid, limits)
+    return expand(spec, limits, axes), axes
 
 
 def _not_found(sweep_id: int) -> HTTPException:
