@@ -171,10 +171,8 @@ def expanded_axes(grid: GridSpec, limits: Limits) -> dict[str, list[float]]:
     return {a: axis_values(a, getattr(grid, a), limits.max_axis_values) for a in AXES}
 
 
-def check_limits(spec: SweepSpec, limits: Limits,
-                 axes: dict[str, list[float]] | None = None) -> list[LimitViolation]:
-    """Every way `spec` exceeds `limits` (empty when it is acceptable); `axes`: the spec's
-    `expanded_axes`, when the caller already has them."""
+def check_limits(spec: SweepSpec, limits: Limits, axes: dict[str, list[float]] | None = None) -> list[LimitViolation]:
+    """Every way `spec` exceeds `limits` (empty when it is acceptable); `axes`: its expanded_axes."""
     out: list[LimitViolation] = []
 
     def over(field: str, limit: str, value: float | str, message: str) -> None:
