@@ -22,7 +22,8 @@ LEADING = ["alpha", "D", "L", "M", "unit_seed", "status", "regime"]
 def rows_to_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per point and unit seed: alpha, D, L, M, unit_seed, status, regime (the seed's
     regime; `point_regime` is the point's), one column per metric (NaN where undefined), then
-    the rest of the export's columns. A point not computed yet has one row, unit_seed <NA>."""
+    the rest of the export's columns; sorted by the axes and the seed. A point not computed yet
+    has one row, unit_seed <NA>."""
     frame = pd.DataFrame(list(rows))
     if frame.empty:
         frame = pd.DataFrame(columns=[*LEADING, *METRIC_NAMES])
@@ -31,6 +32,7 @@ def rows_to_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
         frame[name] = pd.to_numeric(frame.get(name, np.nan), errors="coerce").astype(float)
     frame["unit_seed"] = pd.array(frame["unit_seed"], dtype="Int64")
     rest = [c for c in frame.columns if c not in LEADING and c not in METRIC_NAMES]
+    frame = frame.sort_values(["alpha", "D", "L", "M", "unit_seed"], kind="stable", na_position="last")
     return frame[[*LEADING, *METRIC_NAMES, *rest]].reset_index(drop=True)
 
 
