@@ -12,6 +12,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +24,8 @@ from backend.server_record import record_server, recorded_url
 from tests.conftest import REPO, free_port, start, stop
 from tests.test_up import embedded_env, health_names, wait_for, worker_pids
 
-SPEC = {"name": "client test: a name well over twenty-four characters long",
+NAME = "client test: a name well over twenty-four characters long"
+SPEC: dict[str, Any] = {"name": NAME,
         "grid": {"alpha": [0.5, 1, 2], "D": [4], "L": [2], "M": [4, 8]},
         "settings": {"seeds": 2, "steps": 3, "n_samples": 4}}
 
@@ -168,7 +170,7 @@ def test_cli_list_finds_the_recorded_server_prints_a_header_and_full_names(
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert re.match(r"\s+id\s+state\s+points", lines[0])
-    assert any(line.startswith(f"{finished.id:>5}") and line.endswith(SPEC["name"]) for line in lines[1:])
+    assert any(line.startswith(f"{finished.id:>5}") and line.endswith(NAME) for line in lines[1:])
     status = _cli(server, "sweep", "status", str(finished.id), "--json")
     assert json.loads(status.stdout)["id"] == finished.id
 
