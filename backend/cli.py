@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from backend import __version__
-from backend.commands import client, reproduce, run, serve, token
+from backend.commands import client, db, reproduce, run, serve, token
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reproduce", help="run the presets and check the paper's claims (verdict table, HTML report)"))
 
     token.add_arguments(sub.add_parser("token", help="named API tokens: create, list, revoke"))
+    db.add_arguments(sub.add_parser("db", help="copy sweeps and results between stores (SQLite <-> PostgreSQL)"))
 
     p = sub.add_parser("export", help="download a sweep's results, one row per point and seed")
     p.add_argument("id", type=int)
@@ -71,10 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return reproduce.main(args)
     if args.command == "token":
         return token.main(args)
+    if args.command == "db":
+        return db.main(args)
     if args.command == "export":
-        return client.run_client(client.export, args)
-    handlers = {"submit": client.submit, "list": client.list_sweeps, "status": client.status}
-    return client.run_client(handlers[args.sweep_command], args)
+        return client.run_client(client.handler("export"), args)
+    return client.run_client(client.handler(args.sweep_command), args)
 
 
 if __name__ == "__main__":

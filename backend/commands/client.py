@@ -1,4 +1,8 @@
-"""`resphase sweep submit|list|status` and `resphase export`: clients of a running server."""
+"""`resphase sweep submit|list|status` and `resphase export`: clients of a running server, on the
+same client code as notebooks (resphase.Client).
+
+The server is --url, else $RESPHASE_URL, else the last `resphase up` still running (its record),
+else http://127.0.0.1:8000 (backend.server_record.resolve_url). Expected failures print one line."""
 
 from __future__ import annotations
 
@@ -6,87 +10,64 @@ import argparse
 import json
 import os
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from backend.progress import ProgressBar
+from backend.server_record import resolve_url
+from resphase import ApiError, Client, ServerUnreachable, Sweep, connect
 
 
 def add_client_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default=os.environ.get("RESPHASE_URL", "http://127.0.0.1:8000"),
-                   help="server address (default $RESPHASE_URL or http://127.0.0.1:8000)")
+    p.add_argument("--url", default=None,
+                   help="server address (default $RESPHASE_URL, else the last `resphase up` still running, "
+                        "else http://127.0.0.1:8000)")
 
 
-class ClientError(Exception):
-    pass
+LIST_HEADER = (f"{'id':>5}  {'state':<9} {'points':>7} {'finished':>8} {'done':>5} {'diverged':>8} {'failed':>6} "
+               f"{'running':>7} {'queued':>6}  name")
 
 
-def _client(args: argparse.Namespace) -> httpx.Client:
-    token = os.environ.get("RESPHASE_API_TOKEN", "")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=args.url.rstrip("/") + "/api/v1", headers=headers, timeout=60)
+def _line(s: Sweep) -> str:
+    c = s.counts
+    return (f"{s.id:>5}  {s.status:<9} {s.n_points:>7} {100 * s.progress:7.1f}% {c.get('done', 0):>5} "
+            f"{c.get('diverged', 0):>8} {c.get('failed', 0):>6} {c.get('running', 0):>7} {c.get('queued', 0):>6}  "
+            f"{s.name}")
 
 
-def _check(resp: httpx.Response) -> Any:
-    if resp.status_code >= 400:
-        try:
-            detail = resp.json().get("detail")
-        except ValueError:
-            detail = resp.text
-        if isinstance(detail, list):
-            detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])[1:]))}: {d.get('msg')}" for d in detail)
-        raise ClientError(f"HTTP {resp.status_code}: {detail}")
-    return resp.json() if resp.content else None
-
-
-def _line(s: dict[str, Any]) -> str:
-    c = s["counts"]
-    return (f"{s['id']:>5}  {s['name'][:24]:<24} {s['state']:<9} {s['n_points']:>7} {100 * s['progress']:6.1f}%  "
-            f"done {c.get('done', 0)} diverged {c.get('diverged', 0)} failed {c.get('failed', 0)} "
-            f"running {c.get('running', 0)} queued {c.get('queued', 0)}")
-
-
-def submit(args: argparse.Namespace) -> int:
+def submit(client: Client, args: argparse.Namespace) -> int:
     spec = json.loads(Path(args.file).read_text())
-    with _client(args) as client:
-        s = _check(client.post("/sweeps", json=spec))
-        print(f"sweep {s['id']}: {s['n_points']} points ({s['n_reused']} already computed), "
-              f"~{s['estimated_flops']:.3g} FLOPs", flush=True)
-        if not args.wait:
-            return 0
-        bar = ProgressBar(s["n_points"], f"sweep {s['id']}", enabled=True if args.progress else None)
-        while s["state"] == "running":
-            time.sleep(args.poll)
-            s = _check(client.get(f"/sweeps/{s['id']}"))
-            bar.update(round(s["progress"] * s["n_points"]), f"{s['counts'].get('running', 0)} running")
-        bar.close()
+    s = client.submit(spec)
+    print(f"sweep {s.id}: {s.n_points} points ({s.summary['n_reused']} already computed), "
+          f"~{s.summary['estimated_flops']:.3g} FLOPs", flush=True)
+    if not args.wait:
+        return 0
+    s.wait(poll=args.poll, progress=args.progress)
+    print(LIST_HEADER)
+    print(_line(s))
+    return 0 if s.counts.get("failed", 0) == 0 else 1
+
+
+def list_sweeps(client: Client, args: argparse.Namespace) -> int:
+    print(LIST_HEADER)
+    for s in client.sweeps():
         print(_line(s))
-        return 0 if s["counts"].get("failed", 0) == 0 else 1
-
-
-def list_sweeps(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        for s in _check(client.get("/sweeps")):
-            print(_line(s))
     return 0
 
 
-def status(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        s = _check(client.get(f"/sweeps/{args.id}"))
-    print(json.dumps(s, indent=2) if args.json else _line(s))
+def status(client: Client, args: argparse.Namespace) -> int:
+    s = client.sweep(args.id)
+    if args.json:
+        print(json.dumps(s.summary, indent=2))
+    else:
+        print(LIST_HEADER)
+        print(_line(s))
     return 0
 
 
-def export(args: argparse.Namespace) -> int:
-    with _client(args) as client, client.stream("GET", f"/sweeps/{args.id}/export",
-                                                params={"format": args.format}) as resp:
-        if resp.status_code >= 400:
-            resp.read()
-            _check(resp)
+def export(client: Client, args: argparse.Namespace) -> int:
+    with client.stream(f"/sweeps/{args.id}/export", params={"format": args.format}) as resp:
         out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
         try:
             for chunk in resp.iter_bytes():
@@ -97,15 +78,35 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_client(fn: Any, args: argparse.Namespace) -> int:
+def _quiet_stdout() -> None:
+    """After a closed pipe (`| head`): point stdout at /dev/null so the interpreter's last flush
+    does not fail again (the recipe of Python's signal module documentation)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def run_client(fn: Callable[[Client, argparse.Namespace], int], args: argparse.Namespace) -> int:
+    url = resolve_url(args.url)
     try:
-        return int(fn(args))
-    except ClientError as exc:
+        with connect(url) as client:
+            code = int(fn(client, args))
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
+    except (ApiError, ServerUnreachable) as exc:
         print(f"resphase: error: {exc}", file=sys.stderr)
         return 2
-    except httpx.ConnectError as exc:
-        print(f"resphase: error: cannot reach {args.url} ({exc}); is `resphase up` running?", file=sys.stderr)
+    except httpx.HTTPError as exc:  # a timeout or a connection dropped mid-answer
+        print(f"resphase: error: {url}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     except (OSError, json.JSONDecodeError) as exc:
         print(f"resphase: error: {exc}", file=sys.stderr)
         return 2
+
+
+def handler(name: str) -> Callable[[Client, argparse.Namespace], int]:
+    table: dict[str, Callable[[Client, argparse.Namespace], int]] = {
+        "submit": submit, "list": list_sweeps, "status": status, "export": export}
+    return table[name]
