@@ -20,6 +20,12 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# The system Chromium the browser tests and the page benchmark drive (never a downloaded one).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
 LOG_TAIL = 3000  # characters of a process's log quoted in an error
 
 
