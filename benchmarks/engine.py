@@ -16,6 +16,10 @@ The engine's achieved FLOP/s counts `backend.grid.train_flops` (matmul FLOPs onl
 members that diverge and stop early still count) and is set against a matmul peak measured in the
 same process: the best of a few `torch.matmul` / `torch.bmm` products of large square-ish
 matrices of the same dtype and device, after a warm-up.
+
+Modules: benchmarks.engine_cases (the cases), benchmarks.engine_timing (timing under load, the
+matmul peak), benchmarks.engine_report (the table); this one: running a case, the JSON report and
+the command line.
 """
 
 from __future__ import annotations
@@ -29,12 +33,15 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import torch
 
-from backend.grid import PointSpec, RunSettings, train_flops
+from backend.grid import PointSpec, train_flops
+from benchmarks.engine_cases import Case, make_cases
+from benchmarks.engine_report import format_report
+from benchmarks.engine_timing import QuietGate, best_time, matmul_peak, timed_under_load
 from benchmarks.plain_loop import PlainRun, run_plain
 from worker.engine import compute_points
 from worker.reference import MemoryDiskReferenceStore
@@ -43,180 +50,6 @@ from worker.resnet import ResNetConfig, make_problem
 # Targets this benchmark checks (see docs/benchmarks.md).
 TARGET_RATIO = 10.0  # engine runs/s over plain runs/s on the alpha-phase grid
 TARGET_PEAK_FRACTION = 0.5  # engine FLOP/s over matmul peak on the large shape
-
-
-@dataclass(frozen=True)
-class Case:
-    """One row of the table: every alpha of one shape, `seeds` unit seeds each."""
-
-    group: str  # "alpha-phase" or "shapes"
-    name: str
-    D: int
-    L: int
-    M: int
-    alphas: tuple[float, ...]
-    seeds: int
-    steps: int
-    n_samples: int
-    plain_max_runs: int  # the plain loop is timed on at most this many runs of the case
-    target: str = ""  # "ratio", "peak" or "" : which target this row is judged against
-
-    @property
-    def runs(self) -> int:
-        return len(self.alphas) * self.seeds
-
-    @property
-    def shape(self) -> str:
-        return f"D={self.D} L={self.L} M={self.M} N={self.n_samples}"
-
-    def settings(self, dtype: str, steps: int | None = None, seeds: int | None = None) -> RunSettings:
-        return RunSettings(steps=self.steps if steps is None else steps, seeds=self.seeds if seeds is None else seeds,
-                           n_samples=self.n_samples, dtype=dtype)
-
-    def points(self, dtype: str) -> list[PointSpec]:
-        s = self.settings(dtype)
-        return [PointSpec(alpha=a, D=self.D, L=self.L, M=self.M, settings=s) for a in self.alphas]
-
-
-def geom(start: float, stop: float, num: int) -> tuple[float, ...]:
-    """num log-spaced values from start to stop, both included (rounded as backend.grid does)."""
-    if num == 1:
-        return (start,)
-    step = (math.log(stop) - math.log(start)) / (num - 1)
-    return tuple(float(f"{math.exp(math.log(start) + i * step):.12g}") for i in range(num))
-
-
-def make_cases(quick: bool, device: torch.device) -> list[Case]:
-    """The alpha-phase quick grid (case 1) and the shapes from small to large (case 2)."""
-    on_gpu = device.type == "cuda"
-    if quick:
-        alphas = geom(0.25, 64, 3)
-        return [
-            Case("alpha-phase", "alpha-phase L=M=16", 16, 16, 16, alphas, 2, 3, 10, 6, "ratio"),
-            Case("shapes", "large (quick: scaled down)", 128, 8, 128, (1.0,), 2, 2, 64, 1, "peak"),
-        ]
-    alphas = geom(0.25, 64, 9)
-    plain_cap = 36
-    cases = [Case("alpha-phase", f"alpha-phase L=M={lm}", 16, lm, lm, alphas, 4, 10, 10, plain_cap, "ratio")
-             for lm in (16, 32, 64)]
-    cases += [
-        Case("shapes", "small", 16, 16, 16, alphas, 4, 10, 10, plain_cap),
-        Case("shapes", "medium", 64, 32, 64, alphas, 4, 10, 10, plain_cap),
-    ]
-    if on_gpu:
-        cases.append(Case("shapes", "large", 512, 64, 512, (0.5, 1.0, 2.0, 4.0), 8, 10, 256, 4, "peak"))
-    else:
-        cases.append(Case("shapes", "large", 512, 64, 512, (1.0,), 2, 10, 256, 1, "peak"))
-    return cases
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def best_time(fn: Callable[[], object], device: torch.device, min_total_s: float, max_repeats: int,
-              ) -> tuple[float, int]:
-    """Best wall time of fn() over repeats (at least one; more while the total stays under
-    min_total_s, at most max_repeats), and the number of repeats."""
-    best, total, repeats = math.inf, 0.0, 0
-    while repeats < max(1, max_repeats) and (repeats == 0 or total < min_total_s):
-        _sync(device)
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        elapsed = time.perf_counter() - start
-        best, total, repeats = min(best, elapsed), total + elapsed, repeats + 1
-    return best, repeats
-
-
-CpuSample = tuple[float, float, float]  # (wall s, busy CPU-s of the machine, CPU-s of this process)
-
-
-def cpu_sample() -> CpuSample | None:
-    """Machine-wide busy CPU time and this process's CPU time, from /proc (None without it)."""
-    try:
-        with open("/proc/stat") as fh:
-            ticks = [int(x) for x in fh.readline().split()[1:9]]
-        with open("/proc/self/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        hz = os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
-    return time.perf_counter(), busy / hz, (int(fields[11]) + int(fields[12])) / hz  # utime + stime
-
-
-def others_cores(a: CpuSample | None, b: CpuSample | None) -> float | None:
-    """Mean number of cores that other processes kept busy between samples a and b."""
-    if a is None or b is None or b[0] <= a[0]:
-        return None
-    return max(0.0, ((b[1] - a[1]) - (b[2] - a[2])) / (b[0] - a[0]))
-
-
-@dataclass
-class QuietGate:
-    """Before a timed round, wait (in probes of `probe_s`) until other processes use under
-    `threshold` cores, spending at most `budget_s` seconds over the whole benchmark."""
-
-    budget_s: float
-    threshold: float = 0.25
-    probe_s: float = 0.5
-    waited_s: float = 0.0
-
-    def wait(self) -> float | None:
-        """Block until quiet or out of budget; the other processes' load of the last probe."""
-        while True:
-            a = cpu_sample()
-            time.sleep(self.probe_s)
-            load = others_cores(a, cpu_sample())
-            if load is None or load < self.threshold or self.budget_s <= 0:
-                return load
-            self.budget_s -= self.probe_s
-            self.waited_s += self.probe_s
-
-
-def timed_under_load(fn: Callable[[], tuple[float, int]]) -> tuple[float, int, float | None]:
-    """fn() -> (seconds, repeats), plus the cores other processes used meanwhile."""
-    a = cpu_sample()
-    seconds, repeats = fn()
-    return seconds, repeats, others_cores(a, cpu_sample())
-
-
-def matmul_peak(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]:
-    """Best achieved FLOP/s of large products: matmul (n, n) x (n, n) and bmm (b, n, n) x (b, n, n).
-
-    Warm-up: repeated products for ~0.5 s (0.1 s quick). Each shape: best of `repeats`.
-    """
-    if device.type == "cuda":
-        sizes = [("matmul", 1, 4096), ("matmul", 1, 8192), ("bmm", 16, 2048)]
-    elif quick:
-        sizes = [("matmul", 1, 1024), ("bmm", 4, 512)]
-    else:
-        sizes = [("matmul", 1, 1024), ("matmul", 1, 2048), ("bmm", 8, 1024)]
-    repeats = 3 if quick else 5
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    warm = torch.randn(1024, 1024, generator=gen, dtype=dtype).to(device)
-    _sync(device)
-    start = time.perf_counter()
-    while time.perf_counter() - start < (0.1 if quick else 0.5):
-        warm @ warm
-        _sync(device)
-    results: list[dict[str, Any]] = []
-    for kind, batch, n in sizes:
-        a = torch.randn(batch, n, n, generator=gen, dtype=dtype).to(device)
-        b = torch.randn(batch, n, n, generator=gen, dtype=dtype).to(device)
-
-        def product(a: torch.Tensor = a, b: torch.Tensor = b, kind: str = kind) -> torch.Tensor:
-            return torch.matmul(a[0], b[0]) if kind == "matmul" else torch.bmm(a, b)
-
-        product()
-        seconds, _ = best_time(product, device, min_total_s=0.0, max_repeats=repeats)
-        flops = 2.0 * batch * n**3
-        results.append({"op": kind, "batch": batch, "n": n, "flops_per_s": flops / seconds})
-    best = max(results, key=lambda r: r["flops_per_s"])
-    return {"flops_per_s": best["flops_per_s"], "best": f"{best['op']} {best['batch']}x{best['n']}^3",
-            "all": results, "repeats": repeats}
 
 
 def _even_subset(n: int, k: int) -> list[int]:
@@ -392,58 +225,6 @@ def run_benchmark(quick: bool, device: torch.device, dtype: str, wait_quiet_s: f
                        "threshold_cores": gate.threshold if gate else None},
         "seconds_total": time.perf_counter() - started,
     }
-
-
-def _si(x: float) -> str:
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.3g}"
-
-
-def format_report(report: dict[str, Any]) -> str:
-    """The human-readable table and target lines."""
-    m = report["machine"]
-    lines = [
-        f"date: {report['date']} (UTC); command: {report['command']}",
-        f"machine: {m['cpu_count']} CPUs, torch threads {m['torch_threads']}, device {m['device']} "
-        f"({m['device_name']}), torch {m['torch_version']}, loadavg {m['loadavg_start']} -> {m['loadavg_end']}",
-        f"dtype {report['dtype']}; matmul peak {_si(report['peak']['flops_per_s'])}FLOP/s ({report['peak']['best']}, "
-        f"best of {report['peak']['repeats']}; the higher of {_si(report['peak']['before'])} before and "
-        f"{_si(report['peak']['after'])} after the cases)",
-        "",
-    ]
-    header = ["case", "shape", "#runs", "plain timed", "engine runs/s", "plain runs/s", "ratio", "engine FLOP/s",
-              "of peak", "agree", "others"]
-    table = [header]
-    for r in report["cases"]:
-        agree = f"{r['agree_within_tol']}/{r['plain_timed']}"
-        loads = [x for x in (r.get("others_cores_engine"), r.get("others_cores_plain")) if x is not None]
-        others = f"{max(loads):.2f}" if loads else "-"
-        table.append([r["name"], r["shape"], str(r["runs"]), f"{r['plain_timed']}/{r['runs']}",
-                      f"{r['engine_runs_per_s']:.3g}", f"{r['plain_runs_per_s']:.3g}", f"{r['ratio']:.1f}x",
-                      _si(r["engine_flops_per_s"]), f"{100 * r['peak_fraction']:.1f}%", agree, others])
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for i, row in enumerate(table):
-        lines.append("  ".join(cell.ljust(w) if j < 2 else cell.rjust(w) for j, (cell, w) in
-                               enumerate(zip(row, widths, strict=True))))
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    lines.append("")
-    lines.append("plain timed: the plain loop was timed on that many runs (spread evenly over alphas and seeds); its "
-                 "runs/s is those runs over their time. agree: timed plain runs whose final loss is within "
-                 f"{report['cases'][0]['agree_tol']:g} (relative) of the engine's. others: cores other processes kept "
-                 "busy during the kept timings (the higher of engine's and plain's; from /proc).")
-    w = report["wait_quiet"]
-    if w["budget_s"] > 0:
-        lines.append(f"waited {w['waited_s']:.0f} s of a {w['budget_s']:.0f} s budget for other processes to use "
-                     f"< {w['threshold_cores']} cores before timed rounds")
-    for key, t in report["targets"].items():
-        fmt = f"{t['value']:.1f}x" if key == "ratio" else f"{100 * t['value']:.1f}%"
-        want = f">= {t['target']:g}x" if key == "ratio" else f">= {100 * t['target']:g}% of matmul peak"
-        lines.append(f"target {key}: {want} on {t['case']}: {fmt} -> {'MET' if t['met'] else 'MISSED'}")
-    lines.append(f"total benchmark time {report['seconds_total']:.1f} s")
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,24 +15,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from benchmarks.servers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    clean_env,
+    free_port,
+    resphase_command,
+    start_process,
+    stop_process,
+    wait_http,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
-ROOT = Path(__file__).resolve().parent.parent
 BUDGET_MS = 1000.0
 
 TIME_RENDER = """async ([reps, n, mode]) => {
@@ -48,43 +48,18 @@ TIME_RENDER = """async ([reps, n, mode]) => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`resphase up` on a free port; returns the process and its base URL once /health answers."""
+    """`resphase up` on a free port; returns the process and its base URL once /health answers 200."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPHASE_")}
-    exe = Path(sys.executable).with_name("resphase")
-    log = (data_dir / "server.log").open("wb")
-    proc = subprocess.Popen([str(exe), "up", "--data-dir", str(data_dir), "--port", str(port)], stdout=log,
-                            stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
+    log = data_dir / "server.log"
+    proc = start_process(resphase_command("up", "--data-dir", str(data_dir), "--port", str(port)), clean_env(), log)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"resphase up exited: {(data_dir / 'server.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    stop_server(proc)
-    raise RuntimeError("resphase up did not answer /api/v1/health within 90 s")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    try:
+        wait_http(f"{base}/api/v1/health", 90, ready=lambda r: r.status_code == 200, proc=proc, log=log)
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc, base
 
 
 def measure(base: str, reps: int, size: int) -> dict[str, list[float]]:
@@ -116,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             times = measure(base, args.reps, args.size)
         finally:
-            stop_server(proc)
+            stop_process(proc, timeout=20)
     cells = args.size * args.size
     result: dict[str, Any] = {"cells": cells, "reps": args.reps, "budget_ms": BUDGET_MS}
     for mode, ts in times.items():

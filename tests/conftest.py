@@ -1,12 +1,12 @@
 """Shared fixtures: real databases (SQLite file, the machine's PostgreSQL), real Redis, and
-helpers to start resphase processes. Nothing here mocks a component."""
+helpers to start resphase processes (those shared with the benchmarks live in
+benchmarks/servers.py). Nothing here mocks a component."""
 
 from __future__ import annotations
 
 import os
-import socket
+import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +20,9 @@ from sqlalchemy import text
 
 from backend.settings import Settings
 from backend.store import Database
+from benchmarks.servers import free_port as free_port  # re-exported: tests import process helpers from here
+from benchmarks.servers import resphase_command, start_process, stop_process
+from benchmarks.servers import wait_http as wait_http
 
 PG_ADMIN = os.environ.get("RESPHASE_TEST_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("RESPHASE_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -88,12 +91,6 @@ def db(settings: Settings) -> Iterator[Database]:
     database.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def resphase_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {**os.environ, "RESPHASE_DATA_DIR": str(settings.data_dir), "RESPHASE_DATABASE_URL": settings.database_url,
            "RESPHASE_QUEUE": settings.queue,
@@ -105,34 +102,13 @@ def resphase_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """A resphase process in its own session (so a test can kill it and its children)."""
-    return subprocess.Popen([sys.executable, "-m", "backend.cli", *args], env=env, cwd=REPO,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    """`resphase ARGS` in its own session (so a test can stop it and its children with `stop`)."""
+    return start_process(resphase_command(*args), env, log)
 
 
-def stop(proc: subprocess.Popen[bytes], sig: int = 15) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-
-
-def wait_http(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """`sig` to the process group of a `start`ed process; SIGKILL after 15 s."""
+    stop_process(proc, sig)
 
 
 def wait_sweep(client: httpx.Client, sweep_id: int, timeout: float = 120.0) -> dict[str, object]:

@@ -21,7 +21,7 @@ from backend.main import create_app
 from backend.settings import Settings
 from worker.runner import WorkerContext, run_batch
 
-SMALL = {"name": "small", "grid": {"alpha": [1, 4], "D": [8], "L": [4, 8], "M": [4]},
+SMALL: dict[str, Any] = {"name": "small", "grid": {"alpha": [1, 4], "D": [8], "L": [4, 8], "M": [4]},
          "settings": {"seeds": 2, "steps": 3}}
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from benchmarks.api import percentile, sides_for
+from benchmarks.api_fill import sides_for
+from benchmarks.api_timing import percentile
 from tests.conftest import PG_ADMIN
 
 ROOT = Path(__file__).resolve().parents[1]

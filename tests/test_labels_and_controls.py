@@ -19,7 +19,7 @@ CPU = torch.device("cpu")
 
 
 def _run(alphas: list[float], D: int = 16, L: int = 32, M: int = 32, **settings: object) -> list[PointOutcome]:
-    s = RunSettings(**settings)  # type: ignore[arg-type]
+    s = RunSettings(**settings)
     return compute_points([PointSpec(a, D, L, M, s) for a in alphas], CPU, MemoryDiskReferenceStore(None))
 
 
@@ -104,7 +104,7 @@ def test_lr_controls_scale_the_standard_rule() -> None:
 def test_controls_reach_the_model_and_the_reference_as_documented() -> None:
     for control, net, ref in [("tied_units", True, False), ("lr_inverse_alpha", True, True),
                               ("reference_other_problem", False, True)]:
-        s = RunSettings(control=control)  # type: ignore[arg-type]
+        s = RunSettings(control=control)
         changed_net = ResNetConfig.of(8, 4, 4, s) != ResNetConfig.of(8, 4, 4, RunSettings())
         assert changed_net is net, control
         r = ReferenceSettings(L=8, M=8, seeds=2)

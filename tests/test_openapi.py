@@ -34,7 +34,7 @@ schemathesis = pytest.importorskip("schemathesis")
 EXAMPLES = int(os.environ.get("RESPHASE_OPENAPI_EXAMPLES", "25"))
 SEED = os.environ.get("RESPHASE_OPENAPI_SEED", "20260101")
 TOKEN = "openapi-test-token-0123456789"
-SPEC = {"name": "seeded", "grid": {"alpha": [1, 4], "D": [8], "L": [4, 8], "M": [4]},
+SPEC: dict[str, Any] = {"name": "seeded", "grid": {"alpha": [1, 4], "D": [8], "L": [4, 8], "M": [4]},
         "settings": {"seeds": 2, "steps": 3}}
 WRITES = ("post", "put", "patch", "delete")
 

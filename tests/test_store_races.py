@@ -70,7 +70,9 @@ class Background(threading.Thread):
 
     def __init__(self, fn: Callable[[], Any]) -> None:
         super().__init__(daemon=True)
-        self.fn, self.result, self.error = fn, None, None
+        self.fn = fn
+        self.result: Any = None
+        self.error: BaseException | None = None
 
     def run(self) -> None:
         try:

@@ -142,7 +142,10 @@ def test_up_stops_restarting_after_the_cap_and_keeps_the_api_up(
         pids = worker_pids(data)
         os.kill(pids[-1], signal.SIGKILL)
         if n < 5:
-            wait_for(f"restart {n + 1}", lambda k=n: len(worker_pids(data)) == k + 2, 30, log)
+            def restarted(k: int = n) -> bool:
+                return len(worker_pids(data)) == k + 2
+
+            wait_for(f"restart {n + 1}", restarted, 30, log)
     wait_for("the give-up line", lambda: "not restarting it again" in log.read_text(), 10, log)
     time.sleep(1.5)  # longer than a poll and the first backoff: nothing else starts
     assert len(worker_pids(data)) == 6 and not any(alive(p) for p in worker_pids(data))

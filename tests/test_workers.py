@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -19,9 +19,10 @@ import torch
 from sqlalchemy import func, select
 
 from backend.grid import PointSpec, RunSettings
+from backend.queue import TASK_RUN_BATCH, make_celery
 from backend.settings import Settings
 from backend.store import Database
-from backend.store.tables import Point, result_table
+from backend.store.tables import Point, WorkerRecord, result_table
 from tests.conftest import free_port, resphase_env, start, stop, truncate, wait_http, wait_sweep
 from worker.engine import compute_points
 from worker.reference import MemoryDiskReferenceStore
@@ -32,7 +33,7 @@ GRID_4X4 = {"name": "4x4", "grid": {"alpha": {"geom": [0.5, 16, 4]}, "D": [16], 
             "settings": {"seeds": 2}}
 
 
-def slice_matches_engine(client: httpx.Client, sweep_id: int, body: dict[str, object]) -> int:
+def slice_matches_engine(client: httpx.Client, sweep_id: int, body: Mapping[str, object]) -> int:
     """Compare every cell of the alpha x L slice with compute_points on the same points."""
     ph = client.get(f"/api/v1/sweeps/{sweep_id}/phase", params={"x": "alpha", "y": "L",
                                                                "metric": "feature_update"}).json()
@@ -63,7 +64,25 @@ def embedded(tmp_path: Path) -> Iterator[tuple[httpx.Client, Settings]]:
             yield client, settings
     finally:
         stop(proc, signal.SIGINT)
-    assert proc.returncode is not None
+    # Ctrl-C (SIGINT to the process group, as a terminal sends it) ends `up` cleanly: exit status 0
+    # (stop() escalates to SIGKILL after 15 s, which reads -9), its worker gone with it (nothing is
+    # left in the group) and taken off the /health list on its way out (its row retired, not aged out).
+    log = (tmp_path / "up.log").read_text()[-3000:]
+    assert proc.returncode == 0, log
+    assert not group_alive(proc.pid), log
+    db = Database.connect(f"sqlite:///{settings.data_dir / 'resphase.sqlite3'}", migrate=False)
+    with db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(WorkerRecord)) == 0, log
+    db.dispose()
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the process group `pgid` still exists."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_up_embedded_4x4_sweep_matches_resphase_run(embedded: tuple[httpx.Client, Settings]) -> None:
@@ -118,18 +137,41 @@ def team(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[tuple[ht
 
 def test_redis_postgres_workers_compute_a_sweep(team: tuple[httpx.Client, Settings, dict[str, str]],
                                                tmp_path: Path) -> None:
-    client, _, env = team
+    client, settings, env = team
     workers = [start(["worker"], env, tmp_path / f"w{i}.log") for i in range(2)]
     try:
+        # both consume before the 4 tasks (one per L) exist; with a prefetch of one, each takes a task
+        wait_until(lambda: client.get("/api/v1/health").json()["workers"]["count"] == 2, 90, "two workers")
         sid = client.post("/api/v1/sweeps", json=GRID_4X4).json()["id"]
         assert wait_sweep(client, sid, timeout=90)["counts"]["done"] == 16  # type: ignore[index]
         assert slice_matches_engine(client, sid, GRID_4X4) == 16
-        hosts = {p["id"]: client.get(f"/api/v1/points/{p['id']}").json()["worker"]
-                 for p in client.get(f"/api/v1/sweeps/{sid}/points").json()["items"]}
-        assert len(hosts) == 16
+        ran = tasks_run(settings, {w.pid for w in workers})
     finally:
         for w in workers:
             stop(w)
+    assert set(ran) == {w.pid for w in workers} and min(ran.values()) >= 1, ran  # both computed points
+    db = Database.connect(settings.database_url, migrate=False)
+    with db.read_session() as session:
+        attempts = list(session.scalars(select(Point.attempts)))
+        results = session.scalar(select(func.count()).select_from(result_table))
+    db.dispose()
+    assert attempts == [1] * 16 and results == 16  # every point claimed once, recorded once
+
+
+def wait_until(ok: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not ok():
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.2)
+
+
+def tasks_run(settings: Settings, pids: set[int]) -> dict[int, int]:
+    """Per worker process (pid): the run_batch tasks it has run, from Celery's remote-control stats
+    over the broker. Both workers share a host, so the points' worker_host cannot tell them apart;
+    other test runs' workers on the same Redis answer too and are left out by pid."""
+    stats = make_celery(settings).control.inspect(timeout=3).stats() or {}
+    return {int(s["pid"]): int(s.get("total", {}).get(TASK_RUN_BATCH, 0)) for s in stats.values()
+            if int(s["pid"]) in pids}
 
 
 def test_sigkill_mid_sweep_loses_no_work_and_duplicates_no_result(

@@ -1,7 +1,7 @@
 // api.js: the one place that talks to the REST API (/api/v1, same origin; docs/api.md).
 // Every call returns parsed JSON or throws an ApiError carrying the HTTP status and FastAPI's
-// `detail` (a string, or a list of {loc, msg} for 422). `isMissing()` tells a 404 of an endpoint
-// the server does not have (yet: the analysis section) from a missing resource, so panels can hide.
+// `detail` (a string, or a list of {loc, msg} for 422). Every endpoint below exists on the server
+// this page comes from: a failure is shown to the user as an error, never hidden.
 
 export const BASE = '/api/v1';
 const TOKEN_KEY = 'resphase.token';
@@ -56,11 +56,6 @@ async function request(method, path, body, signal) {
 export const get = (path, params, signal) => request('GET', path + query(params), undefined, signal);
 export const post = (path, body) => request('POST', path, body);
 export const del = (path) => request('DELETE', path);
-
-/** Is this error a "the endpoint does not exist on this server" 404? */
-export function isMissing(err) {
-  return err instanceof ApiError && err.status === 404 && (err.detail === 'Not Found' || err.detail == null);
-}
 
 // Named endpoints (paths from docs/api.md).
 export const api = {

@@ -4,7 +4,7 @@
 // (POST /sweeps/{id}/claims/controls) and, per claim, a link to its figure in "Lines & fits".
 // Verdicts, conditions and controls are the server's: the page only shows them.
 
-import { api, isMissing } from './api.js';
+import { api } from './api.js';
 import { AXES, RAW_AXES } from './axes.js';
 import { $, fmt, h } from './dom.js';
 import { verdictBadge } from './categories.js';
@@ -162,8 +162,7 @@ export async function refreshClaims() {
     if (my !== seq) return;
     last = null;
     $('#claims').replaceChildren();
-    note(isMissing(err) ? 'Claims are not available on this server (GET /sweeps/{id}/claims is missing).'
-      : `Could not load the claims: ${err.text ? err.text() : err}`);
+    note(`Could not load the claims: ${err.text ? err.text() : err}`);
     return;
   }
   if (my !== seq || !store.sweep || store.sweep.id !== s.id) return;

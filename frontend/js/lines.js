@@ -1,14 +1,15 @@
 // lines.js: the "Lines & fits" panel: a metric against one axis, one line per value of a second
 // axis, log-log, error bars over seeds (data: the /phase slice), the fitted power law per line
-// and the predicted slope (GET /sweeps/{id}/fit; drawn from the data alone when it is missing).
+// and the predicted slope (GET /sweeps/{id}/fit; when it fails, the data is drawn and the error said in the note).
 // The predicted exponent shows the server's (from the sweep's preset or its theory table) until
 // the user types one; only a typed value is sent as predicted=, and it is cleared with the sweep,
 // the metric or the axis it was typed for. Each line's verdict is the server's (one rule).
 
-import { api, isMissing } from './api.js';
+import { api } from './api.js';
 import { RAW_AXES, axisLabel, pickValue } from './axes.js';
 import { $, fmt, fmtValue, h, selectControl } from './dom.js';
 import { attachFigureActions, toCsv } from './export.js';
+import { formatFixed } from './format.js';
 import { draw } from './heatmap.js';
 import { FLOOR_MARK, floorLabel, verdictBadge } from './categories.js';
 import { store } from './state/store.js';
@@ -79,8 +80,6 @@ function showPred() {
   $('#lines-tol').textContent = known && Number.isFinite(known.tolerance) ? `± ${fmt(known.tolerance)}` : '';
   $('#lines-tol').title = typed ? 'typed by you (the tolerance is the server\'s)' : "the server's prediction for this sweep";
 }
-
-const fixedParam = (held) => Object.entries(held).map(([a, x]) => `${a}:${x}`).join(',');
 
 /** Lines from the slice: [{value, x, y, se}] per row (or only the held row without a group). */
 function sliceLines(slice, plan) {
@@ -178,7 +177,7 @@ function renderFitTable(rows, plan, res) {
 }
 
 async function fetchFit(plan, pred) {
-  const params = { metric: store.view.lmetric, along: plan.along, group: plan.group || undefined, fixed: fixedParam(plan.held),
+  const params = { metric: store.view.lmetric, along: plan.along, group: plan.group || undefined, fixed: formatFixed(plan.held),
     model: 'power', predicted: Number.isFinite(pred) ? pred : undefined };
   try {
     const fit = await api.fit(store.sweep.id, params);
@@ -188,8 +187,7 @@ async function fetchFit(plan, pred) {
     served.set(key, { predicted: known ? known.predicted : null, tolerance: fit.tolerance });
     return { fit };
   } catch (err) {
-    return { error: isMissing(err) ? 'Rate fits are not available on this server yet (GET /sweeps/{id}/fit is missing); showing the data.'
-      : `fit: ${err.text ? err.text() : err}` };
+    return { error: `Could not fit the rates: ${err.text ? err.text() : err}; showing the data.` };
   }
 }
 
@@ -203,7 +201,7 @@ export async function refreshLines() {
   let fitRes;
   try {
     [slice, fitRes] = await Promise.all([
-      api.phase(store.sweep.id, { x: plan.along, y: plan.rowAxis, metric: store.view.lmetric, agg: 'mean', fixed: fixedParam(sliceFixed) }),
+      api.phase(store.sweep.id, { x: plan.along, y: plan.rowAxis, metric: store.view.lmetric, agg: 'mean', fixed: formatFixed(sliceFixed) }),
       fetchFit(plan, pred),
     ]);
   } catch (err) {

@@ -7,9 +7,10 @@
 //  - AXIS held fixed (raw axes): the contour where f equals AXIS's held value, on a 20x20 grid;
 //  - derived views: f at each plotted cell's raw values, joined into polylines.
 
-import { api, isMissing } from './api.js';
+import { api } from './api.js';
 import { AXES, RAW_AXES, axisLabel, edgeSamples, logPosition, pickValue } from './axes.js';
 import { h } from './dom.js';
+import { formatFixed } from './format.js';
 import { store } from './state/store.js';
 
 const COLORS = ['#e4572e', '#111111', '#7b2cbf', '#00897b', '#c2185b', '#1565c0'];
@@ -18,19 +19,17 @@ const CONTOUR_N = 20;
 const CURVE_N = 40;
 const cache = new Map();
 
-let builtins = null;   // GET /theory/overlays, or [] when the endpoint is missing
-let missing = false;
+let builtins = null;   // GET /theory/overlays, or [] when it failed
+let loadError = '';    // why GET /theory/overlays failed ('' when it answered)
 
 export async function loadOverlays() {
   try {
     builtins = await api.overlays();
-    missing = false;
+    loadError = '';
   } catch (err) {
     builtins = [];
-    missing = isMissing(err);
-    if (!missing) console.warn('resphase: overlays', err);
+    loadError = err.text ? err.text() : String(err);
   }
-  store.features.overlays = !missing;
   return builtins;
 }
 
@@ -166,7 +165,7 @@ export async function overlayTraces(ctx) {
   results.forEach((res, i) => {
     if (res.status === 'rejected') {
       const msg = res.reason && res.reason.text ? res.reason.text() : String(res.reason);
-      notes.push(isMissing(res.reason) ? 'theory overlays need GET /theory/evaluate (missing on this server)' : `${activeOverlays()[i].name}: ${msg}`);
+      notes.push(`${activeOverlays()[i].name}: ${msg}`);
     } else if (Array.isArray(res.value)) traces.push(...res.value);
     else if (res.value && res.value.note) notes.push(res.value.note);
   });
@@ -182,7 +181,7 @@ export async function boundaryTraces(slice) {
   // only thresholds the server draws boundaries for (`boundary`; absent on older servers: all)
   const metric = thresholds.some((t) => t.metric === store.view.metric && t.boundary !== false) ? store.view.metric : 'feature_update';
   const group = X === 'alpha' ? Y : X;
-  const fixed = Object.entries(slice.fixed).map(([a, v]) => `${a}:${v}`).join(',');
+  const fixed = formatFixed(slice.fixed);
   const r = await api.boundaries(store.sweep.id, { metric, group, fixed });
   const found = (r.curves || []).filter((c) => c.found && Number.isFinite(c.alpha));
   if (!found.length) return [];
@@ -205,9 +204,9 @@ const fmtThreshold = (t) => (typeof t === 'number' ? String(Number(t.toPrecision
 /** The overlay controls: one checkbox per built-in curve, the custom formula field, custom chips. */
 export function renderOverlayControls(root, onError) {
   root.replaceChildren();
-  if (missing) {
-    root.append(h('p', { class: 'note', dataset: { testid: 'overlays-unavailable' },
-      text: 'Theory overlays are not available on this server yet (GET /api/v1/theory/overlays is missing).' }));
+  if (loadError) {
+    root.append(h('p', { class: 'error-box', role: 'alert', dataset: { testid: 'overlays-load-error' },
+      text: `Could not load the theory overlays: ${loadError}` }));
     return;
   }
   const on = store.view.ov ?? defaultOn(store.sweep);

@@ -7,6 +7,7 @@ import { floorLabel } from './categories.js';
 import { AXES, AXIS_IDS, RAW_AXES, axisLabel, planSlices } from './axes.js';
 import { $, fmtValue, h, selectControl } from './dom.js';
 import { attachFigureActions, sliceCsv } from './export.js';
+import { formatFixed } from './format.js';
 import { draw, heatmapFigure, scatterFigure } from './heatmap.js';
 import { boundaryTraces, overlayTraces, renderOverlayControls } from './overlays.js';
 import { store } from './state/store.js';
@@ -15,7 +16,6 @@ const HEATMAP = 'phase-heatmap';
 const REGIME = 'phase-regime';
 let seq = 0;
 let lastSlices = null;   // the slices of the drawn view (for CSV export)
-let boundariesMissing = false;
 
 function note(text) {
   $('#phase-note').textContent = text || '';
@@ -96,19 +96,18 @@ async function fetchSlices(plan, id) {
   return Promise.all(plan.combos.map(async (combo) => {
     const fixed = { ...plan.fixed, ...combo };
     const params = { x: plan.sx, y: plan.sy, metric: v.metric, agg: v.agg,
-      fixed: Object.entries(fixed).map(([a, x]) => `${a}:${x}`).join(',') };
+      fixed: formatFixed(fixed) };
     return { combo, slice: await api.phase(id, params) };
   }));
 }
 
 async function extraTraces(ctx) {
   const { traces, notes } = await overlayTraces(ctx);
-  if (ctx.kind === 'grid' && !boundariesMissing) {
+  if (ctx.kind === 'grid') {
     try {
       traces.push(...await boundaryTraces(ctx.slice));
     } catch (err) {
-      if (err.status === 404 && err.detail === 'Not Found') boundariesMissing = true;
-      else notes.push(`measured boundary: ${err.text ? err.text() : err}`);
+      notes.push(`measured boundary: ${err.text ? err.text() : err}`);
     }
   }
   return { traces, notes };

@@ -9,7 +9,6 @@ import { store } from './state/store.js';
 
 const FAST_MS = 1000;   // while any sweep is running
 const SLOW_MS = 5000;
-const STATUSES = ['queued', 'running', 'done', 'diverged', 'failed', 'cancelled'];
 let timer = null;
 
 const finished = (s) => (s.counts.done || 0) + (s.counts.diverged || 0) + (s.counts.failed || 0) + (s.counts.cancelled || 0);
@@ -25,8 +24,9 @@ async function act(fn, id) {
   poll();
 }
 
+/** One count per point status (GET /meta `statuses`, in its order); zeros left out but done. */
 function countsLine(s) {
-  return h('div', { class: 'counts', dataset: { testid: `sweep-counts-${s.id}` } }, STATUSES
+  return h('div', { class: 'counts', dataset: { testid: `sweep-counts-${s.id}` } }, store.meta.statuses
     .filter((k) => (s.counts[k] || 0) > 0 || k === 'done')
     .map((k) => h('span', { class: `count ${k}`, dataset: { testid: `count-${k}` } }, h('b', { text: s.counts[k] || 0 }), ` ${k}`)));
 }

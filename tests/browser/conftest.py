@@ -6,7 +6,8 @@ Fixtures:
 - `browser`: one headless Chromium (/usr/bin/chromium, never a downloaded one) for the session;
 - `dash`: a fresh page (own context, downloads accepted) wrapped in `Dashboard`, with helpers to
   read Plotly figures, call the API and save screenshots to test-artifacts/. It records console
-  errors, uncaught exceptions and CSP violations, and fails the test on any of them.
+  errors, uncaught exceptions, CSP violations and every response of 400 or more, and fails the
+  test on any of them, except the failures a test declares with `dash.expect_failure`.
 - `small_sweep`: a 3 x 2 sweep (alpha x L, D = M = 8, 2 seeds, 5 steps) created through the API
   and finished before the tests that only read results;
 - `dscaling_sweep`: the quick D-scaling preset exactly as GET /presets gives it (a sweep that runs a
@@ -14,30 +15,35 @@ Fixtures:
 - `near_floor_sweep`: a 3 x 2 sweep (L x M) against a tiny reference (L = M = 8, 2 seeds) whose
   noise floor is large, so most cells' err_out is within 3x of it (near_floor), finished.
 
-Every test here is marked `browser`; all of them are skipped when /usr/bin/chromium is absent.
+Every test here is marked `browser`. Without /usr/bin/chromium they are skipped, with the reason;
+under CI (CI=true) they fail instead, so that a CI image without Chromium cannot pass silently.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
+from benchmarks.servers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    clean_env,
+    free_port,
+    has_worker,
+    resphase_command,
+    start_process,
+    stop_process,
+    wait_http,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 VIEWPORT = {"width": 1500, "height": 1100}
@@ -53,81 +59,45 @@ NEAR_FLOOR_SPEC: dict[str, Any] = {
     "settings": {"seeds": 2, "steps": 5, "reference": {"L": 8, "M": 8, "seeds": 2}},
 }
 
-# Failed requests the page makes on purpose, which Chromium logs as console errors:
-# 422 while the user types an invalid sweep or formula, and 404 of the analysis endpoints a
-# server may not have yet (the page hides those panels). Anything else fails the test.
-ALLOWED_FAILURES = [
-    (422, re.compile(r"/api/v1/(sweeps/validate|sweeps|theory/evaluate)(\?|$)")),
-    (404, re.compile(r"/api/v1/(presets|theory/overlays|theory/evaluate|sweeps/\d+/(fit|boundaries|claims))(\?|$)")),
-]
+NO_CHROMIUM = f"no Chromium at {CHROMIUM}: the browser tests drive the system Chromium"
+FAILED_LOAD = re.compile(r"Failed to load resource: the server responded with a status of \d+")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
-    skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM}: the browser tests drive the system Chromium")
+    skip = pytest.mark.skip(reason=NO_CHROMIUM)
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.browser)
-            if not os.path.exists(CHROMIUM):
-                item.add_marker(skip)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"resphase up exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            health = httpx.get(f"{base}/api/v1/health", timeout=2).json()
-            if health.get("workers", {}).get("count", 0) >= 1:
-                return
-        except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"resphase up not healthy after {timeout}s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # its own process group (start_new_session)
-        proc.wait(timeout=10)
+            if not os.path.exists(CHROMIUM) and not in_ci():
+                item.add_marker(skip)  # under CI the `browser` fixture fails them instead
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}")
     data = tmp_path_factory.mktemp("resphase-data")
-    port = _free_port()
+    port = free_port()
     log = data / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESPHASE_")}  # embedded mode, no token
-    exe = Path(sys.executable).with_name("resphase")
-    cmd = [str(exe), "up", "--data-dir", str(data), "--port", str(port)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
+    # embedded mode, no token: no RESPHASE_* variable of the calling shell
+    proc = start_process(resphase_command("up", "--data-dir", str(data), "--port", str(port)), clean_env(), log)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base, proc, log)
+        wait_http(f"{base}/api/v1/health", 90, ready=has_worker, proc=proc, log=log)
         yield base
     finally:
-        _stop(proc)
+        stop_process(proc, timeout=20)
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
+    if not os.path.exists(CHROMIUM):  # only reached under CI: elsewhere the tests are skipped
+        pytest.fail(f"{NO_CHROMIUM} (CI is set: a missing browser fails the run instead of skipping it)")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
@@ -172,16 +142,27 @@ class Dashboard:
     def __init__(self, page: Any, base: str, name: str) -> None:
         self.page, self.base, self.name = page, base, name
         self.errors: list[str] = []
+        self.expected: list[tuple[int, re.Pattern[str]]] = []
         page.on("console", self._on_console)
+        page.on("response", self._on_response)
         page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
 
+    def expect_failure(self, status: int, path: str) -> None:
+        """Let responses of `status` to URLs whose path matches the regex `path` pass this test (a
+        request the test makes fail on purpose, such as an invalid formula answered with 422)."""
+        self.expected.append((status, re.compile(path)))
+
+    def _on_response(self, response: Any) -> None:
+        if response.status < 400:
+            return
+        path = urlsplit(response.url).path
+        if not any(response.status == code and rx.search(path) for code, rx in self.expected):
+            self.errors.append(f"HTTP {response.status}: {response.request.method} {response.url}")
+
     def _on_console(self, msg: Any) -> None:
-        if msg.type != "error":
+        if msg.type != "error" or FAILED_LOAD.match(msg.text):  # a failed load: judged by _on_response
             return
         url = (msg.location or {}).get("url", "")
-        status = re.search(r"status of (\d+)", msg.text)
-        if status and any(int(status.group(1)) == code and rx.search(url) for code, rx in ALLOWED_FAILURES):
-            return
         self.errors.append(f"console: {msg.text} ({url})")
 
     # navigation and API
@@ -193,10 +174,6 @@ class Dashboard:
         r = httpx.get(f"{self.base}/api/v1{path}", params=params, timeout=10)
         r.raise_for_status()
         return r.json()
-
-    def has_endpoint(self, path: str) -> bool:
-        r = httpx.get(f"{self.base}/api/v1{path}", timeout=10)
-        return not (r.status_code == 404 and r.json().get("detail") == "Not Found")
 
     same_grid = staticmethod(same_grid)
 
@@ -231,7 +208,7 @@ class Dashboard:
     def assert_clean(self) -> None:
         csp = self.page.evaluate("window.__cspViolations || []")
         assert not csp, f"CSP violations: {csp}"
-        assert not self.errors, "console errors:\n" + "\n".join(self.errors)
+        assert not self.errors, "failed requests and console errors:\n" + "\n".join(self.errors)
 
 
 @pytest.fixture

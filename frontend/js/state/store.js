@@ -10,7 +10,6 @@ export const store = {
   meta: null,        // GET /meta
   sweep: null,       // summary of the selected sweep (GET /sweeps/{id})
   sweeps: [],        // GET /sweeps
-  features: {},      // which optional endpoints exist: {presets, overlays, evaluate, fit, boundaries}
 
   /** Subscribe to 'view' | 'sweep' | 'results' | 'polled'; returns an unsubscribe function. */
   on(event, fn) {

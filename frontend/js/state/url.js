@@ -5,6 +5,8 @@
 // `ov` lists the built-in overlays shown (absent: the defaults for the sweep's residual scale);
 // each `f` is a custom overlay "AXIS:FORMULA".
 
+import { formatFixed, parseFixed } from '../format.js';
+
 export const DEFAULT_VIEW = Object.freeze({
   sweep: null,
   tab: 'phase',
@@ -23,22 +25,6 @@ export const DEFAULT_VIEW = Object.freeze({
   pred: '',
   point: null,
 });
-
-/** 'D:16,M:64' -> {D: 16, M: 64} (unparseable parts are dropped). */
-export function parseFixed(text) {
-  const out = {};
-  for (const part of (text || '').split(',')) {
-    const [axis, value] = part.split(':');
-    if (axis && value !== undefined && value.trim() !== '' && Number.isFinite(Number(value))) {
-      out[axis.trim()] = Number(value);
-    }
-  }
-  return out;
-}
-
-export function formatFixed(fixed) {
-  return Object.entries(fixed || {}).map(([a, v]) => `${a}:${v}`).join(',');
-}
 
 function intOrNull(s) {
   const n = Number.parseInt(s, 10);

@@ -1,0 +1,66 @@
+"""The API benchmark's report: the machine it ran on, the targets met or missed, and the table."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from typing import Any
+
+# Targets this benchmark checks (see docs/benchmarks.md, section "API").
+TARGET_PHASE_P95_MS = 300.0  # every seed-mean phase slice, p95, each backend
+TARGET_SUBMIT_S = 3.0  # POST /sweeps of a 20,000-point sweep, worst of the repeats
+
+
+def machine_info() -> dict[str, Any]:
+    """CPUs, memory, platform and load average of this machine."""
+    mem = None
+    with contextlib.suppress(OSError, ValueError):
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cpu_count": os.cpu_count(), "memory_gib": mem, "platform": platform.platform(),
+            "python": platform.python_version(), "processor": platform.processor() or platform.machine(),
+            "loadavg_start": loadavg()}
+
+
+def loadavg() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (other processes share the cores)."""
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def targets(results: list[dict[str, Any]], submit_points: int) -> dict[str, Any]:
+    """Per backend: the worst seed-mean phase p95 and the slowest submit, against their targets."""
+    out: dict[str, Any] = {"phase_p95_ms": {"target": TARGET_PHASE_P95_MS, "backends": {}},
+                           "submit_s": {"target": TARGET_SUBMIT_S, "points": submit_points, "backends": {}}}
+    for res in results:
+        ops = res["operations"]
+        phase = max(o["p95_ms"] for o in ops if o["group"] == "phase" and o["agg"] == "mean")
+        submit = max(o["max_ms"] for o in ops if o["group"] == "submit") / 1000.0
+        out["phase_p95_ms"]["backends"][res["backend"]] = {"value": phase, "met": phase < TARGET_PHASE_P95_MS}
+        out["submit_s"]["backends"][res["backend"]] = {"value": submit, "met": submit < TARGET_SUBMIT_S}
+    return out
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as a table per backend and a line per target."""
+    m = report["machine"]
+    lines = [f"{report['date']}  {m['cpu_count']} CPUs, {m['memory_gib']:.0f} GiB, {m['platform']}, "
+             f"load average {m['loadavg_start']} at the start, {m['loadavg_end']} at the end",
+             f"transport: {report['transport']}", ""]
+    for res in report["results"]:
+        f = res["fill"]
+        lines.append(f"== {res['backend']}: {f['points']} points ({f['axes']}), filled in {f['total_s']:.1f} s "
+                     f"(create {f['create_s']:.1f} s, results {f['results_s']:.1f} s, analyze {f['analyze_s']:.1f} s)")
+        lines.append(f"  {'operation':<60} {'n':>3} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9} {'rows/s':>9}")
+        for o in res["operations"]:
+            rps = f"{o['rows_per_s']:9.0f}" if "rows_per_s" in o else ""
+            lines.append(f"  {o['group'] + ': ' + o['name']:<60} {o['repeats']:>3} {o['p50_ms']:9.1f} "
+                         f"{o['p95_ms']:9.1f} {o['max_ms']:9.1f} {rps:>9}")
+        lines.append("")
+    labels = {"phase_p95_ms": "phase slice p95 (seed means), ms", "submit_s": "POST /sweeps, slowest, s"}
+    for key, t in report["targets"].items():
+        for backend, v in t["backends"].items():
+            lines.append(f"target {labels[key]} < {t['target']:g}: {backend} {v['value']:.3g} -> "
+                         f"{'met' if v['met'] else 'MISSED'}")
+    return "\n".join(lines)
+
+

@@ -1,0 +1,57 @@
+"""The engine benchmark's human-readable report: the machine, the table of cases, the targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _si(x: float) -> str:
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The human-readable table and target lines."""
+    m = report["machine"]
+    lines = [
+        f"date: {report['date']} (UTC); command: {report['command']}",
+        f"machine: {m['cpu_count']} CPUs, torch threads {m['torch_threads']}, device {m['device']} "
+        f"({m['device_name']}), torch {m['torch_version']}, loadavg {m['loadavg_start']} -> {m['loadavg_end']}",
+        f"dtype {report['dtype']}; matmul peak {_si(report['peak']['flops_per_s'])}FLOP/s ({report['peak']['best']}, "
+        f"best of {report['peak']['repeats']}; the higher of {_si(report['peak']['before'])} before and "
+        f"{_si(report['peak']['after'])} after the cases)",
+        "",
+    ]
+    header = ["case", "shape", "#runs", "plain timed", "engine runs/s", "plain runs/s", "ratio", "engine FLOP/s",
+              "of peak", "agree", "others"]
+    table = [header]
+    for r in report["cases"]:
+        agree = f"{r['agree_within_tol']}/{r['plain_timed']}"
+        loads = [x for x in (r.get("others_cores_engine"), r.get("others_cores_plain")) if x is not None]
+        others = f"{max(loads):.2f}" if loads else "-"
+        table.append([r["name"], r["shape"], str(r["runs"]), f"{r['plain_timed']}/{r['runs']}",
+                      f"{r['engine_runs_per_s']:.3g}", f"{r['plain_runs_per_s']:.3g}", f"{r['ratio']:.1f}x",
+                      _si(r["engine_flops_per_s"]), f"{100 * r['peak_fraction']:.1f}%", agree, others])
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for i, row in enumerate(table):
+        lines.append("  ".join(cell.ljust(w) if j < 2 else cell.rjust(w) for j, (cell, w) in
+                               enumerate(zip(row, widths, strict=True))))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append("")
+    lines.append("plain timed: the plain loop was timed on that many runs (spread evenly over alphas and seeds); its "
+                 "runs/s is those runs over their time. agree: timed plain runs whose final loss is within "
+                 f"{report['cases'][0]['agree_tol']:g} (relative) of the engine's. others: cores other processes kept "
+                 "busy during the kept timings (the higher of engine's and plain's; from /proc).")
+    w = report["wait_quiet"]
+    if w["budget_s"] > 0:
+        lines.append(f"waited {w['waited_s']:.0f} s of a {w['budget_s']:.0f} s budget for other processes to use "
+                     f"< {w['threshold_cores']} cores before timed rounds")
+    for key, t in report["targets"].items():
+        fmt = f"{t['value']:.1f}x" if key == "ratio" else f"{100 * t['value']:.1f}%"
+        want = f">= {t['target']:g}x" if key == "ratio" else f">= {100 * t['target']:g}% of matmul peak"
+        lines.append(f"target {key}: {want} on {t['case']}: {fmt} -> {'MET' if t['met'] else 'MISSED'}")
+    lines.append(f"total benchmark time {report['seconds_total']:.1f} s")
+    return "\n".join(lines)
