@@ -1,12 +1,16 @@
-"""create_app(settings): the API under /api/v1 and the page (frontend/) on the same origin.
+"""create_app(settings): the API under /api/v1, the page (frontend/) and the API docs on one origin.
 
-The app never imports torch or the worker: it stores sweeps and sends task names.
+The app never imports torch or the worker: it stores sweeps and sends task names. Every file it
+serves comes from an installed package: the page from backend/frontend/ (package data; frontend/ at
+the top of a source tree), Plotly.js from plotly, the docs' bundles from fastapi-offline. Without
+them create_app raises MissingPageAssets (one line) instead of serving 404s.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
@@ -17,7 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend import __version__
+from backend import __version__, apidocs
 from backend.api import analysis, claims, exports, health, meta, phase, points, sweeps
 from backend.api.deps import Reader
 from backend.api.errors import (
@@ -30,11 +34,27 @@ from backend.api.errors import (
 from backend.api.security import BodySizeLimit, SecurityHeaders
 from backend.queue import TaskQueue
 from backend.reaper import ReaperThread
-from backend.settings import Settings, get_settings
+from backend.settings import Settings, UnsafeConfig, get_settings
 from backend.store import Database
 
-FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 API_PREFIX = "/api/v1"
+# What the page cannot start without (relative to its folder).
+PAGE_FILES = ("index.html", "css/style.css", "js/main.js")
+
+
+class MissingPageAssets(UnsafeConfig):
+    """Files the server must serve are not installed; str() is the one line to print."""
+
+
+def frontend_dir() -> Path | None:
+    """The page's folder: backend/frontend/ in an installed wheel (package data), else frontend/
+    beside backend/ (a source checkout, an editable install); None when neither has index.html."""
+    installed = resources.files("backend") / "frontend"
+    source = Path(__file__).resolve().parent.parent / "frontend"
+    for candidate in (installed, source):
+        if isinstance(candidate, Path) and all((candidate / name).is_file() for name in PAGE_FILES):
+            return candidate
+    return None
 
 
 def plotly_js_path() -> Path:
@@ -42,6 +62,19 @@ def plotly_js_path() -> Path:
     import plotly
 
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def check_assets() -> Path:
+    """The page's folder, after checking every served file is installed; else MissingPageAssets."""
+    page = frontend_dir()
+    missing = [] if page is not None else [f"backend/frontend/{name}" for name in PAGE_FILES]
+    if not plotly_js_path().is_file():
+        missing.append("plotly/package_data/plotly.min.js")
+    missing += [f"API docs asset {name}" for name in apidocs.missing_assets()]
+    if missing or page is None:
+        raise MissingPageAssets(f"this resphase installation lacks {', '.join(missing)}; "
+                                "reinstall it (pip install --force-reinstall resphase) or run from a source checkout")
+    return page
 
 
 def api_router() -> APIRouter:
@@ -55,6 +88,7 @@ def api_router() -> APIRouter:
 
 def create_app(settings: Settings | None = None, run_reaper: bool = True) -> FastAPI:
     settings = settings or get_settings()
+    page = check_assets()  # before anything connects: refuse to start rather than serve 404s
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,7 +101,7 @@ def create_app(settings: Settings | None = None, run_reaper: bool = True) -> Fas
         app.state.db.dispose()
 
     app = FastAPI(title="resphase", version=__version__, lifespan=lifespan,
-                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/docs", redoc_url=None,
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None, redoc_url=None,
                   description="Phase diagrams of deep ResNets: sweeps, results, slices, fits. See docs/api.md.")
     # Every error is JSON {"detail": ...} (backend/api/errors.py documents the shapes).
     app.add_exception_handler(RequestValidationError, validation_error_handler)
@@ -88,6 +122,6 @@ def create_app(settings: Settings | None = None, run_reaper: bool = True) -> Fas
         return FileResponse(plotly_js_path(), media_type="text/javascript",
                             headers={"Cache-Control": "public, max-age=86400"})
 
-    if FRONTEND_DIR.is_dir():
-        app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
+    apidocs.add_docs(app, f"{API_PREFIX}/openapi.json")  # /docs, /redoc: offline, under the CSP
+    app.mount("/", StaticFiles(directory=page, html=True), name="frontend")
     return app

@@ -7,17 +7,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
-# 1. A virtual environment with the project and its dev tools. torch is pinned to the CPU build
-#    this machine keeps on disk; installing it first stops a looser resolver from pulling CUDA.
+# 1. A virtual environment with the project, its `worker` extra (torch) and its dev tools. torch is
+#    pinned to the CPU build this machine keeps on disk; installing it first stops a looser resolver
+#    from pulling CUDA.
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.resphase-installed
-want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+want=$(cat pyproject.toml setup.py | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q torch==2.13.0
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  .venv/bin/python -m pip install -q -e '.[dev,worker]'
   echo "$want" > "$stamp"
 fi
 
@@ -42,6 +43,8 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
 fi
 
 # 4. Lint, types, tests.
-.venv/bin/ruff check backend worker tests benchmarks
+lint=(backend worker tests benchmarks setup.py)
+if [ -d resphase ]; then lint+=(resphase); fi
+.venv/bin/ruff check "${lint[@]}"
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

@@ -11,6 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
        "form-action 'self'")
+# ReDoc (/redoc) runs its search index in a worker it builds from a blob of its own (same-origin) code;
+# only that document may start such a worker. The other directives stay as strict as the page's.
+CSP_BY_PATH = {"/redoc": CSP + "; worker-src blob:"}
 
 
 def _too_large(size: int | None, limit: int) -> str:
@@ -58,19 +61,22 @@ class BodySizeLimit:
 
 
 class SecurityHeaders:
-    """CSP and friends on every page response (not on /docs, which loads Swagger's own assets)."""
+    """CSP and friends on every response: the page, the API and the API docs (/docs, /redoc load
+    their bundles from this origin, without inline scripts)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or str(scope.get("path", "")).startswith(("/docs", "/redoc")):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        csp = CSP_BY_PATH.get(str(scope.get("path", "")), CSP)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                extra: list[Any] = [(b"content-security-policy", CSP.encode()),
+                extra: list[Any] = [(b"content-security-policy", csp.encode()),
                                     (b"x-content-type-options", b"nosniff"),
                                     (b"referrer-policy", b"same-origin")]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
