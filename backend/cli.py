@@ -65,9 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "up":
         return serve.up(args)
     if args.command == "api":
-        return serve.serve_api(serve.apply_env(args))
+        return serve.api(args)
     if args.command == "worker":
-        return serve.run_worker(serve.apply_env(args), args.device, args.concurrency)
+        return serve.worker(args)
     if args.command == "reproduce":
         return reproduce.main(args)
     if args.command == "token":

@@ -20,6 +20,16 @@ class DeviceError(ValueError):
     """A device this machine does not have (or a spec that names none)."""
 
 
+def check_device(device: str) -> None:
+    """Raise DeviceError unless this machine has `device` (imports torch)."""
+    from worker.engine import resolve_device
+
+    try:
+        resolve_device(device)
+    except ValueError as exc:
+        raise DeviceError(str(exc)) from exc
+
+
 def compute(points: Sequence[PointSpec], device: str = "auto", cache_dir: Path | None = None,
             on_point: Callable[[PointOutcome], None] | None = None) -> list[PointOutcome]:
     """Outcomes of `points` in their order, computed here on `device` (auto | cpu | cuda[:N] | mps);

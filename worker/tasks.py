@@ -32,6 +32,9 @@ class _ProcessState:
     that runs tasks, after any fork), and the main process's reaper and /health registration."""
 
     device: str = field(default_factory=lambda: os.environ.get("RESPHASE_WORKER_DEVICE", "auto"))
+    # The settings make_worker_app was given (prefork children inherit them by fork); None when
+    # Celery imported this module on its own (`celery -A ...`): then the RESPHASE_* environment.
+    settings: Settings | None = None
     pid: int | None = None  # the process `ctx` was made in
     ctx: WorkerContext | None = None
     reapers: list[ReaperThread] = field(default_factory=list)
@@ -41,12 +44,16 @@ class _ProcessState:
 _state = _ProcessState()
 
 
+def _settings() -> Settings:
+    return _state.settings if _state.settings is not None else get_settings()
+
+
 def _context() -> WorkerContext:
     """The per-process worker context, made after any fork (engines and CUDA are per process)."""
     if _state.ctx is None or _state.pid != os.getpid():
         from worker.runner import WorkerContext
 
-        _state.ctx = WorkerContext.create(get_settings(), _state.device)
+        _state.ctx = WorkerContext.create(_settings(), _state.device)
         _state.pid = os.getpid()
     return _state.ctx
 
@@ -65,6 +72,7 @@ def register(app: Celery) -> None:
 
 def make_worker_app(settings: Settings, device: str) -> Celery:
     _state.device = device
+    _state.settings = settings
     app = make_celery(settings)
     register(app)
     return app
@@ -79,7 +87,7 @@ def _start_reaper(sender: Any = None, **_: Any) -> None:
     from backend.store import Database
     from backend.store.workers import announce
 
-    settings = get_settings()
+    settings = _settings()
     db = Database.connect(settings.resolved_database_url)
     name = f"{getattr(sender, 'hostname', 'worker')}:{os.getpid()}"
 

@@ -11,7 +11,6 @@ import errno
 import socket
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -76,13 +75,13 @@ def checked_socket(settings: Settings) -> socket.socket:
 
 
 def check_page_assets() -> None:
-    """The page (frontend/index.html) and Plotly.js must be there: `up` and `api` serve them."""
-    from backend.main import FRONTEND_DIR, plotly_js_path
+    """Every file the server serves (the page, Plotly.js, the API docs) is installed; else Refused (exit 4)."""
+    from backend.main import MissingPageAssets, check_assets
 
-    missing = [p for p in (FRONTEND_DIR / "index.html", plotly_js_path()) if not Path(p).is_file()]
-    if missing:
-        raise Refused(EXIT_NOT_READY, f"error: the page's files are missing ({', '.join(map(str, missing))}); "
-                                      "reinstall resphase from its source tree")
+    try:
+        check_assets()
+    except MissingPageAssets as exc:
+        raise Refused(EXIT_NOT_READY, f"error: {exc}") from None
 
 
 def prepare_data_dir(settings: Settings) -> None:

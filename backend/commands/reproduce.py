@@ -24,6 +24,7 @@ from backend import __version__
 from backend.analysis.claims import VARIANTS, ClaimResult, Rows, evaluate_claims, runs_needed
 from backend.analysis.report import build_report
 from backend.grid import SweepSpec, expand
+from backend.needs import require_worker_extra
 from backend.presets import PRESETS, variant_spec
 from backend.settings import get_settings
 
@@ -60,16 +61,13 @@ def _via_server(url: str, specs: dict[tuple[str, str], SweepSpec]) -> Runs:
 
 
 def _in_process(specs: dict[tuple[str, str], SweepSpec], device_name: str) -> Runs:
-    from worker.engine import compute_points, resolve_device
-    from worker.reference import MemoryDiskReferenceStore
+    from resphase.local import compute
 
     settings = get_settings()
-    device = resolve_device(device_name)
-    store = MemoryDiskReferenceStore(settings.resolved_cache_dir)
     out: Runs = {}
     for (preset, variant), spec in specs.items():
         start = time.perf_counter()
-        outcomes = compute_points(expand(spec, settings.limits), device, store)
+        outcomes = compute(expand(spec, settings.limits), device_name)
         out[(preset, variant)] = [row for o in outcomes for row in o.tidy_rows()]
         label = preset if variant == "none" else f"{preset} [{variant}]"
         print(f"{label}: {len(outcomes)} points in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
@@ -146,6 +144,8 @@ def main(args: argparse.Namespace) -> int:
     size = "quick" if args.quick else "full"
     specs = specs_for(names, size, not args.no_controls)
     started = time.perf_counter()
+    if not args.url:
+        require_worker_extra("reproduce")  # in-process: it computes here
     if args.url:
         print(f"running {len(specs)} sweeps through the server at {args.url}", file=sys.stderr)
         runs = _via_server(args.url, specs)

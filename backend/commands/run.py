@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from backend.grid import GridSpec, PointSpec, SweepSpec, check_limits, expand
+from backend.needs import require_worker_extra
 from backend.results import PointOutcome
 from backend.run_settings import RunSettings, SettingField, setting_fields
 from backend.settings import get_settings
@@ -156,15 +157,13 @@ def execute(args: argparse.Namespace) -> int:
     spec = build_spec(args)
     points: list[PointSpec] = expand(spec, get_settings().limits)
     from backend.progress import ProgressBar
-    from worker.engine import compute_points, resolve_device
-    from worker.reference import MemoryDiskReferenceStore
+    from resphase.local import DeviceError, check_device, compute
 
     try:
-        device = resolve_device(args.device)
-    except ValueError as exc:
+        check_device(args.device)  # before the table header: a bad device is a one-line usage error
+    except DeviceError as exc:
         raise UsageError(f"--device: {exc}") from exc
-    cache_dir = get_settings().resolved_cache_dir if args.cache_dir is None else Path(args.cache_dir)
-    store = MemoryDiskReferenceStore(cache_dir)
+    cache_dir = None if args.cache_dir is None else Path(args.cache_dir)
     bar = ProgressBar(len(points), "points", enabled=args.progress)
     if not args.json:
         print(TABLE_HEADER, flush=True)
@@ -177,12 +176,13 @@ def execute(args: argparse.Namespace) -> int:
         line: Any = json.dumps(outcome.to_json(), allow_nan=False) if args.json else _table_row(outcome)
         print(line, flush=True)
 
-    compute_points(points, device, store, on_point=on_point)
+    compute(points, args.device, cache_dir, on_point=on_point)
     bar.close()
     return 0
 
 
 def main(args: argparse.Namespace) -> int:
+    require_worker_extra("run")
     try:
         return execute(args)
     except UsageError as exc:

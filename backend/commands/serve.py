@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import uuid
 import warnings
 
 from backend.commands import logs
-from backend.commands.flags import BadSettings, settings_env, settings_from_flags
+from backend.commands.flags import BadSettings, settings_from_flags
 from backend.commands.listen import (
     EXIT_CANNOT_LISTEN,
     EXIT_NOT_READY,
@@ -32,13 +31,11 @@ from backend.commands.listen import (
 )
 from backend.commands.supervisor import die_with_supervisor
 from backend.commands.up import up
+from backend.needs import require_worker_extra
 from backend.settings import Settings
 
 __all__ = ["EXIT_CANNOT_LISTEN", "EXIT_NOT_READY", "EXIT_UNSAFE_CONFIG", "CannotListen", "add_api_args",
            "add_worker_args", "api", "apply_env", "bind_socket", "run_worker", "serve_api", "up", "worker"]
-
-# Set in the environment of a worker that re-executed itself to take its flags (see run_worker).
-REEXEC_ENV = "RESPHASE_WORKER_FLAGS_APPLIED"
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -94,29 +91,11 @@ def api(args: argparse.Namespace) -> int:
     return serve_api(settings, verbose=bool(getattr(args, "verbose", False)))
 
 
-def _reexec_with(settings: Settings) -> None:
-    """Replace this process by the same command with `settings` as its RESPHASE_* variables.
-
-    worker/tasks.py builds its context and its reaper from backend.settings.get_settings(), i.e.
-    from this process's environment, not from the Settings passed to make_worker_app; so a worker
-    whose flags change a setting runs again, once (REEXEC_ENV), with an environment that carries
-    them, rather than this process writing them into its own os.environ."""
-    if os.environ.get(REEXEC_ENV):
-        raise BadSettings("the worker's settings do not survive their environment; run it without flags, "
-                          "with the RESPHASE_* variables set instead")
-    env = {**settings_env(settings, os.environ), REEXEC_ENV: "1"}
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, sys.orig_argv, env)
-
-
 def run_worker(settings: Settings, device: str, concurrency: int, verbose: bool = False) -> int:
     """`resphase worker`: a Celery worker on the settings' broker and queue. Quiet unless verbose:
     no banner, warnings only (the banner and chatter of the worker of `up` go to its log file,
     since `up` starts it verbose with its output there)."""
     die_with_supervisor()
-    if settings_from_flags() != settings:  # the flags changed something the environment says
-        _reexec_with(settings)
     prepare_data_dir(settings)
     logs.to_terminal("worker", verbose)
     if not verbose:
@@ -137,6 +116,7 @@ def run_worker(settings: Settings, device: str, concurrency: int, verbose: bool 
 
 def worker(args: argparse.Namespace) -> int:
     """`resphase worker` from its parsed flags."""
+    require_worker_extra("worker")
     try:
         return run_worker(apply_env(args), args.device, args.concurrency, verbose=bool(args.verbose))
     except (BadSettings, Refused) as exc:

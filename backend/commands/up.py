@@ -35,6 +35,7 @@ from backend.commands.listen import (
     server_url,
 )
 from backend.commands.supervisor import WorkerSupervisor
+from backend.needs import require_worker_extra
 from backend.server_record import clear_record, record_server
 from backend.settings import Settings
 
@@ -71,6 +72,7 @@ def _announce_when_ready(settings: Settings, port: int, lines: list[str], stop: 
 
 
 def up(args: argparse.Namespace) -> int:
+    require_worker_extra("up")  # it runs a worker
     verbose = bool(getattr(args, "verbose", False))
     try:
         settings = settings_from_flags(args.data_dir, args.host, args.port)
