@@ -19,7 +19,7 @@ import numpy as np
 from backend.analysis import measures as m
 from backend.analysis.cells import from_rows, seed_means
 from backend.analysis.verdict import FAILS, HOLDS, INCONCLUSIVE, verdict
-from backend.jsonsafe import finite_or_none, to_jsonable
+from backend.jsonsafe import JsonResult, finite_or_none
 from backend.metrics import FEATURE_UPDATE_REL_MIN, INIT_DEVIATION_MAX
 
 Rows = m.Rows
@@ -187,7 +187,10 @@ def runs_needed(presets: list[str]) -> dict[tuple[str, str], bool]:
 
 
 @dataclass(frozen=True)
-class ClaimResult:
+class ClaimResult(JsonResult):
+    """A `resphase reproduce --json` row; `to_dict()` is JSON-safe (an untrained network's
+    infinite tracking ratio is None)."""
+
     claim: str
     preset: str
     statement: str
@@ -201,13 +204,10 @@ class ClaimResult:
     controls: list[dict[str, Any]]
     figure: dict[str, Any]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe: non-finite numbers (an untrained network's infinite tracking ratio) are None."""
-        return {k: to_jsonable(getattr(self, k)) for k in self.__dataclass_fields__}
-
 
 def _ci(ci: tuple[float, float] | None) -> tuple[float, float] | None:
-    return None if ci is None or not all(math.isfinite(v) for v in ci) else ci
+    """An interval with both ends finite, else None."""
+    return None if ci is None or any(finite_or_none(v) is None for v in ci) else ci
 
 
 def evaluate_claim(claim: Claim, runs: Mapping[tuple[str, str], Rows]) -> ClaimResult:
