@@ -62,6 +62,32 @@ def test_boundaries_locate_the_feature_learning_edge(client: TestClient, setting
     assert client.get(f"/api/v1/sweeps/{sid}/boundaries", params={"metric": "rep_change"}).status_code == 422
 
 
+def test_boundaries_per_value_of_group(client: TestClient, settings: Settings) -> None:
+    """With `group`, one curve per value of that axis, the other axes held (at `fixed` or their first
+    value); without, one per line of D, L, M. Ignoring `group` would give the four lines each time."""
+    sid = computed(client, settings, {"name": "lines", "grid": {"alpha": [1, 4, 16], "D": [8], "L": [4, 8],
+                                                                "M": [4, 8]}, "settings": {"seeds": 2, "steps": 3}})
+
+    def curves(**params: Any) -> Any:
+        r = client.get(f"/api/v1/sweeps/{sid}/boundaries", params={"metric": "feature_update", "n_boot": 20, **params})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    every = curves()
+    assert every["group"] is None and every["fixed"] == {}
+    assert [(c["fixed"]["L"], c["fixed"]["M"]) for c in every["curves"]] == [(4, 4), (4, 8), (8, 4), (8, 8)]
+    by_line = {(c["fixed"]["L"], c["fixed"]["M"]): c for c in every["curves"]}
+    by_l = curves(group="L")
+    assert by_l["fixed"] == {"D": 8, "M": 4} and by_l["cells_by_status"] == {"done": 6}
+    assert [c["fixed"] for c in by_l["curves"]] == [{"D": 8, "L": 4, "M": 4}, {"D": 8, "L": 8, "M": 4}]
+    assert by_l["curves"] == [by_line[(4, 4)], by_line[(8, 4)]]  # the same crossings, line for line
+    by_m = curves(group="M", fixed="L:8")
+    assert by_m["fixed"] == {"L": 8, "D": 8} and by_m["curves"] == [by_line[(8, 4)], by_line[(8, 8)]]
+    bad = client.get(f"/api/v1/sweeps/{sid}/boundaries", params={"metric": "feature_update", "group": "L",
+                                                               "fixed": "L:4"})
+    assert bad.status_code == 422 and "group axis" in bad.json()["detail"]
+
+
 def test_multi_term_model_fit(client: TestClient, settings: Settings) -> None:
     body = {"name": "dw", "grid": {"alpha": [1], "D": [16], "L": [4, 16, 64], "M": [4, 16, 64]},
             "settings": {"seeds": 2, "steps": 5, "reference": {"L": 128, "M": 128, "seeds": 2}}}

@@ -1,7 +1,11 @@
 """Analysis of sweep results, free of torch and the store: numpy and scipy only.
 
-- `expressions`: a small safe expression language for theory overlays (never Python's eval).
-- `fits`: power-law and multi-term rate fits with bootstrap CIs over unit seeds (docs/science.md section 4).
+- `cells`: the one layout of per-seed values by cell, their seed statistics, aggregates and grouping.
+- `expressions` (parser: `expression_parser`): a small safe expression language for theory overlays
+  (never Python's eval).
+- `selection`: the choice of cells for a fit and the bootstrap over unit seeds, shared by the fits.
+- `fits` (power laws) and `models` (multi-term error models): rate fits with bootstrap CIs
+  (docs/science.md section 4); `rates`: the rate fits the claims and GET /fit share.
 - `boundaries`: where a metric crosses a threshold along alpha, with bootstrap CIs (regime boundaries).
 """
 

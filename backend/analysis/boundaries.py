@@ -1,8 +1,9 @@
 """Regime boundaries along alpha: where a metric's seed mean crosses a threshold, with a bootstrap CI.
 
-Same data layout as `fits`: `alpha` has shape (n_cells,), `values` (n_cells, n_seeds) with NaN for a
-missing/diverged/failed seed. The crossing is found by linear interpolation in (log alpha, value)
-between the two cells around the first sign change of mean - threshold, scanning alpha upwards.
+Same data layout as the fits (backend/analysis/cells.py): `alpha` has shape (n_cells,), `values`
+(n_cells, n_seeds) with NaN for a missing/diverged/failed seed. The crossing is found by linear
+interpolation in (log alpha, value) between the two cells around the first sign change of
+mean - threshold, scanning alpha upwards.
 "Down" means the mean goes from above the threshold to at or below it as alpha grows; "up" the reverse.
 """
 
@@ -16,18 +17,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from backend.analysis.fits import (
-    FitError,
-    JsonResult,
-    bootstrap_cell_means,
-    check_options,
-    percentile_ci,
-    select_cells,
-)
+from backend.analysis.cells import CellData
+from backend.analysis.selection import FitError, bootstrap_cell_means, check_options, percentile_ci, select_cells
+from backend.jsonsafe import JsonResult
 
-__all__ = ["Crossing", "Direction", "boundary_curve", "find_crossing"]
+__all__ = ["LINE_AXES", "Crossing", "Direction", "boundary_curve", "find_crossing", "held_axes", "line_crossings"]
 
 Direction = Literal["down", "up", "any"]
+LINE_AXES: tuple[str, ...] = ("D", "L", "M")  # a boundary line: alpha varies, these are held
 _DIRECTIONS = ("down", "up", "any")
 
 
@@ -165,3 +162,25 @@ def boundary_curve(
         dataclasses.replace(find_crossing(alpha, values, threshold, **opts), fixed=dict(fixed))
         for fixed, alpha, values in groups
     ]
+
+
+def line_crossings(cells: CellData, lines: Sequence[str], threshold: float, *, direction: Direction = "any",
+                   n_boot: int = 500) -> list[Crossing]:
+    """One crossing along alpha per line of `cells`: per distinct combination of the axes `lines`
+    (e.g. D, L, M), in sorted order, its cells sorted by alpha; each crossing's `fixed` names the
+    line. GET /boundaries and the claims' boundary measurements both read crossings this way."""
+    groups = []
+    for label, line in cells.split(lines):
+        line = line.along("alpha")
+        groups.append((label, line.axes["alpha"], line.values))
+    return boundary_curve(groups, threshold, direction=direction, n_boot=n_boot)
+
+
+def held_axes(axes: Mapping[str, Sequence[float]], fixed: Mapping[str, float], group: str | None) -> dict[str, float]:
+    """The axis values a set of boundary curves holds: `fixed`, and with a `group` (one curve per
+    value of that axis) every other line axis at its `fixed` value or else its first value in `axes`
+    (as a phase slice holds its other axes). Without a group, one curve per line of the cells."""
+    held = {a: float(v) for a, v in fixed.items()}
+    if group is not None:
+        held.update({a: float(axes[a][0]) for a in LINE_AXES if a != group and a not in held})
+    return held

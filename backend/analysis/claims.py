@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from backend.analysis import measures as m
-from backend.analysis.fits import to_jsonable
+from backend.analysis.cells import from_rows, seed_means
 from backend.analysis.verdict import FAILS, HOLDS, INCONCLUSIVE, verdict
+from backend.jsonsafe import JsonResult, finite_or_none
 from backend.metrics import FEATURE_UPDATE_REL_MIN, INIT_DEVIATION_MAX
 
 Rows = m.Rows
@@ -96,8 +97,8 @@ def _boundary_slope(rows: Rows, metric: str, threshold: float, direction: str, l
 
 
 def _split_invariance(rows: Rows) -> m.Measurement:
-    axes, values = m.cells(rows, "err_out")
-    means = m.seed_means(values)
+    cells = from_rows(rows, "err_out")
+    axes, means = cells.axes, seed_means(cells.values)
     lm = axes["L"] * axes["M"]
     worst, groups = 1.0, 0
     for p in np.unique(lm):
@@ -186,7 +187,10 @@ def runs_needed(presets: list[str]) -> dict[tuple[str, str], bool]:
 
 
 @dataclass(frozen=True)
-class ClaimResult:
+class ClaimResult(JsonResult):
+    """A `resphase reproduce --json` row; `to_dict()` is JSON-safe (an untrained network's
+    infinite tracking ratio is None)."""
+
     claim: str
     preset: str
     statement: str
@@ -200,17 +204,10 @@ class ClaimResult:
     controls: list[dict[str, Any]]
     figure: dict[str, Any]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe: non-finite numbers (an untrained network's infinite tracking ratio) are None."""
-        return {k: to_jsonable(getattr(self, k)) for k in self.__dataclass_fields__}
-
-
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
-
 
 def _ci(ci: tuple[float, float] | None) -> tuple[float, float] | None:
-    return None if ci is None or not all(math.isfinite(v) for v in ci) else ci
+    """An interval with both ends finite, else None."""
+    return None if ci is None or any(finite_or_none(v) is None for v in ci) else ci
 
 
 def evaluate_claim(claim: Claim, runs: Mapping[tuple[str, str], Rows]) -> ClaimResult:
@@ -226,13 +223,13 @@ def evaluate_claim(claim: Claim, runs: Mapping[tuple[str, str], Rows]) -> ClaimR
             controls.append({**doc, "measured": None, "ci": None, "verdict": "not run", "detail": ""})
             continue
         cm = claim.measure(runs[(claim.preset, name)])
-        controls.append({**doc, "measured": _finite(cm.measured), "ci": _ci(cm.ci), "verdict": judge(claim, cm),
+        controls.append({**doc, "measured": finite_or_none(cm.measured), "ci": _ci(cm.ci), "verdict": judge(claim, cm),
                          "detail": cm.detail, "conditions": [c.to_dict() for c in cm.conditions]})
     if v == HOLDS and any(c["verdict"] != FAILS for c in controls):
         v = INCONCLUSIVE  # the measurement cannot tell this physics from a wrong one (or was not checked)
     metric, x, group = claim.figure
     return ClaimResult(claim.name, claim.preset, claim.statement, claim.predicted, claim.tolerance,
-                       _finite(meas.measured), _ci(meas.ci), v, meas.detail,
+                       finite_or_none(meas.measured), _ci(meas.ci), v, meas.detail,
                        [c.to_dict() for c in meas.conditions], controls,
                        {"metric": metric, "x": x, "group": list(group), "fixed": dict(claim.fixed)})
 

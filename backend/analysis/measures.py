@@ -1,7 +1,8 @@
 """The measurements behind the claims (backend/analysis/claims.py), on tidy rows.
 
 Input: rows, one per point and unit seed, as GET /sweeps/{id}/export?format=json gives them
-(alpha, D, L, M, status, point_regime, unit_seed and one column per metric; None where undefined).
+(alpha, D, L, M, status, point_regime, unit_seed and one column per metric; None where undefined),
+grouped into cells by backend/analysis/cells.from_rows.
 Each function returns a Measurement: the measured value with its interval, a sentence on how it
 was read, and side conditions the claim also needs (`Condition`).
 """
@@ -15,12 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from backend.analysis.boundaries import find_crossing
-from backend.analysis.rates import RateFit, floor_entries, rate_fit, seed_means
-from backend.grid import same_axis_value
-
-Rows = Sequence[dict[str, Any]]
-Axes = dict[str, np.ndarray]
+from backend.analysis.boundaries import line_crossings
+from backend.analysis.cells import Rows, from_rows, seed_means
+from backend.analysis.rates import RateFit, floor_entries, rate_fit
 
 # The network tracks its limit when the error to the reference is at most this fraction of how far
 # training moved it (err_emb / rep_change, median over the cells): untrained networks (infinite
@@ -56,34 +54,14 @@ class Measurement:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def cells(rows: Rows, metric: str, **where: float) -> tuple[Axes, np.ndarray]:
-    """Per-point cells matching `where`: axes (n,) for alpha, D, L, M and values (n, n_seeds),
-    NaN where missing, in sorted (alpha, D, L, M) order."""
-    points: dict[tuple[float, ...], list[dict[str, Any]]] = {}
-    for r in rows:
-        if all(same_axis_value(v, float(r[k])) for k, v in where.items()):
-            points.setdefault((r["alpha"], r["D"], r["L"], r["M"]), []).append(r)
-    keys = sorted(points)
-    n_seeds = max((len(v) for v in points.values()), default=1)
-    values = np.full((len(keys), n_seeds), np.nan)
-    for i, key in enumerate(keys):
-        for j, r in enumerate(points[key]):
-            v = r.get(metric)
-            values[i, j] = np.nan if v is None else float(v)
-    axes = {a: np.array([k[n] for k in keys], dtype=float) for n, a in enumerate(("alpha", "D", "L", "M"))}
-    return axes, values
-
-
 def _subset(rows: Rows, keep: Any) -> list[dict[str, Any]]:
     return [r for r in rows if keep(r)]
 
 
 def tracking(rows: Rows) -> Condition:
     """Median over cells of err_emb / rep_change (see TRACKING_MAX)."""
-    _, err = cells(rows, "err_emb")
-    _, moved = cells(rows, "rep_change")
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = seed_means(err) / seed_means(moved)
+        ratio = seed_means(from_rows(rows, "err_emb").values) / seed_means(from_rows(rows, "rep_change").values)
     ratio = np.where(np.isnan(ratio), np.inf, ratio)
     value = float(np.median(ratio)) if ratio.size else None
     return Condition("tracking", value, TRACKING_MAX,
@@ -93,8 +71,9 @@ def tracking(rows: Rows) -> Condition:
 
 def rate(rows: Rows, metric: str, along: str, predicted: float, tol: float, *, track: bool = False) -> Measurement:
     """The slope of log(metric) against log(along) (along: an axis or "L*M"), rates.rate_fit's way."""
-    axes, values = cells(rows, metric)
-    floor = seed_means(cells(rows, f"{metric}_floor")[1]) if metric.startswith("err_") else None
+    cells = from_rows(rows, metric)
+    axes, values = cells.axes, cells.values
+    floor = seed_means(from_rows(rows, f"{metric}_floor").values) if metric.startswith("err_") else None
     x = axes["L"] * axes["M"] if along == "L*M" else axes[along]
     k = floor_entries(metric, int(rows[0]["n_samples"]), int(rows[0]["d_out"]), axes["D"]) if rows else None
     result: RateFit = rate_fit(axes, values, along, x, predicted, tol, floor=floor, metric=metric, floor_entries=k)
@@ -124,15 +103,8 @@ def crossings(rows: Rows, metric: str, threshold: float, direction: str, line_ax
               ) -> list[tuple[dict[str, float], float, tuple[float, float] | None]]:
     """Per line (the distinct values of line_axes), where the seed mean of metric crosses threshold
     along alpha: (line, crossing alpha, its bootstrap interval). Lines without one are left out."""
-    axes, values = cells(rows, metric)
-    found = []
-    for key in sorted({tuple(axes[a][i] for a in line_axes) for i in range(len(axes["alpha"]))}):
-        mask = np.all([axes[a] == v for a, v in zip(line_axes, key, strict=True)], axis=0)
-        order = np.argsort(axes["alpha"][mask])
-        c = find_crossing(axes["alpha"][mask][order], values[mask][order], threshold, direction=direction)  # type: ignore[arg-type]
-        if c.found and c.alpha is not None:
-            found.append((dict(zip(line_axes, key, strict=True)), c.alpha, c.alpha_ci))
-    return found
+    found = line_crossings(from_rows(rows, metric), line_axes, threshold, direction=direction)  # type: ignore[arg-type]
+    return [(c.fixed, c.alpha, c.alpha_ci) for c in found if c.found and c.alpha is not None]
 
 
 def crossing_slope(xs: np.ndarray, found: Sequence[tuple[dict[str, float], float, tuple[float, float] | None]],

@@ -17,14 +17,15 @@ docs/science.md section 4, err ~ sqrt((a/L)^2 + (b sqrt(D/(LM)))^2), before a sl
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from backend.analysis.fits import FitError, PowerLawFit, fit_model, fit_power_law, to_jsonable
+from backend.analysis.cells import CellData, seed_means
+from backend.analysis.fits import FitError, PowerLawFit, fit_model, fit_power_law
 from backend.analysis.verdict import FAILS, INCONCLUSIVE, verdict
+from backend.jsonsafe import finite_or_none, to_jsonable
 from backend.metrics import FLOOR_FACTOR
 
 ERROR_METRICS: tuple[str, ...] = ("err_out", "err_emb")
@@ -81,8 +82,7 @@ def rate_fit(axes: dict[str, np.ndarray], values: np.ndarray, along: str, x: np.
     dropped: dict[str, int] = {}
     two_term = None
     if metric in ERROR_METRICS:
-        finite = np.isfinite(values)
-        means = np.where(finite, values, 0.0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1)
+        means = np.nan_to_num(seed_means(values), nan=0.0)  # a cell without a finite seed counts as near
         if floor is not None:
             near = np.isfinite(floor) & (means < FLOOR_FACTOR * np.nan_to_num(floor, nan=0.0))
             keep &= ~near
@@ -105,9 +105,29 @@ def rate_fit(axes: dict[str, np.ndarray], values: np.ndarray, along: str, x: np.
     return RateFit(fit, v, two_term, dropped)
 
 
-def seed_means(values: np.ndarray) -> np.ndarray:
-    """(n, n_seeds) -> (n,) means of the finite seeds, NaN where none."""
-    finite = np.isfinite(values)
-    count = finite.sum(axis=1)
-    with np.errstate(invalid="ignore"):
-        return np.where(count > 0, np.where(finite, values, 0.0).sum(axis=1) / np.maximum(count, 1), math.nan)
+def power_lines(cells: CellData, along: str, group: str | None, predicted: float | None, tolerance: float,
+                metric: str, n_boot: int, floors: np.ndarray | None, entries: np.ndarray) -> list[dict[str, Any]]:
+    """GET /fit's lines: one `rate_fit` along `along` per value of `group` (every cell when None).
+
+    `floors` (n_cells,) the seed-mean noise floors of an error metric (None for other metrics),
+    `entries` (n_cells,) the entries each floor runs over (`floor_entries`). Each line: its
+    group_value, x, y (seed means), y_stderr, floor, the fit and its verdict (docs/api.md)."""
+    lines = []
+    for label, rows in cells.groups([group] if group else []):
+        line = cells.take(rows)
+        stats = line.stats()
+        x = line.axes[along]
+        doc: dict[str, Any] = {"group_value": label.get(group) if group else None, "x": x.tolist(),
+                               "y": [finite_or_none(v) for v in stats.mean],
+                               "y_stderr": [finite_or_none(v) for v in stats.stderr]}
+        floor = None if floors is None else floors[rows]
+        if floor is not None:
+            doc["floor"] = [finite_or_none(v) for v in floor]
+        result = rate_fit(line.axes, line.values, along, x, predicted, tolerance, metric=metric, n_boot=n_boot,
+                          floor=floor, floor_entries=entries[rows])
+        doc["fit"] = result.to_dict() if result.fit is not None else None
+        doc["verdict"], doc["two_term"], doc["dropped"] = result.verdict, result.two_term, result.dropped
+        if result.fit is None:
+            doc["fit_error"] = result.error
+        lines.append(doc)
+    return lines

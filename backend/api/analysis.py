@@ -7,21 +7,23 @@ from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict
 
-from backend.analysis.boundaries import boundary_curve
+from backend.analysis.boundaries import LINE_AXES, held_axes, line_crossings
+from backend.analysis.cells import CellData, seed_means
 from backend.analysis.claims import CLAIMS
 from backend.analysis.expressions import ExpressionError, parse
 from backend.analysis.fits import MODELS, FitError, fit_model
-from backend.analysis.rates import ERROR_METRICS, floor_entries, rate_fit, seed_means
+from backend.analysis.rates import ERROR_METRICS, floor_entries, power_lines
 from backend.analysis.theory import DEFAULT_TOLERANCE, OVERLAYS, PREDICTED_EXPONENTS
+from backend.api.analysis_schemas import BoundariesAnswer, Evaluation, FitAnswer, Overlay, Preset, TheoryModel
 from backend.api.deps import Costly, ReadSession, sweep_or_404
 from backend.api.errors import responses
 from backend.api.phase import FIXED_MAX_CHARS, parse_fixed
 from backend.grid import AXES, SweepSpec
+from backend.jsonsafe import finite_or_none
 from backend.metrics import METRIC_NAMES, THRESHOLDS
 from backend.presets import PRESETS, presets_of
-from backend.store.cells import CellData, metric_cells
+from backend.store.cells import metric_cells
 
 router = APIRouter(tags=["analysis"], responses=responses(401, 422, 503))
 AxisName = Literal["alpha", "D", "L", "M"]
@@ -31,52 +33,17 @@ MAX_N_BOOT = 2000
 N_BOOT_DOC = f"bootstrap resamples for the intervals (0: none), at most {MAX_N_BOOT}"
 
 
-class Evaluation(BaseModel):
-    formula: str
-    variables: list[str]
-    values: list[float | None]  # null where the formula is not finite
-
-
-class FitAnswer(BaseModel):
-    """model "power": `lines`, one rate fit per value of `group`; another model: `fit`."""
-
-    model_config = ConfigDict(extra="allow")
-
-    metric: str
-    model: str
-    fixed: dict[str, float]
-    n_cells: int
-    cells_by_status: dict[str, int]
-    along: str | None = None
-    group: str | None = None
-    predicted_exponent: float | None = None
-    tolerance: float | None = None
-    lines: list[dict[str, Any]] | None = None
-    fit: dict[str, Any] | None = None
-
-
-class BoundariesAnswer(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    metric: str
-    threshold: float
-    direction: Literal["down", "up", "any"]
-    group: str | None
-    curves: list[dict[str, Any]]
-    cells_by_status: dict[str, int]
-
-
-@router.get("/presets")
+@router.get("/presets", response_model=list[Preset])
 async def presets() -> list[dict[str, Any]]:
     return [p.to_json() for p in PRESETS.values()]
 
 
-@router.get("/theory/overlays")
+@router.get("/theory/overlays", response_model=list[Overlay])
 async def overlays() -> list[dict[str, Any]]:
     return OVERLAYS
 
 
-@router.get("/theory/models")
+@router.get("/theory/models", response_model=list[TheoryModel])
 async def models() -> list[dict[str, Any]]:
     return [spec.to_dict() for spec in MODELS.values()]
 
@@ -102,42 +69,13 @@ async def evaluate(request: Request, formula: str = Query(..., max_length=500)) 
         raise HTTPException(422, "comma lists must all have the same length")
     values = np.broadcast_to(expr.evaluate(env), (max(lengths, default=1),))
     return {"formula": formula, "variables": sorted(expr.variables),
-            "values": [float(v) if np.isfinite(v) else None for v in values]}
+            "values": [finite_or_none(v) for v in values]}
 
 
 def _cells(session: ReadSession, sweep_id: int, metric: str, fixed: str | None) -> CellData:
     if metric not in METRIC_NAMES:
         raise HTTPException(422, f"unknown metric {metric!r}; one of {', '.join(METRIC_NAMES)}")
     return metric_cells(session, sweep_or_404(session, sweep_id), metric, parse_fixed(fixed))
-
-
-def _power_lines(cells: CellData, floors: np.ndarray | None, along: str, group: str | None,
-                 predicted: float | None, tolerance: float, metric: str, entries: np.ndarray,
-                 n_boot: int) -> list[dict[str, Any]]:
-    """One rate fit per value of `group` (rates.rate_fit: the claims' selection and verdict)."""
-    keys = np.unique(cells.axes[group]) if group else np.array([np.nan])
-    lines = []
-    for key in keys:
-        mask = cells.axes[group] == key if group else np.ones(len(cells.point_ids), bool)
-        x, vals = cells.axes[along][mask], cells.values[mask]
-        counts = np.isfinite(vals).sum(axis=1)
-        y = seed_means(vals)
-        sd = np.array([np.std(r[np.isfinite(r)], ddof=1) if np.isfinite(r).sum() > 1 else np.nan for r in vals])
-        line: dict[str, Any] = {"group_value": None if group is None else float(key), "x": x.tolist(),
-                                "y": [float(v) if np.isfinite(v) else None for v in y],
-                                "y_stderr": [float(s / np.sqrt(c)) if np.isfinite(s) else None
-                                             for s, c in zip(sd, counts, strict=True)]}
-        if floors is not None:
-            line["floor"] = [float(v) if np.isfinite(v) else None for v in floors[mask]]
-        axes = {a: cells.axes[a][mask] for a in AXES}
-        result = rate_fit(axes, vals, along, x, predicted, tolerance, metric=metric, n_boot=n_boot,
-                          floor=None if floors is None else floors[mask], floor_entries=entries[mask])
-        line["fit"] = result.to_dict() if result.fit is not None else None
-        line["verdict"], line["two_term"], line["dropped"] = result.verdict, result.two_term, result.dropped
-        if result.fit is None:
-            line["fit_error"] = result.error
-        lines.append(line)
-    return lines
 
 
 def _prediction(sweep: Any, metric: str, along: str) -> tuple[float | None, float]:
@@ -179,7 +117,7 @@ def fit(sweep_id: int, session: ReadSession, metric: str = Query("err_out", max_
             s = sweep.settings
             entries = floor_entries(metric, int(s.get("n_samples", 10)), int(s.get("d_out", 5)), cells.axes["D"])
         return {**base, "along": along, "group": group, "predicted_exponent": pred, "tolerance": tol,
-                "lines": _power_lines(cells, floors, along, group, pred, tol, metric, entries, n_boot)}
+                "lines": power_lines(cells, along, group, pred, tol, metric, n_boot, floors, entries)}
     if model not in MODELS:
         raise HTTPException(422, f"unknown model {model!r}; one of power, {', '.join(MODELS)}")
     try:
@@ -192,11 +130,13 @@ def fit(sweep_id: int, session: ReadSession, metric: str = Query("err_out", max_
 @router.get("/sweeps/{sweep_id}/boundaries", dependencies=[Costly], responses=responses(404, 429),
             response_model=BoundariesAnswer)
 def boundaries(sweep_id: int, session: ReadSession, metric: str = Query("feature_update", max_length=100),
-               threshold: float | None = Query(None, allow_inf_nan=False), group: AxisName | None = "L",
+               threshold: float | None = Query(None, allow_inf_nan=False),
+               group: AxisName | None = Query(None, description="one curve per value of this axis (not alpha)"),
                fixed: str | None = Query(None, max_length=FIXED_MAX_CHARS),
                direction: Literal["down", "up", "any"] = "any",
                n_boot: int = Query(300, ge=0, le=MAX_N_BOOT, description=N_BOOT_DOC)) -> dict[str, Any]:
-    """Per value of `group`, the alpha where the seed mean of `metric` crosses `threshold`."""
+    """Per line of D, L, M (with a `group`: per value of it, the other axes held), the alpha where
+    the seed mean of `metric` crosses `threshold`."""
     if threshold is not None and not math.isfinite(threshold):
         raise HTTPException(422, f"threshold must be a finite number, got {threshold}")
     if threshold is None:
@@ -206,15 +146,14 @@ def boundaries(sweep_id: int, session: ReadSession, metric: str = Query("feature
         threshold = float(known[0]["value"])  # type: ignore[arg-type]
     if group == "alpha":
         raise HTTPException(422, "group must be an axis other than alpha")
-    cells = _cells(session, sweep_id, metric, fixed)
-    groups = []
-    others = [a for a in AXES if a != "alpha"]
-    keys = sorted({tuple(cells.axes[a][i] for a in others) for i in range(len(cells.point_ids))})
-    for key in keys:
-        mask = np.all([cells.axes[a] == v for a, v in zip(others, key, strict=True)], axis=0)
-        order = np.argsort(cells.axes["alpha"][mask])
-        label = {a: float(v) for a, v in zip(others, key, strict=True)}
-        groups.append((label, cells.axes["alpha"][mask][order], cells.values[mask][order]))
-    curves = [c.to_dict() for c in boundary_curve(groups, threshold, direction=direction, n_boot=n_boot)]
-    return {"metric": metric, "threshold": threshold, "direction": direction, "group": group, "curves": curves,
-            "cells_by_status": dict(cells.statuses)}
+    held_fixed = parse_fixed(fixed)
+    if group is not None and group in held_fixed:
+        raise HTTPException(422, f"fixed: {group} cannot be held fixed and also be the group axis")
+    if metric not in METRIC_NAMES:
+        raise HTTPException(422, f"unknown metric {metric!r}; one of {', '.join(METRIC_NAMES)}")
+    sweep = sweep_or_404(session, sweep_id)
+    held = held_axes(sweep.axes, held_fixed, group)
+    cells = metric_cells(session, sweep, metric, held)
+    curves = line_crossings(cells, LINE_AXES, threshold, direction=direction, n_boot=n_boot)
+    return {"metric": metric, "threshold": threshold, "direction": direction, "group": group, "fixed": held,
+            "curves": [c.to_dict() for c in curves], "cells_by_status": dict(cells.statuses)}

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from backend.analysis.claims import BASE, CLAIMS, VARIANTS, Rows, evaluate_claims, runs_needed
+from backend.api.analysis_schemas import ClaimDefinition, ControlsCreated, SweepClaims
 from backend.api.deps import DbDep, PrincipalDep, QueueDep, ReadSession, SettingsDep, sweep_or_404
 from backend.api.errors import responses
 from backend.api.sweeps import create_sweep
@@ -20,39 +20,6 @@ from backend.settings import Limits
 from backend.store.slices import point_statuses, rows_for_hashes
 
 router = APIRouter(tags=["claims"], responses=responses(401, 422, 503))
-
-
-class ClaimDefinition(BaseModel):
-    name: str
-    preset: str
-    statement: str
-    predicted: float
-    tolerance: float
-    controls: list[dict[str, Any]]
-    figure: dict[str, Any]
-
-
-class RunProgress(BaseModel):
-    variant: str  # "none": the preset as specified; else a control of backend/analysis/claims.VARIANTS
-    n_points: int
-    n_finished: int
-    complete: bool
-
-
-class PresetClaims(BaseModel):
-    preset: str
-    size: str
-    runs: list[RunProgress]
-    claims: list[dict[str, Any]]  # reproduce --json rows; empty until the preset's own run is complete
-
-
-class SweepClaims(BaseModel):
-    sweep_id: int
-    presets: list[PresetClaims]
-
-
-class ControlsCreated(BaseModel):
-    created: list[int]  # ids of the sweeps created for the controls not yet run
 
 
 @router.get("/claims", response_model=list[ClaimDefinition])
@@ -86,7 +53,8 @@ def _preset_claims(session: Session, preset: str, size: str, limits: Limits) -> 
     return {"preset": preset, "size": size, "runs": progress, "claims": claims}
 
 
-@router.get("/sweeps/{sweep_id}/claims", response_model=SweepClaims, responses=responses(404))
+@router.get("/sweeps/{sweep_id}/claims", response_model=SweepClaims, responses=responses(404),
+            response_model_exclude_unset=True)
 def sweep_claims(sweep_id: int, session: ReadSession, settings: SettingsDep) -> dict[str, Any]:
     """The claims of every preset this sweep runs (none when it runs no preset as specified)."""
     spec = SweepSpec.model_validate(sweep_or_404(session, sweep_id).spec)

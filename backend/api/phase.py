@@ -6,41 +6,19 @@ import math
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict
 
+from backend.analysis.cells import AGGREGATES, aggregate_grid
+from backend.api.analysis_schemas import PhaseSlice
 from backend.api.deps import CostlyUnlessMean, ReadSession, sweep_or_404
 from backend.api.errors import responses
 from backend.grid import AXES, same_axis_value
 from backend.metrics import METRIC_NAMES
-from backend.store.slices import AGGREGATES, phase_slice
+from backend.store.slices import phase_slice
 
 router = APIRouter(tags=["phase"], responses=responses(401, 422, 503))
 
 AxisName = Literal["alpha", "D", "L", "M"]
 FIXED_MAX_CHARS = 200  # "alpha:...,D:...,L:...,M:..." with room to spare
-
-
-class PhaseSlice(BaseModel):
-    """Row i follows y[i], column j follows x[j]; a cell not computed has z null and its status."""
-
-    model_config = ConfigDict(extra="allow")
-
-    x_axis: str
-    y_axis: str
-    metric: str
-    agg: str
-    fixed: dict[str, float]  # the other two axes, at the values used
-    x: list[float]
-    y: list[float]
-    z: list[list[float | None]]
-    stderr: list[list[float | None]]
-    n: list[list[int]]  # seeds behind each cell
-    status: list[list[str]]  # a point status, or "missing" (no point of the sweep there)
-    regime: list[list[str | None]]
-    point_id: list[list[int | None]]
-    # err_out and err_emb only: the reference's noise floor, and the cells within floor_factor of it
-    floor: list[list[float | None]] | None = None
-    near_floor: list[list[bool]] | None = None
 
 
 def parse_fixed(text: str | None) -> dict[str, float]:
@@ -81,4 +59,7 @@ def get_phase(sweep_id: int, session: ReadSession, x: AxisName = "alpha", y: Axi
             raise HTTPException(422, f"fixed: {axis} is already the {'x' if axis == x else 'y'} axis")
         if not any(same_axis_value(v, value) for v in sweep.axes[axis]):
             raise HTTPException(422, f"fixed: {axis}={value:g} is not on the sweep's {axis} axis {sweep.axes[axis]}")
-    return phase_slice(session, sweep, x, y, metric, values, agg)
+    out = phase_slice(session, sweep, x, y, metric, values, per_seed=agg != "mean")
+    if agg != "mean":  # the stored seed mean is z; another aggregate is taken over each cell's seeds
+        out["z"] = aggregate_grid(out.pop("seeds"), agg)
+    return {**out, "agg": agg}

@@ -1,34 +1,23 @@
-"""Per-seed metric values of a sweep's cells, as arrays for the analysis layer (fits, boundaries)."""
+"""Per-seed metric values of a sweep's cells, read for the analysis layer (data only: the seed
+statistics and every grouping are backend/analysis/cells.py's)."""
 
 from __future__ import annotations
-
-from collections import Counter
-from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.analysis.cells import CellData
 from backend.grid import AXES
 from backend.store.slices import near
 from backend.store.tables import Point, Sweep, result_table, sweep_point
 
-
-@dataclass
-class CellData:
-    """Cells of a sweep matching some fixed axis values.
-
-    axes: axis name -> (n_cells,) coordinates; values: (n_cells, n_seeds), NaN where a seed has no
-    finite value (diverged, or the point is not computed). statuses: count of cells by point status.
-    """
-
-    axes: dict[str, np.ndarray]
-    values: np.ndarray
-    point_ids: list[int]
-    statuses: Counter[str] = field(default_factory=Counter)
+__all__ = ["CellData", "metric_cells"]
 
 
 def metric_cells(session: Session, sweep: Sweep, metric: str, fixed: dict[str, float]) -> CellData:
+    """The sweep's points matching `fixed` (axis -> value), ordered by D, M, L, alpha: axes (n,),
+    values (n, the sweep's seeds) of `metric`, NaN where a seed has no value or the point no result."""
     seeds = int(sweep.settings.get("seeds", 1))
     query = (select(Point.id, Point.alpha, Point.D, Point.L, Point.M, Point.status, result_table.c.seeds)
              .join(sweep_point, sweep_point.c.point_id == Point.id)
@@ -38,13 +27,11 @@ def metric_cells(session: Session, sweep: Sweep, metric: str, fixed: dict[str, f
     rows = session.execute(query).all()
     values = np.full((len(rows), seeds), np.nan)
     coords = {a: np.empty(len(rows)) for a in AXES}
-    statuses: Counter[str] = Counter()
-    for i, (_pid, alpha, D, L, M, status, seed_docs) in enumerate(rows):
+    for i, (_pid, alpha, D, L, M, _status, seed_docs) in enumerate(rows):
         for a, v in zip(AXES, (alpha, D, L, M), strict=True):
             coords[a][i] = v
-        statuses[status] += 1
         for j, doc in enumerate((seed_docs or [])[:seeds]):
             v = doc["metrics"].get(metric)
             if v is not None:
                 values[i, j] = v
-    return CellData(coords, values, [r[0] for r in rows], statuses)
+    return CellData(coords, values, [r[0] for r in rows], [r[5] for r in rows])

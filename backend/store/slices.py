@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -13,21 +12,13 @@ from typing import Any
 from sqlalchemy import Integer, Select, Text, cast, false, select
 from sqlalchemy.orm import Session
 
+from backend.analysis.cells import AGGREGATES  # the aggregates a slice offers (GET /meta lists them)
 from backend.grid import AXES, axis_tolerance, same_axis_value
 from backend.metrics import FLOOR_FACTOR, json_number
 from backend.results import tidy_rows
 from backend.store.tables import Point, Sweep, result_table, sweep_point
 
-AGGREGATES: tuple[str, ...] = ("mean", "median", "min", "max")
-
-
-def _seed_agg(values: list[float | None], agg: str) -> float | None:
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    if not finite:
-        return None
-    if agg == "median":
-        return float(statistics.median(finite))
-    return min(finite) if agg == "min" else max(finite)
+__all__ = ["AGGREGATES", "export_rows", "near", "phase_slice", "point_statuses", "rows_for_hashes"]
 
 
 def near(column: Any, value: float) -> Any:
@@ -45,22 +36,34 @@ def near(column: Any, value: float) -> Any:
     return column.between(value - tol, value + tol)
 
 
-def phase_slice(session: Session, sweep: Sweep, x: str, y: str, metric: str, fixed: dict[str, float],
-                agg: str = "mean") -> dict[str, Any]:
-    """A (y, x) grid of one metric over the sweep's axes, the other axes held at `fixed`
-    (first value where not given). Cells not computed yet are present with their status."""
-    axes = {a: [float(v) for v in sweep.axes[a]] for a in AXES}
-    used = {a: fixed.get(a, axes[a][0]) for a in AXES if a not in (x, y)}
+def _slice_query(sweep: Sweep, x: str, y: str, metric: str, used: dict[str, float], floored: bool,
+                 per_seed: bool) -> tuple[Any, dict[str, int]]:
+    """The slice's query: per point id, x, y, status, regime and the metric's stored mean, stderr
+    and n, then (where asked) its floor's mean and the seed documents; the positions of those two."""
     cols = [Point.id, getattr(Point, x), getattr(Point, y), Point.status, result_table.c.regime,
             result_table.c[f"{metric}_mean"], result_table.c[f"{metric}_stderr"], result_table.c[f"{metric}_n"]]
-    floored = metric in ("err_out", "err_emb")  # errors to a reference carry its noise floor
-    cols.append(result_table.c[f"{metric}_floor_mean"] if floored else result_table.c.point_id)
-    if agg != "mean":
-        cols.append(result_table.c.seeds)
-    query = (select(*cols).join(sweep_point, sweep_point.c.point_id == Point.id)
+    extra = {"floor": result_table.c[f"{metric}_floor_mean"]} if floored else {}
+    if per_seed:
+        extra["seeds"] = result_table.c.seeds
+    at = {name: len(cols) + k for k, name in enumerate(extra)}
+    query = (select(*cols, *extra.values()).join(sweep_point, sweep_point.c.point_id == Point.id)
              .outerjoin(result_table, result_table.c.point_id == Point.id)
              .where(sweep_point.c.sweep_id == sweep.id,
                     *[near(getattr(Point, a), v) for a, v in used.items()]))
+    return query, at
+
+
+def phase_slice(session: Session, sweep: Sweep, x: str, y: str, metric: str, fixed: dict[str, float],
+                per_seed: bool = False) -> dict[str, Any]:
+    """A (y, x) grid of one metric over the sweep's axes, the other axes held at `fixed` (first
+    value where not given): the stored seed mean (`z`), stderr and n of each cell, its status,
+    regime and point id. Cells not computed yet are present with their status. `per_seed`: also
+    `seeds`, each cell's per-seed values (None for a seed without one; None for a cell without a
+    result), for an aggregate other than the mean (backend/analysis/cells.aggregate_grid)."""
+    axes = {a: [float(v) for v in sweep.axes[a]] for a in AXES}
+    used = {a: fixed.get(a, axes[a][0]) for a in AXES if a not in (x, y)}
+    floored = metric in ("err_out", "err_emb")  # errors to a reference carry its noise floor
+    query, at = _slice_query(sweep, x, y, metric, used, floored, per_seed)
     xs, ys = axes[x], axes[y]
     xi = {v: i for i, v in enumerate(xs)}
     yi = {v: i for i, v in enumerate(ys)}
@@ -70,24 +73,26 @@ def phase_slice(session: Session, sweep: Sweep, x: str, y: str, metric: str, fix
         return [[fill] * len(xs) for _ in ys]
 
     z, se, n, status, regime, ids = grid(None), grid(None), grid(0), grid("missing"), grid(None), grid(None)
-    floor, near_floor = grid(None), grid(False)
+    floor, near_floor, seeds = grid(None), grid(False), grid(None)
     for row in session.execute(query):
         ykey, xkey = ylook.key(row[2]), xlook.key(row[1])
         if ykey is None or xkey is None:
             continue
         i, j = yi[ykey], xi[xkey]
         ids[i][j], status[i][j], regime[i][j] = row[0], row[3], row[4]
-        value = row[5] if agg == "mean" else (
-            _seed_agg([s["metrics"].get(metric) for s in row[9]], agg) if row[9] is not None else None)
-        z[i][j], se[i][j], n[i][j] = json_number(value), json_number(row[6]), row[7] or 0
+        z[i][j], se[i][j], n[i][j] = json_number(row[5]), json_number(row[6]), row[7] or 0
+        if per_seed and row[at["seeds"]] is not None:
+            seeds[i][j] = [s["metrics"].get(metric) for s in row[at["seeds"]]]
         if floored:
-            floor[i][j] = json_number(row[8])
-            mean = json_number(row[5])  # the seed mean, as flags and fits read it, whatever `agg` shows
+            floor[i][j] = json_number(row[at["floor"]])
+            mean = z[i][j]  # the seed mean, as flags and fits read it, whatever aggregate is shown
             near_floor[i][j] = bool(mean is not None and floor[i][j] is not None and mean < FLOOR_FACTOR * floor[i][j])
-    out = {"x_axis": x, "y_axis": y, "metric": metric, "agg": agg, "fixed": used, "x": xs, "y": ys,
+    out = {"x_axis": x, "y_axis": y, "metric": metric, "fixed": used, "x": xs, "y": ys,
            "z": z, "stderr": se, "n": n, "status": status, "regime": regime, "point_id": ids}
     if floored:  # the reference's noise floor, and the cells within FLOOR_FACTOR of it
         out.update(floor=floor, near_floor=near_floor)
+    if per_seed:
+        out["seeds"] = seeds
     return out
 
 
