@@ -47,7 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         wait_for("the up line", lambda: "resphase is up at" in log.read_text() or proc.poll() is not None, 60, log)
         assert proc.poll() is None, log.read_text()
-        first = wait_for("a worker pid", lambda: worker_pids(log), 30, log)[0]
+        first = wait_for("a worker pid", lambda: worker_pids(data), 30, log)[0]
         wait_for("the worker on /health", lambda: any(n.endswith(f":{first}") for n in health_names(url)), 60, log)
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("XDG_STATE_HOME", env["XDG_STATE_HOME"])
