@@ -22,7 +22,7 @@ from backend.grid import AXES
 from backend.metrics import METRIC_NAMES
 from backend.server_record import record_server, recorded_url
 from tests.conftest import REPO, free_port, start, stop
-from tests.test_up import embedded_env, health_names, wait_for, worker_pids
+from tests.processes import embedded_env, health_names, wait_for, worker_pids
 
 NAME = "client test: a name well over twenty-four characters long"
 SPEC: dict[str, Any] = {"name": NAME,
