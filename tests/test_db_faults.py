@@ -90,7 +90,9 @@ def test_frozen_then_stopped_database(own_postgres: tuple[str, int], tmp_path: P
             meta_s = time.perf_counter() - t0
             assert health.status_code == 503 and health_s < 2.0, (health.status_code, health_s)
             assert "did not answer" in health.json()["database"]["error"]
-            assert meta.status_code == 200 and meta_s < 0.1, meta_s
+            # /meta must not queue behind the hung data requests: those hold every thread for the
+            # statement/lock timeouts (20 s and more); 1 s leaves room for a loaded CI machine.
+            assert meta.status_code == 200 and meta_s < 1.0, meta_s
             _signal_tree(pid, signal.SIGKILL)  # now stopped for good: the hung requests end as 503s
             codes = [f.result().status_code for f in hung]
         assert set(codes) <= {200, 503}, codes
