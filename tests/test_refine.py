@@ -38,8 +38,10 @@ def test_submit_stores_the_refinement_and_checks_its_spec(client: TestClient) ->
     assert ref.status_code == 200, ref.text
     created = client.post("/api/v1/sweeps", json=named).json()["refinement"]
     assert created["threshold_name"] == "feature_update_min" and created["threshold"] > 0
-    for bad, field in [({"axis": "D"}, "axis"), ({"max_points": 20_000}, "max_points"),
-                       ({"threshold": "nope"}, "threshold"), ({"metric": "nope"}, "metric"), ({"tol": 0}, "tol")]:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"axis": "D"}, "axis"), ({"max_points": 20_000}, "max_points"), ({"threshold": "nope"}, "threshold"),
+        ({"metric": "nope"}, "metric"), ({"tol": 0}, "tol")]
+    for bad, field in cases:
         r = client.post("/api/v1/sweeps", json={**EXAMPLE, "refine": {**EXAMPLE["refine"], **bad}})
         assert r.status_code == 422, (bad, r.text)
         assert any(d["loc"][-2:] == ["refine", field] or d["loc"][-1] == field for d in r.json()["detail"]), r.text
