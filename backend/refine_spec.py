@@ -20,7 +20,7 @@ from backend.settings import Limits
 # The smallest tolerance: interval widths below it are at the rounding of axis values (12 digits)
 # and the bootstrap's resolution, so asking for less could never end before the budget does.
 TOL_MIN = 1e-4
-POINTS_PER_LINE = 2  # new alphas per unconverged line and round (around the crossing estimate)
+POINTS_PER_LINE = 3  # new alphas per unconverged line and round (backend/analysis/refinement.py)
 
 
 class RefineSpec(BaseModel):

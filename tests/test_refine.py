@@ -3,6 +3,7 @@ driven by the database through the real worker code, and its survival of a kille
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.main import create_app
+from backend.queue import TaskQueue
 from backend.settings import Settings
+from backend.store import Database
+from backend.store.refinements import refine_once
+from worker.runner import WorkerContext, run_batch
 
 # The issue's example: alpha {0.25 .. 64} x D 16 x L {8, 32} x M 16, feature_update through 0.25.
 EXAMPLE: dict[str, Any] = {
@@ -47,3 +52,30 @@ def test_submit_stores_the_refinement_and_checks_its_spec(client: TestClient) ->
         assert any(d["loc"][-2:] == ["refine", field] or d["loc"][-1] == field for d in r.json()["detail"]), r.text
     plain = client.post("/api/v1/sweeps", json={k: v for k, v in EXAMPLE.items() if k != "refine"}).json()
     assert plain["refinement"] is None
+
+
+def compute_queued(settings: Settings, client: TestClient, sweep_id: int) -> int:
+    """Run every queued point of the sweep through the real worker code, in process."""
+    ctx = WorkerContext.create(settings, "cpu")
+    page = client.get(f"/api/v1/sweeps/{sweep_id}/points", params={"status": "queued", "limit": 1000}).json()
+    run_batch(ctx, [p["id"] for p in page["items"]])
+    ctx.db.dispose()
+    return len(page["items"])
+
+
+def test_example_converges_with_fewer_points_than_a_uniform_grid(client: TestClient, settings: Settings,
+                                                                 db: Database) -> None:
+    sweep_id = client.post("/api/v1/sweeps", json=EXAMPLE).json()["id"]
+    queue = TaskQueue(settings)
+    for _ in range(30):
+        compute_queued(settings, client, sweep_id)
+        if refine_once(db, queue, settings) == 0:
+            break
+    s = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+    ref = s["refinement"]
+    print(json.dumps(ref, indent=1))
+    assert ref["state"] == "converged" and s["state"] == "finished", ref
+    assert all(line["converged"] and line["width_rel"] <= 0.05 for line in ref["lines"])
+    refined, uniform = s["n_points"], ref["uniform_points"]
+    print(f"points: refined {refined} (initial 10 + {ref['points_added']}), uniform grid {uniform}")
+    assert refined == 10 + ref["points_added"] and refined < uniform

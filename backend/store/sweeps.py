@@ -280,31 +280,6 @@ def _attach(session: Session, sweep_id: int, existing: dict[str, tuple[int, str]
     return shape_batches(sorted(inserted + _shape_rows(session, requeue)))
 
 
-def extend_sweep(session: Session, sweep: Sweep, points: list[PointSpec], dispatch_timeout_s: float | None = None
-                 ) -> CreatedSweep:
-    """Add points to a stored sweep through the submission's path (content-hashed, reused when
-    stored by anyone, linked, batched by shape): its alpha axis grows to hold their alphas, its
-    n_points, n_reused and cost grow by theirs. The caller sends the batches after commit."""
-    by_hash = {p.content_hash: p for p in points}
-    now = utcnow()
-    existing, inserted = _store_points(session, by_hash, now)
-    settings = RunSettings.model_validate(sweep.settings)
-    lines: dict[tuple[int, int, int], list[float]] = defaultdict(list)
-    for p in by_hash.values():
-        lines[(p.D, p.L, p.M)].append(p.alpha)
-    seconds = sum(estimate_seconds({"alpha": a, "D": [d], "L": [l_], "M": [m]}, settings)
-                  for (d, l_, m), a in lines.items())
-    axes = dict(sweep.axes)
-    axes["alpha"] = sorted({*axes["alpha"], *(p.alpha for p in by_hash.values())})
-    sweep.axes = axes
-    sweep.n_points += len(by_hash)
-    sweep.n_reused += sum(1 for _, st in existing.values() if st in REUSABLE)
-    sweep.estimated_flops += sum(point_flops(p) for p in by_hash.values()) + reference_flops(list(by_hash.values()))
-    sweep.estimated_s += seconds
-    batches = _attach(session, sweep.id, existing, inserted, now, dispatch_timeout_s)
-    return CreatedSweep(sweep.id, len(by_hash), sum(1 for _, st in existing.values() if st in REUSABLE), batches)
-
-
 def _shape_rows(session: Session, ids: list[int]) -> list[tuple[int, str, float]]:
     """(id, shape key, flops) of these points."""
     rows: list[tuple[int, str, float]] = []
