@@ -4,17 +4,24 @@ driven by the database through the real worker code, and its survival of a kille
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from backend.analysis.boundaries import find_crossing
+from backend.analysis.refinement import LineEstimate, assess_line, plan_round, propose_alphas, uniform_points
 from backend.main import create_app
 from backend.queue import TaskQueue
 from backend.settings import Settings
 from backend.store import Database
-from backend.store.refinements import refine_once
+from backend.store.refinements import _claim_and_add, _compute_round, _Round, refine_once
+from backend.store.tables import Point, Refinement, Sweep, sweep_point
+from backend.store.transactions import transact
 from worker.runner import WorkerContext, run_batch
 
 # The issue's example: alpha {0.25 .. 64} x D 16 x L {8, 32} x M 16, feature_update through 0.25.
@@ -79,3 +86,85 @@ def test_example_converges_with_fewer_points_than_a_uniform_grid(client: TestCli
     refined, uniform = s["n_points"], ref["uniform_points"]
     print(f"points: refined {refined} (initial 10 + {ref['points_added']}), uniform grid {uniform}")
     assert refined == 10 + ref["points_added"] and refined < uniform
+    _assert_accounted(db, sweep_id)
+
+
+# (a) the decisions, on made-up lines: feature values fall linearly in log alpha through 0.25.
+
+def _line(alphas: list[float], crossing: float, seeds: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    a = np.array(alphas)
+    values = 0.25 - 0.1 * np.log(a / crossing)
+    return a, np.repeat(values[:, None], seeds, axis=1)
+
+
+def _estimate(alphas: list[float], crossing: float, tol: float = 0.05) -> LineEstimate:
+    a, v = _line(alphas, crossing)
+    return assess_line({"D": 16, "L": 8, "M": 16}, a, v, find_crossing(a, v, 0.25, n_boot=50), tol)
+
+
+def test_assess_line_brackets_the_crossing_and_measures_the_interval() -> None:
+    est = _estimate([0.25, 1, 4, 16], 2.0)
+    assert est.crossing == pytest.approx(2.0) and est.bracket == (1.0, 4.0)
+    assert est.interval == (1.0, 4.0) and est.width_rel == pytest.approx(1.5) and not est.converged
+    fine = _estimate([1.95, 2.02, 2.5], 2.0)
+    assert fine.bracket == (1.95, 2.02) and fine.width_rel == pytest.approx(0.035) and fine.converged
+    flat = assess_line({"D": 1, "L": 1, "M": 1}, np.array([1.0, 2.0]), np.ones((2, 1)),
+                       find_crossing(np.array([1.0, 2.0]), np.ones((2, 1)), 0.25, n_boot=10), 0.05)
+    assert flat.crossing is None and flat.reason == "never reaches threshold" and not flat.converged
+
+
+def test_propose_places_new_alphas_around_the_crossing_never_an_existing_one() -> None:
+    est = _estimate([0.25, 1, 4, 16], 2.0)
+    new = propose_alphas(est, 0.05, est.alphas)
+    assert len(new) == 3 and all(1 < a < 4 for a in new)
+    assert new[0] < 2.0 < new[1] and (new[1] - new[0]) / 2.0 < 0.05  # the next bracket is under tol
+    assert all(a == float(f"{a:.12g}") for a in new)
+    assert propose_alphas(est, 0.05, [*est.alphas, *new]) == []  # never an alpha the line has
+    assert propose_alphas(_estimate([1.95, 2.02, 2.5], 2.0), 0.05, []) == []  # converged: nothing
+
+
+def test_plan_round_states_and_budget() -> None:
+    wide, narrow = _estimate([0.25, 1, 4, 16], 2.0), _estimate([1.95, 2.02, 2.5], 2.0)
+    none = _estimate([1, 2], 100.0)
+    assert plan_round([none], 0.05, 10, {}).state == "no_crossing"
+    assert plan_round([narrow, none], 0.05, 10, {}).state == "converged"
+    plan = plan_round([wide, narrow], 0.05, 2, {})
+    assert plan.state == "refining" and plan.n_new == 2  # the budget caps the round
+    assert plan_round([wide], 0.05, 0, {}).state == "budget_spent"
+    assert uniform_points(0.25, 64, 0.05, 2) == 2 * (math.ceil(math.log(256) / math.log(1.05)) + 1)
+
+
+# (b) the loop's claim: two reapers computing the same round add it once.
+
+def test_a_round_is_claimed_once(client: TestClient, settings: Settings, db: Database) -> None:
+    sweep_id = client.post("/api/v1/sweeps", json=EXAMPLE).json()["id"]
+    compute_queued(settings, client, sweep_id)
+    # every initial point is done, but the refinement is still to decide: not finished
+    waiting = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+    assert waiting["progress"] == 1.0 and waiting["state"] == "running" and waiting["remaining_s"] is None
+    with db.read_session() as s:
+        first, second = _compute_round(s, sweep_id), _compute_round(s, sweep_id)
+    assert first is not None and second is not None and first.points
+
+    def claim(rnd: _Round) -> list[list[int]] | None:
+        return transact(db, lambda s: _claim_and_add(s, sweep_id, rnd, 60.0))
+
+    batches = [claim(first), claim(second)]
+    assert batches[0] and batches[1] is None  # the second reaper's claim matched no row
+    _assert_accounted(db, sweep_id, expect_rounds=1)
+
+
+def _assert_accounted(db: Database, sweep_id: int, expect_rounds: int | None = None) -> None:
+    """Every linked point is distinct (content hash), counted in n_points, and refinement's
+    points_added is what was linked beyond the initial 10."""
+    with db.read_session() as s:
+        hashes = list(s.scalars(select(Point.content_hash).join(sweep_point, sweep_point.c.point_id == Point.id)
+                                .where(sweep_point.c.sweep_id == sweep_id)))
+        sweep, ref = s.get(Sweep, sweep_id), s.get(Refinement, sweep_id)
+        assert sweep is not None and ref is not None
+        assert len(hashes) == len(set(hashes)) == sweep.n_points == 10 + ref.points_added
+        alphas = set(s.scalars(select(Point.alpha).join(sweep_point, sweep_point.c.point_id == Point.id)
+                               .where(sweep_point.c.sweep_id == sweep_id)))
+        assert alphas == set(sweep.axes["alpha"])
+        if expect_rounds is not None:
+            assert ref.rounds == expect_rounds
