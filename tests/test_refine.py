@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import subprocess
+import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -20,8 +26,9 @@ from backend.queue import TaskQueue
 from backend.settings import Settings
 from backend.store import Database
 from backend.store.refinements import _claim_and_add, _compute_round, _Round, refine_once
-from backend.store.tables import Point, Refinement, Sweep, sweep_point
+from backend.store.tables import Point, Refinement, Sweep, result_table, sweep_point
 from backend.store.transactions import transact
+from tests.conftest import free_port, resphase_env, start, stop, truncate, wait_http
 from worker.runner import WorkerContext, run_batch
 
 # The example: alpha {0.25 .. 64} x D 16 x L {8, 32} x M 16, feature_update through 0.25.
@@ -168,3 +175,62 @@ def _assert_accounted(db: Database, sweep_id: int, expect_rounds: int | None = N
         assert alphas == set(sweep.axes["alpha"])
         if expect_rounds is not None:
             assert ref.rounds == expect_rounds
+
+
+# (c) real processes: `resphase api` and Celery workers on PostgreSQL and Redis; the worker is
+# killed (SIGKILL) and the API restarted while the refinement runs.
+
+def _api(settings: Settings, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], httpx.Client]:
+    port = free_port()
+    proc = start(["api", "--port", str(port)], env, log)
+    wait_http(f"http://127.0.0.1:{port}/api/v1/health")
+    return proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+
+
+def _wait_refinement(client: httpx.Client, sweep_id: int, ok: Any, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        s: dict[str, Any] = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+        if ok(s):
+            return s
+        assert time.monotonic() < deadline, s
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_killed_worker_and_restarted_api_lose_nothing(tmp_path: Path, postgres_url: str, redis_url: str) -> None:
+    database = Database.connect(postgres_url)
+    truncate(database)
+    settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url, broker_url=redis_url,
+                        lease_timeout_s=3, heartbeat_interval_s=0.5, queue=f"resphase-test-{uuid.uuid4().hex[:8]}")
+    env = resphase_env(settings)
+    body = {**EXAMPLE, "settings": {**EXAMPLE["settings"], "seeds": 4}}
+    api, client = _api(settings, env, tmp_path / "api1.log")
+    worker = start(["worker"], env, tmp_path / "w1.log")
+    try:
+        sweep_id = client.post("/api/v1/sweeps", json=body).json()["id"]
+        # mid-refinement: a round's points added, not all computed yet
+        _wait_refinement(client, sweep_id, lambda s: s["refinement"]["rounds"] >= 1
+                         and s["counts"]["running"] + s["counts"]["queued"] >= 1, 120)
+        stop(worker, signal.SIGKILL)
+        stop(api)
+        client.close()
+        api, client = _api(settings, env, tmp_path / "api2.log")
+        worker = start(["worker"], env, tmp_path / "w2.log")
+        s = _wait_refinement(client, sweep_id, lambda s: s["state"] != "running", 180)
+    finally:
+        stop(worker)
+        stop(api)
+        client.close()
+    ref = s["refinement"]
+    assert s["state"] == "finished" and ref["state"] == "converged", ref
+    assert len(ref["lines"]) == 2 and all(line["converged"] and line["width_rel"] <= 0.05 for line in ref["lines"])
+    _assert_accounted(database, sweep_id)
+    with database.read_session() as session:
+        rows = session.execute(select(Point.status, Point.attempts, result_table.c.point_id)
+                               .join(sweep_point, sweep_point.c.point_id == Point.id)
+                               .outerjoin(result_table, result_table.c.point_id == Point.id)
+                               .where(sweep_point.c.sweep_id == sweep_id)).all()
+    database.dispose()
+    assert rows and all(st == "done" and rid is not None for st, _, rid in rows)  # each point has its result
+    assert max(a for _, a, _ in rows) <= 2  # a killed batch ran again at most once
