@@ -7,9 +7,11 @@ import json
 import math
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +161,28 @@ def test_a_round_is_claimed_once(client: TestClient, settings: Settings, db: Dat
     batches = [claim(first), claim(second)]
     assert batches[0] and batches[1] is None  # the second reaper's claim matched no row
     _assert_accounted(db, sweep_id, expect_rounds=1)
+
+
+def test_racing_reapers_add_each_round_once(client: TestClient, settings: Settings, db: Database) -> None:
+    """Four threads run refine_once at the same moment, round after round (on PostgreSQL they
+    block on the refinement row's lock; on SQLite on the write lock): no point is added twice."""
+    sweep_id = client.post("/api/v1/sweeps", json=EXAMPLE).json()["id"]
+    queue = TaskQueue(settings)
+    for _ in range(10):
+        compute_queued(settings, client, sweep_id)
+        barrier = threading.Barrier(4)
+
+        def reaper(barrier: threading.Barrier = barrier) -> int:
+            barrier.wait()
+            return refine_once(db, queue, settings)
+
+        with ThreadPoolExecutor(4) as pool:
+            added = [f.result() for f in [pool.submit(reaper) for _ in range(4)]]
+        assert sum(1 for n in added if n) <= 1, added  # one thread added the round, or none
+        _assert_accounted(db, sweep_id)
+        if not any(added):
+            break
+    assert client.get(f"/api/v1/sweeps/{sweep_id}").json()["refinement"]["state"] == "converged"
 
 
 def _assert_accounted(db: Database, sweep_id: int, expect_rounds: int | None = None) -> None:
