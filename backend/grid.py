@@ -18,7 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# re-exported: callers import the settings from here too
+# re-exported: callers import the settings (and the refine spec) from here too
+from backend.refine_spec import RefineSpec as RefineSpec
 from backend.run_settings import FiniteFloat as FiniteFloat
 from backend.run_settings import ReferenceSettings as ReferenceSettings
 from backend.run_settings import RunSettings as RunSettings
@@ -49,8 +50,7 @@ LR_MIN, LR_MAX = 1e-9, 1e6
 
 
 def _printable(text: str) -> str:
-    """Names reach both databases: NUL (refused by PostgreSQL) and lone surrogates (not UTF-8) are
-    refused here, as a 422."""
+    """Names reach both databases: NUL (PostgreSQL's no) and lone surrogates are refused here (422)."""
     if "\x00" in text:
         raise ValueError("must not contain NUL characters")
     try:
@@ -130,6 +130,7 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("", max_length=200)
+    refine: RefineSpec | None = None  # adaptive refinement of a boundary (backend/refine_spec.py)
 
     @field_validator("name")
     @classmethod
@@ -274,9 +275,8 @@ def reference_flops(points: Sequence[PointSpec]) -> float:
     return total
 
 
-# Time model of the batched engine, calibrated on 2 CPU cores in float32 (docs/benchmarks.md):
-# each shape group costs its FLOPs at the sustained rate, plus a fixed cost per layer and pass
-# (Python and kernel launches, shared by the whole ensemble). A GPU worker is much faster.
+# Time model of the batched engine, on 2 CPU cores in float32 (docs/benchmarks.md): a shape group costs its
+# FLOPs at the sustained rate plus a fixed cost per layer and pass (shared by the ensemble). GPUs: much faster.
 ENGINE_FLOP_RATE = 12e9
 LAYER_PASS_OVERHEAD_S = 20e-6
 

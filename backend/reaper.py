@@ -16,6 +16,7 @@ from backend.queue import TaskQueue, dispatch
 from backend.settings import Settings
 from backend.store import Database
 from backend.store.points import reap
+from backend.store.refinements import refine_once
 from backend.store.sweeps import _batches_for, dispatch_due, take_undispatched
 
 log = logging.getLogger(__name__)
@@ -51,14 +52,15 @@ def redispatch_once(db: Database, queue: TaskQueue, settings: Settings) -> int:
 
 
 def reap_once(db: Database, queue: TaskQueue, settings: Settings) -> int:
-    """One pass; returns how many points were sent (again)."""
+    """One pass; returns how many points were sent (again), or added by adaptive refinement
+    (backend/store/refinements.py: a round for every refining sweep whose points are finished)."""
     with db.session() as s:
         batches = reap(s, settings.lease_timeout_s, settings.max_attempts)
     n = sum(len(b) for b in batches)
     if n:
         log.warning("reaper: %d points with a stale heartbeat went back to the queue", n)
         dispatch(db, queue, batches)
-    return n + redispatch_once(db, queue, settings)
+    return n + redispatch_once(db, queue, settings) + refine_once(db, queue, settings)
 
 
 class ReaperThread(threading.Thread):
