@@ -4,10 +4,11 @@
 // round, so the interval visibly narrows). It is drawn from the summaries the sweep polling
 // already fetches (sweeps.js emits 'summary' for each): there is no poll loop here.
 //
-// summary.refinement: null | {metric, threshold, axis, tol, max_points, rounds, points_added,
-//   state: 'waiting' | 'refining' | 'converged' | 'budget_spent' | 'no_crossing',
-//   lines: [{D, L, M, crossing, ci: [lo, hi] | null, width_rel, converged,
-//            history: [{round, crossing, ci}]}]}
+// summary.refinement: null | {metric, threshold, threshold_name, axis, tol, max_points, rounds,
+//   points_added, uniform_points, state: 'waiting' | 'refining' | 'converged' | 'budget_spent' | 'no_crossing',
+//   lines: [{D, L, M, crossing, ci: [lo, hi] | null, bracket, interval: [lo, hi] | null (the hull of
+//            ci and bracket: what width_rel measures), width_rel, converged, reason,
+//            history: [{round, crossing, ci, width_rel, n_alphas}]}]}
 
 import { axisLabel } from './axes.js';
 import { $, fmt, fmtValue, h } from './dom.js';
@@ -26,11 +27,15 @@ const COLORS = ['#4c78a8', '#e45756', '#54a24b', '#b279a2', '#f58518', '#72b7b2'
 let drawn = '';   // the refinement last drawn (JSON), so an unchanged poll does not redraw
 
 const lineKey = (l) => `D=${fmtValue(l.D)}, L=${fmtValue(l.L)}, M=${fmtValue(l.M)}`;
-const widthOf = (ci, crossing) => (ci && crossing > 0 ? (ci[1] - ci[0]) / crossing : null);
+const widthOf = (e) => e.width_rel ?? (e.ci && e.crossing > 0 ? (e.ci[1] - e.ci[0]) / e.crossing : null);
+const intervalOf = (l) => l.interval || l.ci || null;
 const fmtCi = (ci) => (ci ? `[${fmt(ci[0], 4)}, ${fmt(ci[1], 4)}]` : '—');
 
 function summaryLine(r) {
-  const threshold = typeof r.threshold === 'number' ? fmt(r.threshold, 4) : r.threshold;
+  const value = typeof r.threshold === 'number' ? fmt(r.threshold, 4) : r.threshold;
+  const threshold = r.threshold_name ? `${value} (${r.threshold_name})` : value;
+  const uniform = r.uniform_points ? h('span', { class: 'meta', dataset: { testid: 'refinement-uniform' },
+    text: `a uniform α grid would need ${r.uniform_points} points for the same tol` }) : null;
   return h('div', { class: 'refine-summary' },
     h('h3', { text: 'Refinement' }),
     h('span', { class: `badge refine-state ${r.state}`, text: STATE_TEXT[r.state] || r.state,
@@ -38,7 +43,8 @@ function summaryLine(r) {
     h('span', { class: 'meta', text: `round ${r.rounds}`, dataset: { testid: 'refinement-rounds', rounds: String(r.rounds) } }),
     h('span', { class: 'meta', text: `${r.points_added} / ${r.max_points} points added`,
       dataset: { testid: 'refinement-points', added: String(r.points_added), max: String(r.max_points) } }),
-    h('span', { class: 'meta', text: `${r.metric} = ${threshold} along ${axisLabel(r.axis)}, until width/crossing ≤ ${fmt(r.tol, 3)}` }));
+    h('span', { class: 'meta', text: `${r.metric} = ${threshold} along ${axisLabel(r.axis)}, until width/crossing ≤ ${fmt(r.tol, 3)}` }),
+    uniform);
 }
 
 /** The per-line table: D, L, M, crossing, interval, relative width, converged. */
@@ -48,22 +54,23 @@ function linesTable(r) {
   const rows = r.lines.map((l, k) => h('tr', {
     dataset: {
       testid: `refinement-line-${k}`, line: lineKey(l), crossing: String(l.crossing ?? ''),
-      lo: String(l.ci ? l.ci[0] : ''), hi: String(l.ci ? l.ci[1] : ''), width: String(l.width_rel ?? ''),
+      lo: String(intervalOf(l) ? intervalOf(l)[0] : ''), hi: String(intervalOf(l) ? intervalOf(l)[1] : ''),
+      width: String(l.width_rel ?? ''),
       converged: String(!!l.converged), rounds: String((l.history || []).length),
     },
   },
   h('td', {}, h('span', { class: 'swatch', style: `background:${COLORS[k % COLORS.length]}` }), fmtValue(l.D)),
   h('td', { text: fmtValue(l.L) }), h('td', { text: fmtValue(l.M) }),
-  h('td', { text: fmt(l.crossing, 4) }), h('td', { text: fmtCi(l.ci) }),
+  h('td', { text: fmt(l.crossing, 4) }), h('td', { text: fmtCi(intervalOf(l)), title: `bootstrap 95% CI ${fmtCi(l.ci)}` }),
   h('td', { text: fmt(l.width_rel, 3), dataset: { testid: `refinement-width-${k}` } }),
-  h('td', { text: l.converged ? 'yes' : 'no' })));
+  h('td', { text: l.converged ? 'yes' : (l.reason || 'no') })));
   return h('table', { class: 'table refine-table', dataset: { testid: 'refinement-lines' } },
     h('thead', {}, head), h('tbody', {}, rows));
 }
 
 /**
  * The interval history as horizontal bars on a log alpha axis: line k's round r is a thick
- * segment from ci[0] to ci[1] at y = r (lines offset a little so they do not overlap), its
+ * segment over that round's bootstrap CI, ci[0] to ci[1], at y = r (lines offset a little so they do not overlap), its
  * crossing a tick mark. Rounds run downwards, so a converging line draws a narrowing funnel.
  * Each bar trace carries meta {role: 'interval', line, rounds, widths} for tests and exports.
  */
@@ -80,13 +87,13 @@ function historyFigure(r) {
     data.push({
       type: 'scatter', mode: 'lines', name: lineKey(l), x, y, line: { color, width: n > 4 ? 5 : 9 },
       hoverinfo: 'skip', legendgroup: lineKey(l),
-      meta: { role: 'interval', line: lineKey(l), rounds: hist.map((e) => e.round), widths: hist.map((e) => widthOf(e.ci, e.crossing)) },
+      meta: { role: 'interval', line: lineKey(l), rounds: hist.map((e) => e.round), widths: hist.map(widthOf) },
     });
     data.push({
       type: 'scatter', mode: 'markers', name: `${lineKey(l)} crossing`, showlegend: false, legendgroup: lineKey(l),
       x: hist.map((e) => e.crossing), y: hist.map((e) => e.round + dy),
       text: hist.map((e) => `${lineKey(l)}<br>round ${e.round}: ${axisLabel(r.axis)} = ${fmt(e.crossing, 4)} in ${fmtCi(e.ci)}`
-        + `<br>width / crossing ${fmt(widthOf(e.ci, e.crossing), 3)}`),
+        + `<br>width / crossing ${fmt(widthOf(e), 3)} (${e.n_alphas ?? '?'} alphas)`),
       hovertemplate: '%{text}<extra></extra>', meta: { role: 'crossing', line: lineKey(l) },
       marker: { symbol: 'line-ns', size: 16, color: '#111', line: { width: 2, color: '#111' } },
     });

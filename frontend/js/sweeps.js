@@ -148,6 +148,8 @@ export async function poll() {
   } catch (err) {
     console.warn('resphase: poll failed', err);
   }
-  const live = store.sweeps.some(isLive);
+  // a refinement between rounds (its points done, the next round not added yet) is live too
+  const refining = (s) => !!s && !!s.refinement && ['waiting', 'refining'].includes(s.refinement.state);
+  const live = store.sweeps.some((s) => isLive(s) || refining(s)) || refining(store.sweep);
   timer = setTimeout(poll, live ? FAST_MS : SLOW_MS);
 }
