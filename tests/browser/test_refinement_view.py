@@ -100,3 +100,34 @@ def test_refinement_panel_narrows_round_by_round(dash: Any) -> None:
     for xv, a in zip(x, alphas, strict=True):
         assert math.isclose(xv, math.log(a / alphas[0]) / unit, abs_tol=1e-9), (x, alphas)
     dash.shot("refined")
+
+
+def test_refine_section_of_the_form(dash: Any) -> None:
+    """The collapsed "Refine a boundary" section: nothing sent until enabled, then `refine` with the
+    chosen metric and named threshold; the API's 422s under refine land on its fields."""
+    dash.expect_failure(422, r"^/api/v1/sweeps/validate$")  # tol 0 and an unknown threshold, on purpose
+    page = dash.page
+    dash.open()
+    section = page.get_by_test_id("refine-section")
+    expect(section).not_to_have_attribute("open", "")
+    assert "refine" not in page.evaluate("async () => (await import('/js/form.js')).spec()")
+    page.get_by_text("Refine a boundary").click()
+    page.get_by_test_id("f-refine").check()
+    page.get_by_label("refine metric", exact=True).select_option("feature_update")
+    kinds = page.get_by_label("refine threshold kind", exact=True)
+    assert "feature_update_min" in kinds.locator("option").all_inner_texts()[1]  # named thresholds of that metric
+    page.get_by_label("refine threshold", exact=True).fill("0.25")
+    page.get_by_label("refine tol", exact=True).fill("0")
+    expect(page.get_by_test_id("error-refine.tol")).to_contain_text("greater than or equal")
+    expect(page.get_by_label("refine tol", exact=True)).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("refine tol", exact=True).fill("0.2")
+    expect(page.get_by_test_id("error-refine.tol")).to_be_empty()
+    page.get_by_label("refine threshold", exact=True).fill("abc")
+    expect(page.get_by_test_id("error-refine.threshold")).to_contain_text("unknown threshold")
+    kinds.select_option("feature_update_min")
+    expect(page.get_by_label("refine threshold", exact=True)).to_be_hidden()
+    expect(page.get_by_test_id("error-refine.threshold")).to_be_empty()
+    sent = page.evaluate("async () => (await import('/js/form.js')).spec().refine")
+    assert sent == {"metric": "feature_update", "threshold": "feature_update_min", "axis": "alpha", "tol": 0.2}
+    page.get_by_test_id("f-refine").uncheck()
+    assert "refine" not in page.evaluate("async () => (await import('/js/form.js')).spec()")
