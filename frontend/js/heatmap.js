@@ -47,20 +47,27 @@ function colourValues(zs, log) {
   return { vals, colorbar: { tickvals: ticks, ticktext: ticks.map((t) => fmt(10 ** t, 2)) } };
 }
 
-/** Indices of the values to label: at least 1/12 of the axis apart (dense refined alphas share one). */
-function tickIndices(centers) {
+/** Significant digits of a value as labelled (0.25 -> 2, 16 -> 2, 0.7327 -> 4): rounder reads better. */
+const digits = (v) => fmtValue(v).replace(/[-.]/g, '').replace(/^0+/, '').replace(/0+$/, '').length;
+
+/**
+ * Indices of the values to label, at least 1/10 of the axis apart: the roundest values first, so
+ * the typed grid (0.25, 1, 4, ...) keeps its labels among the dense alphas refinement adds.
+ */
+function tickIndices(values, centers) {
   const n = centers.length;
-  const gap = (centers[n - 1] - centers[0]) / 12;
+  const gap = (centers[n - 1] - centers[0]) / 10;
+  const order = [...centers.keys()].sort((a, b) => digits(values[a]) - digits(values[b]) || a - b);
   const keep = [];
-  for (let i = 0; i < n; i += 1) {
-    if (!keep.length || centers[i] - centers[keep[keep.length - 1]] >= gap) keep.push(i);
+  for (const i of order) {
+    if (keep.every((k) => Math.abs(centers[i] - centers[k]) >= gap)) keep.push(i);
   }
-  return keep;
+  return keep.sort((a, b) => a - b);
 }
 
 /** A grid axis on gridScale positions: ticks at the grid's own values. */
 function gridAxis(values, scale, title) {
-  const ticks = tickIndices(scale.centers);
+  const ticks = tickIndices(values, scale.centers);
   return {
     title: { text: title }, tickmode: 'array', tickvals: ticks.map((i) => scale.centers[i]), ticktext: ticks.map((i) => fmtValue(values[i])),
     range: [scale.edges[0], scale.edges[values.length]], showgrid: false, zeroline: false, ticks: 'outside', automargin: true,
@@ -112,6 +119,8 @@ export function heatmapFigure(slice, opts) {
   const layout = baseLayout(opts);
   layout.xaxis = gridAxis(slice.x, sx, opts.xLabel);
   layout.yaxis = gridAxis(slice.y, sy, opts.yLabel);
+  // blank (missing) cells on a faint grey, so they read as "no point here", not as a white column
+  if (slice.status.some((row) => row.includes(MISSING))) layout.plot_bgcolor = '#eceff3';
   if (opts.mode === 'regime') {
     const zc = slice.status.map((row, i) => row.map((st, j) => {
       if (st === MISSING) return null;

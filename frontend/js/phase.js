@@ -113,9 +113,12 @@ async function extraTraces(ctx) {
   return { traces, notes };
 }
 
+/** "12 of 14 cells computed", and the cells where the sweep has no point (status 'missing'). */
 function counts(cells) {
   const done = cells.filter((c) => c.status === 'done' || c.status === 'diverged').length;
-  return `${done} of ${cells.length} cells computed`;
+  const missing = cells.filter((c) => c.status === 'missing').length;
+  const blank = missing ? ` · ${missing} blank cell${missing > 1 ? 's' : ''}: no point there (an α refinement added for another line)` : '';
+  return `${done} of ${cells.length - missing} cells computed${blank}`;
 }
 
 /** Fetch the view's slices and draw both figures (stale responses are dropped). */

@@ -9,7 +9,7 @@
 import { $, h } from './dom.js';
 import { errorSpan, field, input, numeric } from './settings_fields.js';
 
-const NUMBER = '';          // the threshold select's "type a number" option
+const NUMBER = '#number';   // the threshold select's "type a number" option (not a threshold name)
 const FIELDS = ['metric', 'threshold', 'tol', 'max_points'];
 let meta = null;            // GET /meta
 
@@ -20,12 +20,14 @@ function namedThresholds(metric) {
     .map(([name, t]) => [name, `${name} (${t.value})`]);
 }
 
+/** Rebuild the threshold choices for the metric; keep the choice if it still applies, else the
+ * metric's first named threshold (a valid spec as soon as refinement is enabled), else a number. */
 function syncThreshold() {
   const kind = $('#f-refine-threshold-kind');
   const keep = kind.value;
   const options = [[NUMBER, 'a number'], ...namedThresholds($('#f-refine-metric').value)];
   kind.replaceChildren(...options.map(([v, t]) => h('option', { value: v, text: t })));
-  kind.value = options.some(([v]) => v === keep) ? keep : NUMBER;
+  kind.value = options.some(([v]) => v === keep) ? keep : (options[1] || options[0])[0];
   $('#f-refine-threshold').hidden = kind.value !== NUMBER;
 }
 
@@ -50,11 +52,11 @@ export function buildRefine(serverMeta) {
   box.addEventListener('change', syncEnabled);
   const section = h('details', { class: 'more', id: 'refine-section', dataset: { testid: 'refine-section' } },
     h('summary', { text: 'Refine a boundary' }),
-    h('div', { class: 'field full control inline' }, box,
+    h('div', { class: 'control inline refine-enable' }, box,
       h('label', { for: 'f-refine', text: 'add α points near each line\'s crossing until its interval is narrow' })),
     h('div', { class: 'field-grid', id: 'refine-fields' },
-      field('f-refine-metric', 'metric', metric, 'refine.metric'),
-      h('div', { class: 'field' }, h('label', { for: 'f-refine-threshold-kind', text: 'threshold' }),
+      field('f-refine-metric', 'metric', metric, 'refine.metric', true),
+      h('div', { class: 'field full' }, h('label', { for: 'f-refine-threshold-kind', text: 'threshold' }),
         h('div', { class: 'threshold-inputs' }, kind, value), errorSpan('refine.threshold')),
       field('f-refine-tol', 'tol (width / crossing)', input('f-refine-tol', 'refine tol', { placeholder: '0.05', inputmode: 'decimal',
         title: 'converged when the crossing interval is at most this fraction of the crossing' }), 'refine.tol'),
@@ -70,9 +72,10 @@ export function fillRefine(refine) {
   const r = refine || {};
   const metrics = [...$('#f-refine-metric').options].map((o) => o.value);
   $('#f-refine-metric').value = metrics.includes(r.metric) ? r.metric : (metrics.includes('feature_update') ? 'feature_update' : metrics[0]);
+  $('#f-refine-threshold-kind').replaceChildren();  // no choice to keep: the metric's default
   syncThreshold();
   const named = typeof r.threshold === 'string';
-  $('#f-refine-threshold-kind').value = named ? r.threshold : NUMBER;
+  if (r.threshold !== undefined) $('#f-refine-threshold-kind').value = named ? r.threshold : NUMBER;
   $('#f-refine-threshold').value = named || r.threshold === undefined ? '' : String(r.threshold);
   $('#f-refine-tol').value = r.tol ?? '';
   $('#f-refine-max_points').value = r.max_points ?? '';

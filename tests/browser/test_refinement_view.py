@@ -6,6 +6,7 @@ round), the interval-history chart has one bar per round, and the phase heatmap 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pytest
@@ -115,7 +116,11 @@ def test_refine_section_of_the_form(dash: Any) -> None:
     page.get_by_test_id("f-refine").check()
     page.get_by_label("refine metric", exact=True).select_option("feature_update")
     kinds = page.get_by_label("refine threshold kind", exact=True)
-    assert "feature_update_min" in kinds.locator("option").all_inner_texts()[1]  # named thresholds of that metric
+    # the metric's named threshold is the default: enabled, the spec is valid at once (no 422)
+    expect(kinds).to_have_value("feature_update_min")
+    expect(page.get_by_test_id("form-summary")).not_to_have_class(re.compile("bad"))
+    assert page.evaluate("async () => (await import('/js/form.js')).spec().refine.threshold") == "feature_update_min"
+    kinds.select_option(label="a number")
     page.get_by_label("refine threshold", exact=True).fill("0.25")
     page.get_by_label("refine tol", exact=True).fill("0")
     expect(page.get_by_test_id("error-refine.tol")).to_contain_text("greater than or equal")
