@@ -1,5 +1,6 @@
 """The reaper: running points whose worker stopped heartbeating go back to the queue, and queued
-points whose broker message never went out or was lost are sent again.
+points whose broker message never went out or was lost are sent again, and sweeps that refine a
+boundary get their next round once their points are finished (backend/store/refinements.py).
 
 Both the API process and every worker run one; two reapers racing on the same point is safe,
 since only one conditional UPDATE can move (or mark as sent) it, and only the ids it moved are
