@@ -61,7 +61,8 @@ function linesTable(r) {
   },
   h('td', {}, h('span', { class: 'swatch', style: `background:${COLORS[k % COLORS.length]}` }), fmtValue(l.D)),
   h('td', { text: fmtValue(l.L) }), h('td', { text: fmtValue(l.M) }),
-  h('td', { text: fmt(l.crossing, 4) }), h('td', { text: fmtCi(intervalOf(l)), title: `bootstrap 95% CI ${fmtCi(l.ci)}` }),
+  h('td', { text: fmt(l.crossing, 4) }),
+  h('td', { text: fmtCi(intervalOf(l)), title: `the hull of the bracket ${fmtCi(l.bracket)} and the 95% CI ${fmtCi(l.ci)}` }),
   h('td', { text: fmt(l.width_rel, 3), dataset: { testid: `refinement-width-${k}` } }),
   h('td', { text: l.converged ? 'yes' : (l.reason || 'no') })));
   return h('table', { class: 'table refine-table', dataset: { testid: 'refinement-lines' } },
@@ -102,7 +103,7 @@ function historyFigure(r) {
   const layout = {
     margin: { l: 56, r: 16, t: 8, b: 44 }, height: Math.min(360, 90 + 34 * rounds), showlegend: n > 1 && n <= 8,
     legend: { orientation: 'h', x: 0, y: 1.02, yanchor: 'bottom', font: { size: 11 } },
-    xaxis: { type: 'log', title: { text: `${axisLabel(r.axis)}: crossing interval` }, automargin: true },
+    xaxis: { type: 'log', title: { text: `${axisLabel(r.axis)}: crossing and its 95% bootstrap CI, per round` }, automargin: true },
     yaxis: { title: { text: 'round' }, autorange: 'reversed', dtick: 1, zeroline: false, automargin: true },
     plot_bgcolor: '#ffffff', paper_bgcolor: '#ffffff', hovermode: 'closest', uirevision: 'refinement',
     font: { family: 'system-ui, -apple-system, Segoe UI, Roboto, sans-serif', size: 12, color: '#1f2933' },
