@@ -1,4 +1,4 @@
-"""Sweep specification: grid axes, limits, expansion into points, content hashes.
+"""Sweep specification: its design (backend/designs.py), limits, expansion into points, content hashes.
 
 The run settings themselves are backend/run_settings.py (re-exported here for callers).
 
@@ -9,16 +9,26 @@ CLI build their runs from the same `PointSpec`, so a point's hash means the same
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# re-exported: callers import the settings from here too
+# re-exported: the axes and the design forms live in their own modules, callers import them here
+from backend.axes import AXES as AXES
+from backend.axes import INTEGER_AXES as INTEGER_AXES
+from backend.axes import Axis as Axis
+from backend.axes import GeomRange as GeomRange
+from backend.axes import LimitViolation as LimitViolation
+from backend.axes import axis_values as axis_values
+from backend.designs import Design as Design
+from backend.designs import GridSpec as GridSpec
+from backend.designs import expansion, points_as_grid
+
+# re-exported: callers import the settings (and the refine spec) from here too
+from backend.refine_spec import RefineSpec as RefineSpec
 from backend.run_settings import FiniteFloat as FiniteFloat
 from backend.run_settings import ReferenceSettings as ReferenceSettings
 from backend.run_settings import RunSettings as RunSettings
@@ -26,9 +36,6 @@ from backend.settings import Limits
 
 # Bump when a change to worker/ changes any number it produces: old results then stop matching.
 SCIENCE_VERSION = "3"
-
-AXES: tuple[str, ...] = ("alpha", "D", "L", "M")
-
 
 def axis_tolerance(value: float) -> float:
     """How far a stored axis value may be from `value` and still be it: axis values go through
@@ -40,8 +47,6 @@ def same_axis_value(axis_value: float, value: float) -> bool:
     return abs(axis_value - value) <= axis_tolerance(axis_value)
 
 
-INTEGER_AXES: frozenset[str] = frozenset({"D", "L", "M"})
-
 # What the engine computes in float32 without overflow (the raw learning rate grows like
 # 1/alpha^2 and must stay far below 3.4e38); GET /meta states them as `bounds`.
 ALPHA_MIN, ALPHA_MAX = 1e-6, 1e6
@@ -49,8 +54,7 @@ LR_MIN, LR_MAX = 1e-9, 1e6
 
 
 def _printable(text: str) -> str:
-    """Names reach both databases: NUL (refused by PostgreSQL) and lone surrogates (not UTF-8) are
-    refused here, as a 422."""
+    """Names reach both databases: NUL (PostgreSQL's no) and lone surrogates are refused here (422)."""
     if "\x00" in text:
         raise ValueError("must not contain NUL characters")
     try:
@@ -94,81 +98,30 @@ def digest(obj: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-class GeomRange(BaseModel):
-    """{"geom": [start, stop, num]}: num values spaced evenly on a log scale, both ends included."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    geom: tuple[FiniteFloat, FiniteFloat, int]
-
-    @field_validator("geom")
-    @classmethod
-    def _positive(cls, v: tuple[float, float, int]) -> tuple[float, float, int]:
-        start, stop, num = v
-        if start <= 0 or stop <= 0:
-            raise ValueError("geom start and stop must be > 0")
-        if num < 1:
-            raise ValueError("geom num must be >= 1")
-        return v
-
-
-Axis = list[FiniteFloat] | GeomRange
-
-
-class GridSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    alpha: Axis
-    D: Axis
-    L: Axis
-    M: Axis
-
-
 class SweepSpec(BaseModel):
     """The body of POST /sweeps and of `resphase sweep submit FILE.json`."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("", max_length=200)
+    refine: RefineSpec | None = None  # adaptive refinement of a boundary (backend/refine_spec.py)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _points_or_grid(cls, data: Any) -> Any:
+        return points_as_grid(data)  # `points` is short for `grid: {"points": [...]}`
 
     @field_validator("name")
     @classmethod
     def _name_printable(cls, v: str) -> str:
         return _printable(v)
-    grid: GridSpec
+    grid: Design  # a Cartesian grid or another design (backend/designs.py)
     settings: RunSettings = Field(default_factory=RunSettings)
 
 
-@dataclass(frozen=True)
-class LimitViolation:
-    """A request over a limit: `limit` is the Limits field name, `field` where it happened."""
-
-    field: str
-    limit: str
-    limit_value: float
-    value: float | str
-    message: str
-
-
-def axis_values(name: str, axis: Axis, max_values: int = 10_000) -> list[float]:
-    """The achieved values of one axis, sorted and deduplicated (D, L, M rounded to integers)."""
-    if isinstance(axis, GeomRange):
-        start, stop, num = axis.geom
-        num = min(num, max_values + 1)  # enough to report the violation, never a huge list
-        if num == 1:
-            raw = [start]
-        else:
-            step = (math.log(stop) - math.log(start)) / (num - 1)
-            raw = [math.exp(math.log(start) + i * step) for i in range(num)]
-    else:
-        raw = list(axis)
-    if name in INTEGER_AXES:
-        return sorted({float(round(v)) for v in raw})
-    return sorted({float(f"{v:.12g}") for v in raw})
-
-
-def expanded_axes(grid: GridSpec, limits: Limits) -> dict[str, list[float]]:
-    return {a: axis_values(a, getattr(grid, a), limits.max_axis_values) for a in AXES}
+def expanded_axes(grid: Design, limits: Limits) -> dict[str, list[float]]:
+    """Sorted distinct values per axis (of the design's points, for a non-Cartesian design)."""
+    return expansion(grid, limits).axes()
 
 
 def check_limits(spec: SweepSpec, limits: Limits, axes: dict[str, list[float]] | None = None) -> list[LimitViolation]:
@@ -178,7 +131,9 @@ def check_limits(spec: SweepSpec, limits: Limits, axes: dict[str, list[float]] |
     def over(field: str, limit: str, value: float | str, message: str) -> None:
         out.append(LimitViolation(field, limit, getattr(limits, limit), value, message))
 
-    axes = axes if axes is not None else expanded_axes(spec.grid, limits)
+    design = expansion(spec.grid, limits)
+    out.extend(design.violations)
+    axes = axes if axes is not None else design.axes()
     for name, values in axes.items():
         if not values:
             out.append(LimitViolation(f"grid.{name}", "non_empty", 1, 0, f"axis {name} has no values"))
@@ -199,10 +154,10 @@ def check_limits(spec: SweepSpec, limits: Limits, axes: dict[str, list[float]] |
                 out.append(LimitViolation(f"grid.{name}", "min_dim", 1, lo, f"{name} must be >= 1, got {lo:g}"))
             if hi > limits.max_dim:
                 over(f"grid.{name}", "max_dim", hi, f"{name}={hi:g} is over max_dim={limits.max_dim}")
-    n_points = math.prod(len(v) for v in axes.values())
+    n_points = design.n_points
     if n_points > limits.max_points_per_sweep:
         over("grid", "max_points_per_sweep", n_points,
-             f"the grid has {n_points} points, over max_points_per_sweep={limits.max_points_per_sweep}")
+             f"the design has {n_points} points, over max_points_per_sweep={limits.max_points_per_sweep}")
     s = spec.settings
     if not LR_MIN <= s.lr <= LR_MAX:
         out.append(LimitViolation("settings.lr", "lr_range", LR_MAX if s.lr > LR_MAX else LR_MIN, s.lr,
@@ -225,12 +180,11 @@ def check_limits(spec: SweepSpec, limits: Limits, axes: dict[str, list[float]] |
 
 
 def expand(spec: SweepSpec, limits: Limits, axes: dict[str, list[float]] | None = None) -> list[PointSpec]:
-    """All points of the grid (call check_limits first). Ordered by cost, cheapest shapes first,
-    so that a coarse diagram appears early. `axes`: the spec's `expanded_axes`, if at hand."""
-    axes = axes if axes is not None else expanded_axes(spec.grid, limits)
+    """All points of the design, no more (call check_limits first). Ordered by cost, cheapest shapes first,
+    so that a coarse diagram appears early. `axes`: unused, kept for callers that pass it."""
     points = [
-        PointSpec(alpha=a, D=int(d), L=int(l_), M=int(m), settings=spec.settings)
-        for a, d, l_, m in itertools.product(axes["alpha"], axes["D"], axes["L"], axes["M"])
+        PointSpec(alpha=r["alpha"], D=int(r["D"]), L=int(r["L"]), M=int(r["M"]), settings=spec.settings)
+        for r in expansion(spec.grid, limits).rows()
     ]
     points.sort(key=lambda p: (point_flops(p), p.D, p.L, p.M, p.alpha))
     return points
@@ -274,9 +228,8 @@ def reference_flops(points: Sequence[PointSpec]) -> float:
     return total
 
 
-# Time model of the batched engine, calibrated on 2 CPU cores in float32 (docs/benchmarks.md):
-# each shape group costs its FLOPs at the sustained rate, plus a fixed cost per layer and pass
-# (Python and kernel launches, shared by the whole ensemble). A GPU worker is much faster.
+# Time model of the batched engine, on 2 CPU cores in float32 (docs/benchmarks.md): a shape group costs its
+# FLOPs at the sustained rate plus a fixed cost per layer and pass (shared by the ensemble). GPUs: much faster.
 ENGINE_FLOP_RATE = 12e9
 LAYER_PASS_OVERHEAD_S = 20e-6
 

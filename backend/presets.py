@@ -101,6 +101,18 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
 ]}
 
 
+# Depth-width written as iso-L*M rays: the splits of the products that the grid presets split the
+# most ways (1024 in quick, 4096 and 8192 in full), exactly those points of the grid spec, with its
+# settings (so the same hashes: submitting one after the other reuses the points). Not in PRESETS:
+# the page's form loads presets and edits Cartesian grids only.
+DEPTH_WIDTH_RAYS: dict[str, SweepSpec] = {
+    "quick": _spec("depth-width rays (quick)", {"alpha": [1], "D": [16], "LM": [1024], "L": [8, 32, 128]},
+                   seeds=4, reference=REF_DEEP),
+    "full": _spec("depth-width rays", {"alpha": [1], "D": [16], "LM": [4096, 8192], "L": {"geom": [16, 256, 5]}},
+                  seeds=8, reference=REF_DEEP_FULL),
+}
+
+
 def variant_spec(preset: Preset, size: str, variant: str, overrides: dict[str, Any],
                  with_reference: bool) -> SweepSpec:
     """The preset's `size` ("quick" or "full") spec with settings overrides (a negative control of

@@ -1,5 +1,6 @@
 """The reaper: running points whose worker stopped heartbeating go back to the queue, and queued
-points whose broker message never went out or was lost are sent again.
+points whose broker message never went out or was lost are sent again, and sweeps that refine a
+boundary get their next round once their points are finished (backend/store/refinements.py).
 
 Both the API process and every worker run one; two reapers racing on the same point is safe,
 since only one conditional UPDATE can move (or mark as sent) it, and only the ids it moved are
@@ -16,6 +17,7 @@ from backend.queue import TaskQueue, dispatch
 from backend.settings import Settings
 from backend.store import Database
 from backend.store.points import reap
+from backend.store.refinements import refine_once
 from backend.store.sweeps import _batches_for, dispatch_due, take_undispatched
 
 log = logging.getLogger(__name__)
@@ -51,14 +53,15 @@ def redispatch_once(db: Database, queue: TaskQueue, settings: Settings) -> int:
 
 
 def reap_once(db: Database, queue: TaskQueue, settings: Settings) -> int:
-    """One pass; returns how many points were sent (again)."""
+    """One pass; returns how many points were sent (again), or added by adaptive refinement
+    (backend/store/refinements.py: a round for every refining sweep whose points are finished)."""
     with db.session() as s:
         batches = reap(s, settings.lease_timeout_s, settings.max_attempts)
     n = sum(len(b) for b in batches)
     if n:
         log.warning("reaper: %d points with a stale heartbeat went back to the queue", n)
         dispatch(db, queue, batches)
-    return n + redispatch_once(db, queue, settings)
+    return n + redispatch_once(db, queue, settings) + refine_once(db, queue, settings)
 
 
 class ReaperThread(threading.Thread):

@@ -13,6 +13,53 @@ from backend.store.tables import FINISHED
 
 State = Literal["draft", "running", "finished", "cancelled"]
 Dispatch = Literal["sent", "pending"]
+RefineState = Literal["waiting", "refining", "converged", "budget_spent", "no_crossing"]
+REFINING: tuple[str, ...] = ("waiting", "refining")  # a sweep in these is not finished yet
+
+
+class RefineRoundPublic(BaseModel):
+    """A line's crossing as estimated at the start of one round (before its new points)."""
+
+    round: int = Field(description="0: from the initial grid; r: after the points of round r")
+    crossing: float | None = Field(description="Crossing alpha (null: no crossing)")
+    ci: list[float] | None = Field(description="Bootstrap percentile CI [lo, hi] of the crossing (95%)")
+    width_rel: float | None = Field(description="(hi - lo) / crossing of the line's interval then")
+    n_alphas: int = Field(description="Alphas of the line with a finite value then")
+
+
+class RefineLinePublic(BaseModel):
+    """One line (D, L, M) of a refined sweep: its latest crossing and how it got there."""
+
+    D: int
+    L: int
+    M: int
+    crossing: float | None = Field(description="Crossing alpha of the seed mean (null: none)")
+    ci: list[float] | None = Field(description="Bootstrap percentile CI [lo, hi] (95%), null when no "
+                                               "replicate crosses")
+    bracket: list[float] | None = Field(description="The two alphas of the line around the crossing")
+    interval: list[float] | None = Field(description="The crossing interval: the hull of ci and bracket")
+    width_rel: float | None = Field(description="(interval hi - interval lo) / crossing")
+    converged: bool = Field(description="width_rel <= tol")
+    reason: str | None = Field(None, description="Why there is no crossing (as GET /boundaries says)")
+    history: list[RefineRoundPublic] = Field(default_factory=list)
+
+
+class RefinementPublic(BaseModel):
+    """Adaptive refinement of a sweep (its `refine` spec) and where it stands; docs/api.md, Refinement."""
+
+    metric: str
+    threshold: float = Field(description="The threshold's value (a named one resolved at submission)")
+    threshold_name: str | None = Field(None, description="The name it was given by, if any")
+    axis: Literal["alpha"] = "alpha"
+    tol: float = Field(description="A line converges when its width_rel <= tol")
+    max_points: int = Field(description="Most points refinement may add")
+    rounds: int = Field(description="Rounds done (each adds points to the lines not converged)")
+    points_added: int = Field(description="Points refinement added so far (<= max_points)")
+    state: RefineState = Field(description="waiting (initial points computing), refining (a round's points "
+                                           "computing), then converged, budget_spent or no_crossing")
+    uniform_points: int | None = Field(None, description="Points a uniform geometric alpha grid over the same "
+                                                         "range and lines would need for the same tol")
+    lines: list[RefineLinePublic] = Field(default_factory=list)
 
 
 class SweepPublic(BaseModel):
@@ -37,6 +84,8 @@ class SweepPublic(BaseModel):
                                                   "before the first point finishes")
     state: State = Field(description="draft (validate only), running, finished or cancelled")
     owner: str | None = Field(None, description="The token name that created it (null: created in open mode)")
+    refinement: RefinementPublic | None = Field(None, description="Adaptive refinement (null: none asked for); "
+                                                                  "the sweep is finished once it is over")
     dispatch: Dispatch | None = Field(None, description="POST /sweeps and /retry only: sent when the broker took "
                                                         "every task (or there was none), pending when it refused "
                                                         "them (the points are queued; the reaper sends them)")
@@ -50,16 +99,17 @@ def sweep_public(rec: SweepRecord, now: datetime, dispatch: Dispatch | None = No
     """The summary of a stored sweep at time `now` (naive UTC, as the store's times)."""
     finished = sum(rec.counts.get(s, 0) for s in FINISHED)
     progress = finished / max(rec.n_points, 1)
-    done = finished >= rec.n_points
+    refinement = RefinementPublic.model_validate(rec.refinement) if rec.refinement is not None else None
+    done = finished >= rec.n_points and (refinement is None or refinement.state not in REFINING)
     end = (rec.last_finished_at or rec.created_at) if done else now
     elapsed = max((end - rec.created_at).total_seconds(), 0.0)
-    remaining = 0.0 if done else (None if finished == 0 else elapsed / progress * (1 - progress))
+    remaining = 0.0 if done else (None if finished == 0 or progress >= 1 else elapsed / progress * (1 - progress))
     state: State = "cancelled" if rec.cancelled_at else ("finished" if done else "running")
     return SweepPublic(id=rec.id, name=rec.name, created_at=_iso(rec.created_at), axes=rec.axes,
                        settings=rec.settings, n_points=rec.n_points, n_reused=rec.n_reused,
                        estimated_flops=rec.estimated_flops, estimated_s=rec.estimated_s, counts=rec.counts,
                        progress=progress, elapsed_s=elapsed, remaining_s=remaining, state=state, owner=rec.owner,
-                       dispatch=dispatch)
+                       refinement=refinement, dispatch=dispatch)
 
 
 def sweep_draft(name: str, axes: dict[str, list[float]], settings: dict[str, Any], n_points: int, n_reused: int,

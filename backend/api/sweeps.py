@@ -9,6 +9,7 @@ says `"dispatch": "pending"`, and the reaper sends it once the broker answers.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -30,6 +31,7 @@ from backend.api.errors import responses
 from backend.api.sweep_schemas import Dispatch, SweepPublic, sweep_draft, sweep_public
 from backend.grid import LimitViolation, PointSpec, SweepSpec, check_limits, expand, expanded_axes
 from backend.queue import TaskQueue, dispatch
+from backend.refine_spec import refine_violation
 from backend.settings import Limits
 from backend.store import Database
 from backend.store import sweep_lifecycle as life
@@ -50,7 +52,8 @@ def _limit_detail(violations: list[LimitViolation]) -> list[dict[str, Any]]:
 def _validated_points(spec: SweepSpec, limits: Limits) -> tuple[list[PointSpec], dict[str, list[float]]]:
     """The spec's points and achieved axes; 422 naming each limit it is over."""
     axes = expanded_axes(spec.grid, limits)  # once per request: expansion and checks share it
-    violations = check_limits(spec, limits, axes)
+    over_budget = refine_violation(spec.refine, math.prod(len(v) for v in axes.values()), limits)
+    violations = check_limits(spec, limits, axes) + ([LimitViolation(*over_budget)] if over_budget else [])
     if violations:
         raise HTTPException(422, _limit_detail(violations))
     return expand(spec, limits, axes), axes

@@ -1,6 +1,6 @@
 """Sweep reads: typed records of stored sweeps with their point counts by status, in a fixed
 number of queries however many sweeps are read (one for the sweeps, one for the counts of all of
-them, grouped by sweep and status). The API turns a record into its response
+them, grouped by sweep and status, one for their refinements). The API turns a record into its response
 (backend.api.sweep_schemas); nothing here validates settings or computes estimates again."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.store.tables import STATUSES, Point, Sweep, sweep_point
+from backend.store.tables import STATUSES, Point, Refinement, Sweep, sweep_point
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class SweepRecord:
     owner: str | None
     counts: dict[str, int]  # every status of backend.store.tables.STATUSES, zeros included
     last_finished_at: datetime | None
+    refinement: dict[str, Any] | None = None  # the RefinementPublic document (None: no refinement)
 
 
 _COLUMNS = (Sweep.id, Sweep.name, Sweep.created_at, Sweep.cancelled_at, Sweep.axes, Sweep.settings, Sweep.n_points,
@@ -56,11 +57,28 @@ def _point_states(session: Session, ids: Sequence[int]) -> dict[int, tuple[dict[
     return out
 
 
+def refinement_doc(r: Refinement) -> dict[str, Any]:
+    """A refinement row as the fields of backend.api.sweep_schemas.RefinementPublic."""
+    lines = r.lines or {}
+    return {"metric": r.metric, "threshold": r.threshold, "threshold_name": r.threshold_name, "axis": r.axis,
+            "tol": r.tol, "max_points": r.max_points, "rounds": r.rounds, "points_added": r.points_added,
+            "state": r.state, "uniform_points": lines.get("uniform_points"), "lines": lines.get("lines", [])}
+
+
+def _refinements(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """{sweep id: refinement document} of those of these sweeps that refine (one query)."""
+    if not ids:
+        return {}
+    return {r.sweep_id: refinement_doc(r) for r in session.scalars(select(Refinement).where(
+        Refinement.sweep_id.in_(ids)))}
+
+
 def _records(session: Session, query: Any) -> list[SweepRecord]:
     rows = session.execute(query).all()
-    states = _point_states(session, [r[0] for r in rows])
-    return [SweepRecord(**row._asdict(), counts=states[row.id][0], last_finished_at=states[row.id][1])
-            for row in rows]
+    ids = [r[0] for r in rows]
+    states, refinements = _point_states(session, ids), _refinements(session, ids)
+    return [SweepRecord(**row._asdict(), counts=states[row.id][0], last_finished_at=states[row.id][1],
+                        refinement=refinements.get(row.id)) for row in rows]
 
 
 def sweep_records(session: Session, limit: int = 50) -> list[SweepRecord]:

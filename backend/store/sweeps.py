@@ -29,7 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from backend.grid import PointSpec, RunSettings, SweepSpec, estimate_seconds, point_flops, reference_flops
-from backend.store.tables import Point, Sweep, sweep_point, utcnow
+from backend.store.tables import Point, Refinement, Sweep, sweep_point, utcnow
 from backend.store.transactions import ConcurrentChange, chunks, is_postgres
 from backend.store.transactions import transact as transact  # re-exported: callers run create_sweep with it
 
@@ -237,10 +237,9 @@ def create_sweep(session: Session, spec: SweepSpec, points: list[PointSpec], axe
                  dispatch_timeout_s: float | None = None, owner: str | None = None) -> CreatedSweep:
     """Store the sweep, insert its new points, link every point, in one transaction (run it with
     `transact` on PostgreSQL: see the module docstring for what concurrent submissions and
-    deletions do). Points already stored by anyone (same content hash) are reused; failed or
-    cancelled ones are queued again; queued ones that were never sent, or were sent more than
-    `dispatch_timeout_s` ago and are still unclaimed (a lost broker message), are sent again
-    (None: not checked). The returned batches are what the caller sends after commit."""
+    deletions do). Points already stored by anyone (same content hash) are reused: see
+    `_attach`. A spec with `refine` gets its refinement row (state "waiting", threshold resolved).
+    The returned batches are what the caller sends after commit."""
     by_hash = {p.content_hash: p for p in points}
     now = utcnow()
     existing, inserted = _store_points(session, by_hash, now)
@@ -251,6 +250,22 @@ def create_sweep(session: Session, spec: SweepSpec, points: list[PointSpec], axe
                   estimated_flops=cost.flops, estimated_s=cost.seconds, owner=owner)
     session.add(sweep)
     session.flush()
+    if spec.refine is not None:
+        r = spec.refine
+        session.add(Refinement(sweep_id=sweep.id, metric=r.metric, threshold=r.threshold_value(),
+                               threshold_name=r.threshold_name(), axis=r.axis, tol=r.tol, max_points=r.max_points,
+                               rounds=0, points_added=0, state="waiting", lines={}, updated_at=now))
+    batches = _attach(session, sweep.id, existing, inserted, now, dispatch_timeout_s)
+    return CreatedSweep(sweep.id, len(by_hash), sweep.n_reused, batches)
+
+
+def _attach(session: Session, sweep_id: int, existing: dict[str, tuple[int, str]],
+            inserted: list[tuple[int, str, float]], now: datetime, dispatch_timeout_s: float | None
+            ) -> list[list[int]]:
+    """Link stored points (from `_store_points`) to the sweep and return the batches to send:
+    the inserted points, failed or cancelled ones queued again, and queued ones that were never
+    sent, or were sent more than `dispatch_timeout_s` ago and are still unclaimed (a lost broker
+    message; None: not checked)."""
     requeue: list[int] = []
     failed = sorted(pid for pid, st in existing.values() if st in ("failed", "cancelled"))
     for part in chunks(failed):
@@ -261,9 +276,8 @@ def create_sweep(session: Session, spec: SweepSpec, points: list[PointSpec], axe
     queued = [pid for pid, st in existing.values() if st == "queued"]
     if dispatch_timeout_s is not None and queued:
         requeue += take_undispatched(session, dispatch_timeout_s, queued, now)
-    _link(session, sweep.id, sorted([r[0] for r in inserted] + [pid for pid, _ in existing.values()]))
-    batches = shape_batches(sorted(inserted + _shape_rows(session, requeue)))
-    return CreatedSweep(sweep.id, len(by_hash), sweep.n_reused, batches)
+    _link(session, sweep_id, sorted([r[0] for r in inserted] + [pid for pid, _ in existing.values()]))
+    return shape_batches(sorted(inserted + _shape_rows(session, requeue)))
 
 
 def _shape_rows(session: Session, ids: list[int]) -> list[tuple[int, str, float]]:

@@ -56,6 +56,27 @@ class Sweep(Base):
     owner: Mapped[str | None] = mapped_column(String(100))  # the token name that created it (None: open mode)
 
 
+class Refinement(Base):
+    """The adaptive refinement of one sweep (backend/store/refinements.py): its spec, with the
+    threshold resolved, and its progress. `rounds` is the claim: a round is added by the one
+    conditional UPDATE that moves it from r to r + 1, so racing reapers never add one twice."""
+
+    __tablename__ = "refinement"
+
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweep.id", ondelete="CASCADE"), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(64))
+    threshold: Mapped[float] = mapped_column(Float)
+    threshold_name: Mapped[str | None] = mapped_column(String(64))
+    axis: Mapped[str] = mapped_column(String(16), default="alpha")
+    tol: Mapped[float] = mapped_column(Float)
+    max_points: Mapped[int] = mapped_column(Integer)
+    rounds: Mapped[int] = mapped_column(Integer, default=0)
+    points_added: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16), default="waiting")  # waiting|refining|converged|...
+    lines: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"lines": [RefineLinePublic docs]}
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Point(Base):
     __tablename__ = "point"
     __table_args__ = (

@@ -1,6 +1,7 @@
 // axes.js: the axes a figure can use: the four sweep axes and quantities derived from them
 // (L*M, alpha/sqrt(D), sqrt(D/(L*M))), how to fetch a derived view as raw phase slices, and the
-// log-interpolated position of a value on a grid axis (for overlays on index-coordinate heatmaps).
+// drawn position of a value on a grid axis (gridScale: log-spaced in grid steps, so the
+// non-uniform alphas of a refined sweep sit where they are; overlays use the same positions).
 
 export const RAW_AXES = ['alpha', 'D', 'L', 'M'];
 
@@ -65,36 +66,53 @@ export function pickValue(values, want) {
 }
 
 /**
- * Fractional index of `v` among the sorted positive grid `values`, interpolated in log space and
- * extrapolated from the end segments: the heatmap draws cell i at x = i, so an overlay value
- * lands between the cells it lies between.
+ * Where a grid axis draws its values. A raw axis is drawn in "grid steps": log-spaced with one unit
+ * per mean log step of the grid, pos(v) = ln(v / v0) / ((ln v_last - ln v0) / (n - 1)). A uniform
+ * log grid then lands exactly on 0, 1, ..., n - 1 (as category cells would), while the non-uniform
+ * alphas that refinement adds land at their true log position between their neighbours. One value:
+ * one unit per decade. A grid with a non-positive value (no log) falls back to its indices.
+ * Returns {pos(v), at(p), centers: [n], edges: [n + 1]} (edges: midpoints between centers, the end
+ * cells as wide as their neighbour's half-gap, as Plotly draws a heatmap on those centers).
  */
+export function gridScale(values) {
+  const n = values.length;
+  const v0 = values[0];
+  let pos;
+  let at;
+  if (values.some((v) => !(v > 0))) {
+    pos = (v) => values.indexOf(v);
+    at = (p) => values[Math.min(Math.max(Math.round(p), 0), n - 1)];
+  } else {
+    const unit = n === 1 || values[n - 1] === v0 ? Math.LN10 : Math.log(values[n - 1] / v0) / (n - 1);
+    pos = (v) => (v > 0 ? Math.log(v / v0) / unit : NaN);
+    at = (p) => v0 * Math.exp(p * unit);
+  }
+  const centers = values.map(pos);
+  const edges = [];
+  for (let i = 0; i <= n; i += 1) {
+    if (n === 1) edges.push(centers[0] + (i ? 0.5 : -0.5));
+    else if (i === 0) edges.push(centers[0] - (centers[1] - centers[0]) / 2);
+    else if (i === n) edges.push(centers[n - 1] + (centers[n - 1] - centers[n - 2]) / 2);
+    else edges.push((centers[i - 1] + centers[i]) / 2);
+  }
+  return { pos, at, centers, edges };
+}
+
+/** The drawn position of `v` on a grid axis of `values` (see gridScale: overlays use it). */
 export function logPosition(values, v) {
-  const n = values.length;
-  if (!(v > 0)) return NaN;
-  if (n === 1) return Math.log(v / values[0]) / Math.LN10;  // one cell per decade
-  const lv = Math.log(v);
-  let i = 0;
-  while (i < n - 2 && lv > Math.log(values[i + 1])) i += 1;
-  const a = Math.log(values[i]);
-  const b = Math.log(values[i + 1]);
-  return i + (lv - a) / (b - a);
+  return gridScale(values).pos(v);
 }
 
-/** Inverse of logPosition: the value at fractional index `pos` (log-linear, extrapolated at the ends). */
+/** Inverse of logPosition: the value drawn at position `pos`. */
 export function valueAt(values, pos) {
-  const n = values.length;
-  if (n === 1) return values[0] * 10 ** pos;
-  const i = Math.min(Math.max(Math.floor(pos), 0), n - 2);
-  const a = Math.log(values[i]);
-  const b = Math.log(values[i + 1]);
-  return Math.exp(a + (pos - i) * (b - a));
+  return gridScale(values).at(pos);
 }
 
-/** `n` values spread evenly in index space over the whole drawn axis, cell edges included. */
+/** `n` values spread evenly in drawn position over the whole axis, outer cell edges included. */
 export function edgeSamples(values, n) {
   if (values.length === 1) return [values[0]];
-  const lo = -0.5;
-  const hi = values.length - 0.5;
-  return Array.from({ length: n }, (_, k) => valueAt(values, lo + ((hi - lo) * k) / (n - 1)));
+  const { edges, at } = gridScale(values);
+  const lo = edges[0];
+  const hi = edges[edges.length - 1];
+  return Array.from({ length: n }, (_, k) => at(lo + ((hi - lo) * k) / (n - 1)));
 }

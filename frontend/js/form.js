@@ -1,12 +1,13 @@
 // form.js: the new-sweep form: four axes (list or log range, with the achieved values shown,
 // D, L, M rounded to integers as the API does), the settings (built from GET /meta by
-// settings_fields.js), presets (presets.js), the live point count and cost
-// (POST /sweeps/validate) and the API's 422 errors next to their fields.
+// settings_fields.js), presets (presets.js), the optional boundary refinement (refine_fields.js),
+// the live point count and cost (POST /sweeps/validate) and the API's 422 errors next to their fields.
 
 import { api } from './api.js';
 import { RAW_AXES, axisLabel } from './axes.js';
 import { $, debounce, fmtFlops, fmtValue, h } from './dom.js';
 import { loadPresets } from './presets.js';
+import { buildRefine, fillRefine, readRefine, refineInput, refinePath } from './refine_fields.js';
 import {
   buildSettings, errorSpan, field, fillSettings, input, numeric, readSettings, settingInput, settingPath,
 } from './settings_fields.js';
@@ -55,6 +56,7 @@ function build() {
     h('div', { class: 'form-section' }, h('div', { class: 'legend', text: 'Settings' }),
       h('div', { class: 'field-grid' }, settings.main),
       h('details', { class: 'more' }, h('summary', { text: 'More settings' }), h('div', { class: 'field-grid' }, settings.more))),
+    h('div', { class: 'form-section' }, buildRefine(store.meta)),
     h('div', { class: 'form-summary', id: 'form-summary', dataset: { testid: 'form-summary' }, 'aria-live': 'polite' }),
     h('p', { class: 'form-error', id: 'err-form', dataset: { testid: 'error-form' }, role: 'alert' }),
     h('div', { class: 'form-buttons' },
@@ -80,6 +82,7 @@ export function fill(spec) {
     $(`#f-${a}-num`).value = geom ? ax.geom[2] : '';
   }
   fillSettings(spec.settings || {});
+  fillRefine(spec.refine);
 }
 
 /** The spec the form describes (empty settings fields are left to the API's defaults). */
@@ -92,7 +95,9 @@ export function spec() {
       grid[a] = $(`#f-${a}-list`).value.split(/[\s,;]+/).filter(Boolean).map(numeric);
     }
   }
-  return { name: $('#f-name').value.trim(), grid, settings: readSettings() };
+  const out = { name: $('#f-name').value.trim(), grid, settings: readSettings() };
+  const refine = readRefine();
+  return refine ? { ...out, refine } : out;
 }
 
 /** The achieved values of one axis as the API computes them (log spacing, integer rounding). */
@@ -128,6 +133,7 @@ export function locToPath(loc) {
   if (parts[0] === 'grid') return RAW_AXES.includes(parts[1]) ? `grid.${parts[1]}` : 'grid';
   if (parts[0] === 'settings') return settingPath(parts.slice(1)) || 'form';
   if (parts[0] === 'name') return 'name';
+  if (parts[0] === 'refine') return refinePath(parts.slice(1));
   return 'form';
 }
 
@@ -172,6 +178,7 @@ function markInvalid(path) {
     const geom = $(`#f-${a}-mode`).value === 'geom';
     (geom ? [`#f-${a}-start`, `#f-${a}-stop`, `#f-${a}-num`] : [`#f-${a}-list`]).forEach((s) => $(s).setAttribute('aria-invalid', 'true'));
   } else if (path.startsWith('settings.')) settingInput(path).setAttribute('aria-invalid', 'true');
+  else if (path.startsWith('refine')) refineInput(path).setAttribute('aria-invalid', 'true');
   else if (path === 'name') $('#f-name').setAttribute('aria-invalid', 'true');
 }
 

@@ -1,6 +1,6 @@
 // heatmap.js: pure drawing of phase diagrams with Plotly (no fetching, no page state).
-// - heatmapFigure(slice, opts): a raw-axis /phase slice as a heatmap in index coordinates
-//   (cell i at x = i, ticks labelled with the axis values: log grids get equal cells);
+// - heatmapFigure(slice, opts): a raw-axis /phase slice as a heatmap on axes.gridScale positions
+//   (log-spaced in grid steps, ticks labelled with the grid's own values);
 // - scatterFigure(cells, opts): cells at derived (non-uniform) coordinates on log axes;
 // - draw(div, figure): Plotly.react, so live updates redraw in place;
 // - syntheticSlice / timeRender: the 10,000-cell benchmark used by tests and benchmarks/page.py.
@@ -8,15 +8,24 @@
 // MAX_MARKS cells, a symbol marks each queued, running, diverged, failed or cancelled cell.
 // Error metrics (err_out, err_emb) with a reference: cells within 3x of the reference's noise
 // floor (the API's near_floor) are hatched, and the floor is in every cell's hover text.
+// Refined sweeps: the alphas refinement adds are not uniformly spaced. A heatmap still shows them
+// well once its cells sit at their true log positions (each cell spans the midpoints to its
+// neighbours, so added alphas are narrow columns exactly where they were computed): that is
+// chosen over a scatter layer, which would hide the grid cells underneath. Added alphas exist on
+// the refined line only; the other rows of such a column have no point of the sweep ("missing")
+// and are left as gaps, not painted as "no value".
 
 import { FLOOR_MARK, MARKS, categories, cellCategory, floorLabel } from './categories.js';
+import { gridScale } from './axes.js';
+import { MAX_MARKS, floorTrace, markTraces } from './cell_traces.js';
 import { fmt, fmtValue } from './dom.js';
 
-export { MARKS, categories, cellCategory };
+export { MARKS, MAX_MARKS, categories, cellCategory };
 
 const Plotly = () => window.Plotly;
-export const MAX_MARKS = 2500;
 const COLORSCALE = 'Viridis';
+// The status of a /phase cell where the sweep has no point (an alpha added for another line only).
+const MISSING = 'missing';
 
 function discreteScale(cats) {
   const k = cats.length;
@@ -38,16 +47,30 @@ function colourValues(zs, log) {
   return { vals, colorbar: { tickvals: ticks, ticktext: ticks.map((t) => fmt(10 ** t, 2)) } };
 }
 
-function tickIndices(n, maxTicks = 12) {
-  const step = Math.max(1, Math.ceil(n / maxTicks));
-  return Array.from({ length: n }, (_, i) => i).filter((i) => i % step === 0 || i === n - 1);
+/** Significant digits of a value as labelled (0.25 -> 2, 16 -> 2, 0.7327 -> 4): rounder reads better. */
+const digits = (v) => fmtValue(v).replace(/[-.]/g, '').replace(/^0+/, '').replace(/0+$/, '').length;
+
+/**
+ * Indices of the values to label, at least 1/10 of the axis apart: the roundest values first, so
+ * the typed grid (0.25, 1, 4, ...) keeps its labels among the dense alphas refinement adds.
+ */
+function tickIndices(values, centers) {
+  const n = centers.length;
+  const gap = (centers[n - 1] - centers[0]) / 10;
+  const order = [...centers.keys()].sort((a, b) => digits(values[a]) - digits(values[b]) || a - b);
+  const keep = [];
+  for (const i of order) {
+    if (keep.every((k) => Math.abs(centers[i] - centers[k]) >= gap)) keep.push(i);
+  }
+  return keep.sort((a, b) => a - b);
 }
 
-function indexAxis(values, title) {
-  const ticks = tickIndices(values.length);
+/** A grid axis on gridScale positions: ticks at the grid's own values. */
+function gridAxis(values, scale, title) {
+  const ticks = tickIndices(values, scale.centers);
   return {
-    title: { text: title }, tickmode: 'array', tickvals: ticks, ticktext: ticks.map((i) => fmtValue(values[i])),
-    range: [-0.5, values.length - 0.5], showgrid: false, zeroline: false, ticks: 'outside', automargin: true,
+    title: { text: title }, tickmode: 'array', tickvals: ticks.map((i) => scale.centers[i]), ticktext: ticks.map((i) => fmtValue(values[i])),
+    range: [scale.edges[0], scale.edges[values.length]], showgrid: false, zeroline: false, ticks: 'outside', automargin: true,
   };
 }
 
@@ -70,51 +93,6 @@ function floorHover(floor, near, opts) {
   return `<br>reference noise floor: ${fmt(floor, 3)}${flag}`;
 }
 
-/**
- * The near-floor cells of a grid slice as one hatched line trace in index coordinates (an
- * outline and three diagonals per cell, so the hatch scales with the cell), with a legend entry.
- */
-function floorTrace(slice, opts) {
-  if (!slice.near_floor) return [];
-  const x = [];
-  const y = [];
-  const cells = [];
-  const w = 0.42;
-  slice.near_floor.forEach((row, i) => row.forEach((near, j) => {
-    if (!near) return;
-    cells.push([i, j]);
-    x.push(j - w, j + w, j + w, j - w, j - w, null);
-    y.push(i - w, i - w, i + w, i + w, i - w, null);
-    for (const c of [-w, 0, w]) {
-      x.push(j - w + Math.max(0, -c), j + w - Math.max(0, c), null);
-      y.push(i - w + Math.max(0, c), i + w - Math.max(0, -c), null);
-    }
-  }));
-  if (!cells.length) return [];
-  return [{
-    type: 'scatter', mode: 'lines', name: opts.floorLabel || floorLabel(), x, y, hoverinfo: 'skip',
-    line: { color: FLOOR_MARK.color, width: 1.5 }, showlegend: true, legendgroup: 'near-floor',
-    meta: { role: 'near_floor', cells },
-  }];
-}
-
-/** Symbol traces over the cells in `cells` ([{x, y, cat}]), one trace per mark kind. */
-function markTraces(cells, showlegend) {
-  if (!cells.length || cells.length > MAX_MARKS) return [];
-  const byCat = new Map();
-  for (const c of cells) {
-    if (!MARKS[c.cat]) continue;
-    if (!byCat.has(c.cat)) byCat.set(c.cat, { x: [], y: [] });
-    byCat.get(c.cat).x.push(c.x);
-    byCat.get(c.cat).y.push(c.y);
-  }
-  return [...byCat.entries()].map(([cat, xy]) => ({
-    type: 'scatter', mode: 'markers', name: MARKS[cat].label, x: xy.x, y: xy.y, hoverinfo: 'skip',
-    marker: { symbol: MARKS[cat].symbol, color: MARKS[cat].color, size: 9, line: { width: 1.5, color: MARKS[cat].color } },
-    showlegend, legendgroup: `mark-${cat}`, meta: { role: 'mark', cat },
-  }));
-}
-
 function baseLayout(opts) {
   return {
     margin: { l: 64, r: 24, t: 36, b: 104 }, plot_bgcolor: '#ffffff', paper_bgcolor: '#ffffff',
@@ -131,20 +109,23 @@ function baseLayout(opts) {
 export function heatmapFigure(slice, opts) {
   const cats = categories(opts.regimes);
   const catIndex = new Map(cats.map((c, i) => [c.key, i]));
-  const nx = slice.x.length;
-  const ny = slice.y.length;
-  const xi = Array.from({ length: nx }, (_, j) => j);
-  const yi = Array.from({ length: ny }, (_, i) => i);
+  const sx = gridScale(slice.x);
+  const sy = gridScale(slice.y);
+  const xi = sx.centers;
+  const yi = sy.centers;
   const text = slice.z.map((row, i) => row.map((_, j) => hoverText(slice, opts, i, j)));
   const marks = [];
   const data = [];
   const layout = baseLayout(opts);
-  layout.xaxis = indexAxis(slice.x, opts.xLabel);
-  layout.yaxis = indexAxis(slice.y, opts.yLabel);
+  layout.xaxis = gridAxis(slice.x, sx, opts.xLabel);
+  layout.yaxis = gridAxis(slice.y, sy, opts.yLabel);
+  // blank (missing) cells on a faint grey, so they read as "no point here", not as a white column
+  if (slice.status.some((row) => row.includes(MISSING))) layout.plot_bgcolor = '#eceff3';
   if (opts.mode === 'regime') {
     const zc = slice.status.map((row, i) => row.map((st, j) => {
+      if (st === MISSING) return null;
       const cat = cellCategory(st, slice.regime ? slice.regime[i][j] : null);
-      if (st !== 'done') marks.push({ x: j, y: i, cat });
+      if (st !== 'done') marks.push({ x: xi[j], y: yi[i], cat });
       return catIndex.has(cat) ? catIndex.get(cat) : catIndex.get('no_value');
     }));
     data.push({
@@ -158,8 +139,9 @@ export function heatmapFigure(slice, opts) {
   const { vals, colorbar } = colourValues(slice.z, opts.log);
   const status = vals.map((row, i) => row.map((v, j) => {
     const st = slice.status[i][j];
+    if (st === MISSING) return null;
     const cat = v === null ? (st === 'done' ? 'no_value' : st) : st === 'done' ? null : st;
-    if (cat) marks.push({ x: j, y: i, cat });
+    if (cat) marks.push({ x: xi[j], y: yi[i], cat });
     return v === null ? (catIndex.get(cat) ?? catIndex.get('no_value')) : null;
   }));
   data.push({
@@ -171,7 +153,7 @@ export function heatmapFigure(slice, opts) {
     type: 'heatmap', x: xi, y: yi, z: status, zmin: -0.5, zmax: cats.length - 0.5, colorscale: discreteScale(cats),
     showscale: false, hoverinfo: 'skip', meta: { role: 'status' },
   });
-  data.push(...markTraces(marks, true), ...floorTrace(slice, opts));
+  data.push(...markTraces(marks, true), ...floorTrace(slice, opts, sx, sy));
   return { data, layout };
 }
 

@@ -10,6 +10,7 @@ import { clearLines, initLines, refreshLines, renderLinesControls } from './line
 import { loadOverlays } from './overlays.js';
 import { clearPhase, initPhase, refreshPhase, renderPhaseControls } from './phase.js';
 import { showPoint, refreshPoint } from './detail.js';
+import { renderRefinement } from './refinement.js';
 import { store } from './state/store.js';
 import { mergeSummary, poll, renderHeader, setSelected } from './sweeps.js';
 
@@ -117,6 +118,7 @@ async function boot() {
   for (const t of TABS) $(`#tab-${t}`).addEventListener('click', () => store.update({ tab: t }));
   store.on('view', onView);
   store.on('sweep', onSweep);
+  store.on('summary', renderRefinement);
   store.on('results', () => {
     refresh('phase');
     refresh('lines');

@@ -113,9 +113,12 @@ async function extraTraces(ctx) {
   return { traces, notes };
 }
 
+/** "12 of 14 cells computed", and the cells where the sweep has no point (status 'missing'). */
 function counts(cells) {
   const done = cells.filter((c) => c.status === 'done' || c.status === 'diverged').length;
-  return `${done} of ${cells.length} cells computed`;
+  const missing = cells.filter((c) => c.status === 'missing').length;
+  const blank = missing ? ` · ${missing} blank cell${missing > 1 ? 's' : ''}: no point there (an α refinement added for another line)` : '';
+  return `${done} of ${cells.length - missing} cells computed${blank}`;
 }
 
 /** Fetch the view's slices and draw both figures (stale responses are dropped). */
@@ -167,15 +170,18 @@ export async function refreshPhase() {
   document.getElementById(HEATMAP).dataset.drawn = String(my);
 }
 
-/** Point id of a clicked cell: heatmap cells by index, scatter points by customdata. */
+/**
+ * Point id of a clicked cell: heatmap cells by their [row, column] (pointNumber: cells sit at
+ * gridScale positions, not at their indices), scatter points by customdata.
+ */
 function clickedPoint(ev) {
   const pt = ev && ev.points && ev.points[0];
   if (!pt || !lastSlices) return null;
   if (pt.customdata !== undefined && pt.data.type === 'scatter') return pt.customdata;
-  if (pt.data.type !== 'heatmap' || !lastSlices.raw) return null;
-  const slice = lastSlices.slices[0].slice;
-  const row = slice.point_id[Math.round(pt.y)];
-  return row ? row[Math.round(pt.x)] : null;
+  if (pt.data.type !== 'heatmap' || !lastSlices.raw || !Array.isArray(pt.pointNumber)) return null;
+  const [i, j] = pt.pointNumber;
+  const row = lastSlices.slices[0].slice.point_id[i];
+  return row ? row[j] : null;
 }
 
 function onClick(ev) {

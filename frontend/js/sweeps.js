@@ -1,6 +1,7 @@
 // sweeps.js: the sweep list (live counts, progress bar, elapsed and remaining time, cancel and
 // retry), the selected sweep's header, and the polling that tells the panels when results arrive
-// ('results' for the selected sweep, 'polled' after every poll: other sweeps, such as controls, moved).
+// ('results' for the selected sweep, 'polled' after every poll: other sweeps, such as controls, moved;
+// 'summary' with each fresh summary of the selected sweep, changed or not).
 
 import { api } from './api.js';
 import { AXES } from './axes.js';
@@ -76,7 +77,10 @@ export function renderHeader() {
     root.replaceChildren(h('p', { class: 'muted', text: 'Select a sweep on the left, or launch a new one.' }));
     return;
   }
-  const axes = Object.entries(s.axes).map(([a, vs]) => `${AXES[a].label} ∈ {${vs.map(fmtValue).join(', ')}}`);
+  // a refined axis can hold hundreds of values: its ends and count then
+  const axes = Object.entries(s.axes).map(([a, vs]) => (vs.length > 10
+    ? `${AXES[a].label} ∈ [${fmtValue(vs[0])}, ${fmtValue(vs[vs.length - 1])}] (${vs.length} values)`
+    : `${AXES[a].label} ∈ {${vs.map(fmtValue).join(', ')}}`));
   const st = s.settings;
   const ref = st.reference ? `reference L=${st.reference.L}, M=${st.reference.M}` : 'no reference';
   const copy = h('button', { type: 'button', class: 'small', text: 'Copy link', dataset: { testid: 'copy-link' } });
@@ -114,12 +118,14 @@ export function mergeSummary(summary) {
 export function setSelected(summary) {
   const prev = store.sweep;
   store.sweep = summary;
+  store.emit('summary', summary);  // every poll's summary (the refinement panel follows it)
   if (!prev || !summary || prev.id !== summary.id) {
     renderHeader();
     store.emit('sweep', summary);
     return;
   }
-  const moved = JSON.stringify(prev.counts) !== JSON.stringify(summary.counts) || prev.state !== summary.state;
+  const moved = JSON.stringify(prev.counts) !== JSON.stringify(summary.counts) || prev.state !== summary.state
+    || JSON.stringify(prev.axes) !== JSON.stringify(summary.axes);  // refinement added alphas
   if (moved) {
     renderHeader();
     store.emit('results', summary);
@@ -142,6 +148,8 @@ export async function poll() {
   } catch (err) {
     console.warn('resphase: poll failed', err);
   }
-  const live = store.sweeps.some(isLive);
+  // a refinement between rounds (its points done, the next round not added yet) is live too
+  const refining = (s) => !!s && !!s.refinement && ['waiting', 'refining'].includes(s.refinement.state);
+  const live = store.sweeps.some((s) => isLive(s) || refining(s)) || refining(store.sweep);
   timer = setTimeout(poll, live ? FAST_MS : SLOW_MS);
 }

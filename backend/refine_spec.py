@@ -1,0 +1,76 @@
+"""The `refine` part of a sweep spec: adaptive refinement of a boundary along alpha.
+
+A sweep with `refine` adds points by itself once its points are finished: per line (D, L, M and
+the settings), where the seed mean of `metric` crosses `threshold` along alpha, it places new
+alphas around the crossing until the line's crossing interval is narrower than `tol` or
+`max_points` points have been added (backend/analysis/refinement.py decides, the reaper drives
+it through backend/store/refinements.py). Torch-free, like backend/grid.py.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from backend.metrics import METRIC_NAMES, THRESHOLDS
+from backend.run_settings import FiniteFloat
+from backend.settings import Limits
+
+# The smallest tolerance: interval widths below it are at the rounding of axis values (12 digits)
+# and the bootstrap's resolution, so asking for less could never end before the budget does.
+TOL_MIN = 1e-4
+POINTS_PER_LINE = 3  # new alphas per unconverged line and round (backend/analysis/refinement.py)
+
+
+class RefineSpec(BaseModel):
+    """{"metric": "feature_update", "threshold": 0.25 | "feature_update_min", "axis": "alpha",
+    "tol": 0.05, "max_points": 200}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(description="The metric whose crossing is refined (one of GET /meta's metrics)")
+    threshold: FiniteFloat | str = Field(description="A number, or the name of a threshold of GET /meta "
+                                                     "(resolved to its value at submission)")
+    axis: Literal["alpha"] = Field("alpha", description="The axis refined; only alpha is supported")
+    tol: float = Field(0.05, ge=TOL_MIN, le=10.0, description="Converged when the crossing interval's width "
+                                                              "over the crossing, (hi - lo) / crossing, is <= tol")
+    max_points: int = Field(100, ge=1, description="Most points refinement may add (initial grid excluded); "
+                                                   "at most max_points_per_sweep minus the grid's points")
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v: str) -> str:
+        if v not in METRIC_NAMES:
+            raise ValueError(f"unknown metric {v!r}; one of {', '.join(METRIC_NAMES)}")
+        return v
+
+    @field_validator("threshold")
+    @classmethod
+    def _known_threshold(cls, v: float | str) -> float | str:
+        if isinstance(v, str) and v not in THRESHOLDS:
+            raise ValueError(f"unknown threshold {v!r}; a number or one of {', '.join(THRESHOLDS)}")
+        return v
+
+    def threshold_value(self) -> float:
+        """The threshold as a number (a named one is looked up in backend.metrics.THRESHOLDS)."""
+        if isinstance(self.threshold, str):
+            return float(THRESHOLDS[self.threshold]["value"])  # type: ignore[arg-type]
+        return float(self.threshold)
+
+    def threshold_name(self) -> str | None:
+        return self.threshold if isinstance(self.threshold, str) else None
+
+
+def refine_violation(refine: RefineSpec | None, n_points: int, limits: Limits
+                     ) -> tuple[str, str, float, float, str] | None:
+    """(field, limit, limit value, value, message) when max_points exceeds what the sweep may still
+    add (max_points_per_sweep minus its `n_points` initial points), else None."""
+    if refine is None:
+        return None
+    room = limits.max_points_per_sweep - n_points
+    if refine.max_points <= room:
+        return None
+    return ("refine.max_points", "max_points_per_sweep", float(room), float(refine.max_points),
+            f"refine.max_points={refine.max_points} is over max_points_per_sweep={limits.max_points_per_sweep} "
+            f"minus the grid's {n_points} points ({room})")

@@ -1,0 +1,260 @@
+"""Adaptive refinement (docs/api.md, Refinement): the decision logic, the spec's checks, the loop
+driven by the database through the real worker code, and its survival of a killed worker."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from backend.analysis.boundaries import find_crossing
+from backend.analysis.refinement import LineEstimate, assess_line, plan_round, propose_alphas, uniform_points
+from backend.main import create_app
+from backend.queue import TaskQueue
+from backend.settings import Settings
+from backend.store import Database
+from backend.store.refinements import _claim_and_add, _compute_round, _Round, refine_once
+from backend.store.tables import Point, Refinement, Sweep, result_table, sweep_point
+from backend.store.transactions import transact
+from tests.conftest import free_port, resphase_env, start, stop, truncate, wait_http
+from worker.runner import WorkerContext, run_batch
+
+# The issue's example: alpha {0.25 .. 64} x D 16 x L {8, 32} x M 16, feature_update through 0.25.
+EXAMPLE: dict[str, Any] = {
+    "name": "refine example",
+    "grid": {"alpha": [0.25, 1, 4, 16, 64], "D": [16], "L": [8, 32], "M": [16]},
+    "settings": {"seeds": 2, "steps": 3, "n_samples": 8},
+    "refine": {"metric": "feature_update", "threshold": 0.25, "axis": "alpha", "tol": 0.05, "max_points": 200},
+}
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, run_reaper=False)) as c:
+        yield c
+
+
+def test_submit_stores_the_refinement_and_checks_its_spec(client: TestClient) -> None:
+    r = client.post("/api/v1/sweeps", json=EXAMPLE)
+    assert r.status_code == 201, r.text
+    ref = r.json()["refinement"]
+    assert ref["state"] == "waiting" and ref["rounds"] == 0 and ref["points_added"] == 0
+    assert ref["threshold"] == 0.25 and ref["metric"] == "feature_update" and ref["tol"] == 0.05
+    named = {**EXAMPLE, "refine": {**EXAMPLE["refine"], "threshold": "feature_update_min"}}
+    ref = client.post("/api/v1/sweeps/validate", json=named)
+    assert ref.status_code == 200, ref.text
+    created = client.post("/api/v1/sweeps", json=named).json()["refinement"]
+    assert created["threshold_name"] == "feature_update_min" and created["threshold"] > 0
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"axis": "D"}, "axis"), ({"max_points": 20_000}, "max_points"), ({"threshold": "nope"}, "threshold"),
+        ({"metric": "nope"}, "metric"), ({"tol": 0}, "tol")]
+    for bad, field in cases:
+        r = client.post("/api/v1/sweeps", json={**EXAMPLE, "refine": {**EXAMPLE["refine"], **bad}})
+        assert r.status_code == 422, (bad, r.text)
+        assert any(d["loc"][-2:] == ["refine", field] or d["loc"][-1] == field for d in r.json()["detail"]), r.text
+    plain = client.post("/api/v1/sweeps", json={k: v for k, v in EXAMPLE.items() if k != "refine"}).json()
+    assert plain["refinement"] is None
+
+
+def compute_queued(settings: Settings, client: TestClient, sweep_id: int) -> int:
+    """Run every queued point of the sweep through the real worker code, in process."""
+    ctx = WorkerContext.create(settings, "cpu")
+    page = client.get(f"/api/v1/sweeps/{sweep_id}/points", params={"status": "queued", "limit": 1000}).json()
+    run_batch(ctx, [p["id"] for p in page["items"]])
+    ctx.db.dispose()
+    return len(page["items"])
+
+
+def test_example_converges_with_fewer_points_than_a_uniform_grid(client: TestClient, settings: Settings,
+                                                                 db: Database) -> None:
+    sweep_id = client.post("/api/v1/sweeps", json=EXAMPLE).json()["id"]
+    queue = TaskQueue(settings)
+    for _ in range(30):
+        compute_queued(settings, client, sweep_id)
+        if refine_once(db, queue, settings) == 0:
+            break
+    s = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+    ref = s["refinement"]
+    print(json.dumps(ref, indent=1))
+    assert ref["state"] == "converged" and s["state"] == "finished", ref
+    assert all(line["converged"] and line["width_rel"] <= 0.05 for line in ref["lines"])
+    refined, uniform = s["n_points"], ref["uniform_points"]
+    print(f"points: refined {refined} (initial 10 + {ref['points_added']}), uniform grid {uniform}")
+    assert refined == 10 + ref["points_added"] and refined < uniform
+    _assert_accounted(db, sweep_id)
+
+
+# (a) the decisions, on made-up lines: feature values fall linearly in log alpha through 0.25.
+
+def _line(alphas: list[float], crossing: float, seeds: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    a = np.array(alphas)
+    values = 0.25 - 0.1 * np.log(a / crossing)
+    return a, np.repeat(values[:, None], seeds, axis=1)
+
+
+def _estimate(alphas: list[float], crossing: float, tol: float = 0.05) -> LineEstimate:
+    a, v = _line(alphas, crossing)
+    return assess_line({"D": 16, "L": 8, "M": 16}, a, v, find_crossing(a, v, 0.25, n_boot=50), tol)
+
+
+def test_assess_line_brackets_the_crossing_and_measures_the_interval() -> None:
+    est = _estimate([0.25, 1, 4, 16], 2.0)
+    assert est.crossing == pytest.approx(2.0) and est.bracket == (1.0, 4.0)
+    assert est.interval == (1.0, 4.0) and est.width_rel == pytest.approx(1.5) and not est.converged
+    fine = _estimate([1.95, 2.02, 2.5], 2.0)
+    assert fine.bracket == (1.95, 2.02) and fine.width_rel == pytest.approx(0.035) and fine.converged
+    flat = assess_line({"D": 1, "L": 1, "M": 1}, np.array([1.0, 2.0]), np.ones((2, 1)),
+                       find_crossing(np.array([1.0, 2.0]), np.ones((2, 1)), 0.25, n_boot=10), 0.05)
+    assert flat.crossing is None and flat.reason == "never reaches threshold" and not flat.converged
+
+
+def test_propose_places_new_alphas_around_the_crossing_never_an_existing_one() -> None:
+    est = _estimate([0.25, 1, 4, 16], 2.0)
+    new = propose_alphas(est, 0.05, est.alphas)
+    assert len(new) == 3 and all(1 < a < 4 for a in new)
+    assert new[0] < 2.0 < new[1] and (new[1] - new[0]) / 2.0 < 0.05  # the next bracket is under tol
+    assert all(a == float(f"{a:.12g}") for a in new)
+    assert propose_alphas(est, 0.05, [*est.alphas, *new]) == []  # never an alpha the line has
+    assert propose_alphas(_estimate([1.95, 2.02, 2.5], 2.0), 0.05, []) == []  # converged: nothing
+
+
+def test_plan_round_states_and_budget() -> None:
+    wide, narrow = _estimate([0.25, 1, 4, 16], 2.0), _estimate([1.95, 2.02, 2.5], 2.0)
+    none = _estimate([1, 2], 100.0)
+    assert plan_round([none], 0.05, 10, {}).state == "no_crossing"
+    assert plan_round([narrow, none], 0.05, 10, {}).state == "converged"
+    plan = plan_round([wide, narrow], 0.05, 2, {})
+    assert plan.state == "refining" and plan.n_new == 2  # the budget caps the round
+    assert plan_round([wide], 0.05, 0, {}).state == "budget_spent"
+    assert uniform_points(0.25, 64, 0.05, 2) == 2 * (math.ceil(math.log(256) / math.log(1.05)) + 1)
+
+
+# (b) the loop's claim: two reapers computing the same round add it once.
+
+def test_a_round_is_claimed_once(client: TestClient, settings: Settings, db: Database) -> None:
+    sweep_id = client.post("/api/v1/sweeps", json=EXAMPLE).json()["id"]
+    compute_queued(settings, client, sweep_id)
+    # every initial point is done, but the refinement is still to decide: not finished
+    waiting = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+    assert waiting["progress"] == 1.0 and waiting["state"] == "running" and waiting["remaining_s"] is None
+    with db.read_session() as s:
+        first, second = _compute_round(s, sweep_id), _compute_round(s, sweep_id)
+    assert first is not None and second is not None and first.points
+
+    def claim(rnd: _Round) -> list[list[int]] | None:
+        return transact(db, lambda s: _claim_and_add(s, sweep_id, rnd, 60.0))
+
+    batches = [claim(first), claim(second)]
+    assert batches[0] and batches[1] is None  # the second reaper's claim matched no row
+    _assert_accounted(db, sweep_id, expect_rounds=1)
+
+
+def test_racing_reapers_add_each_round_once(client: TestClient, settings: Settings, db: Database) -> None:
+    """Four threads run refine_once at the same moment, round after round (on PostgreSQL they
+    block on the refinement row's lock; on SQLite on the write lock): no point is added twice."""
+    sweep_id = client.post("/api/v1/sweeps", json=EXAMPLE).json()["id"]
+    queue = TaskQueue(settings)
+    for _ in range(10):
+        compute_queued(settings, client, sweep_id)
+        barrier = threading.Barrier(4)
+
+        def reaper(barrier: threading.Barrier = barrier) -> int:
+            barrier.wait()
+            return refine_once(db, queue, settings)
+
+        with ThreadPoolExecutor(4) as pool:
+            added = [f.result() for f in [pool.submit(reaper) for _ in range(4)]]
+        assert sum(1 for n in added if n) <= 1, added  # one thread added the round, or none
+        _assert_accounted(db, sweep_id)
+        if not any(added):
+            break
+    assert client.get(f"/api/v1/sweeps/{sweep_id}").json()["refinement"]["state"] == "converged"
+
+
+def _assert_accounted(db: Database, sweep_id: int, expect_rounds: int | None = None) -> None:
+    """Every linked point is distinct (content hash), counted in n_points, and refinement's
+    points_added is what was linked beyond the initial 10."""
+    with db.read_session() as s:
+        hashes = list(s.scalars(select(Point.content_hash).join(sweep_point, sweep_point.c.point_id == Point.id)
+                                .where(sweep_point.c.sweep_id == sweep_id)))
+        sweep, ref = s.get(Sweep, sweep_id), s.get(Refinement, sweep_id)
+        assert sweep is not None and ref is not None
+        assert len(hashes) == len(set(hashes)) == sweep.n_points == 10 + ref.points_added
+        alphas = set(s.scalars(select(Point.alpha).join(sweep_point, sweep_point.c.point_id == Point.id)
+                               .where(sweep_point.c.sweep_id == sweep_id)))
+        assert alphas == set(sweep.axes["alpha"])
+        if expect_rounds is not None:
+            assert ref.rounds == expect_rounds
+
+
+# (c) real processes: `resphase api` and Celery workers on PostgreSQL and Redis; the worker is
+# killed (SIGKILL) and the API restarted while the refinement runs.
+
+def _api(settings: Settings, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], httpx.Client]:
+    port = free_port()
+    proc = start(["api", "--port", str(port)], env, log)
+    wait_http(f"http://127.0.0.1:{port}/api/v1/health")
+    return proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+
+
+def _wait_refinement(client: httpx.Client, sweep_id: int, ok: Any, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        s: dict[str, Any] = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+        if ok(s):
+            return s
+        assert time.monotonic() < deadline, s
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_killed_worker_and_restarted_api_lose_nothing(tmp_path: Path, postgres_url: str, redis_url: str) -> None:
+    database = Database.connect(postgres_url)
+    truncate(database)
+    settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url, broker_url=redis_url,
+                        lease_timeout_s=3, heartbeat_interval_s=0.5, queue=f"resphase-test-{uuid.uuid4().hex[:8]}")
+    env = resphase_env(settings)
+    body = {**EXAMPLE, "settings": {**EXAMPLE["settings"], "seeds": 4}}
+    api, client = _api(settings, env, tmp_path / "api1.log")
+    worker = start(["worker"], env, tmp_path / "w1.log")
+    try:
+        sweep_id = client.post("/api/v1/sweeps", json=body).json()["id"]
+        # mid-refinement: a round's points added, not all computed yet
+        _wait_refinement(client, sweep_id, lambda s: s["refinement"]["rounds"] >= 1
+                         and s["counts"]["running"] + s["counts"]["queued"] >= 1, 120)
+        stop(worker, signal.SIGKILL)
+        stop(api)
+        client.close()
+        api, client = _api(settings, env, tmp_path / "api2.log")
+        worker = start(["worker"], env, tmp_path / "w2.log")
+        s = _wait_refinement(client, sweep_id, lambda s: s["state"] != "running", 180)
+    finally:
+        stop(worker)
+        stop(api)
+        client.close()
+    ref = s["refinement"]
+    assert s["state"] == "finished" and ref["state"] == "converged", ref
+    assert len(ref["lines"]) == 2 and all(line["converged"] and line["width_rel"] <= 0.05 for line in ref["lines"])
+    _assert_accounted(database, sweep_id)
+    with database.read_session() as session:
+        rows = session.execute(select(Point.status, Point.attempts, result_table.c.point_id)
+                               .join(sweep_point, sweep_point.c.point_id == Point.id)
+                               .outerjoin(result_table, result_table.c.point_id == Point.id)
+                               .where(sweep_point.c.sweep_id == sweep_id)).all()
+    database.dispose()
+    assert rows and all(st == "done" and rid is not None for st, _, rid in rows)  # each point has its result
+    assert max(a for _, a, _ in rows) <= 2  # a killed batch ran again at most once
