@@ -235,19 +235,34 @@ LAYER_PASS_OVERHEAD_S = 20e-6
 
 
 def estimate_seconds(axes: dict[str, list[float]], settings: RunSettings) -> float:
-    """Compute time of a sweep on one CPU worker from its axes alone (no expansion needed),
-    references included."""
-    s = settings
+    """Compute time of a Cartesian sweep on one CPU worker from its axes alone (no expansion
+    needed), references included."""
     n_alpha = len(axes["alpha"])
+    shapes = {(int(D), int(L), int(M)): n_alpha for D in axes["D"] for L in axes["L"] for M in axes["M"]}
+    return _seconds(shapes, {int(D): n_alpha for D in axes["D"]}, settings)
+
+
+def estimate_points_seconds(points: Iterable[PointSpec], settings: RunSettings) -> float:
+    """The same estimate for any set of points (zipped, ray and listed designs, refined sweeps)."""
+    alphas: dict[tuple[int, int, int], set[float]] = {}
+    ref_alphas: dict[int, set[float]] = {}
+    for p in points:
+        alphas.setdefault((p.D, p.L, p.M), set()).add(p.alpha)
+        ref_alphas.setdefault(p.D, set()).add(p.alpha)
+    return _seconds({k: len(v) for k, v in alphas.items()}, {d: len(v) for d, v in ref_alphas.items()}, settings)
+
+
+def _seconds(shapes: dict[tuple[int, int, int], int], refs: dict[int, int], s: RunSettings) -> float:
+    """shapes: (D, L, M) -> how many alphas train at that shape; refs: D -> alphas whose reference
+    is needed (one reference per problem, alpha and D)."""
     passes = 3 * s.steps + 3
     total = 0.0
-    for D in axes["D"]:
-        for L in axes["L"]:
-            for M in axes["M"]:
-                flops = train_flops(int(D), int(L), int(M), s.n_samples, s.steps, s.seeds) * n_alpha
-                total += flops / ENGINE_FLOP_RATE + passes * L * LAYER_PASS_OVERHEAD_S
-        if s.reference is not None:
-            r = s.reference
-            flops = train_flops(int(D), r.L, r.M, s.n_samples, s.steps, r.seeds) * n_alpha
-            total += flops / ENGINE_FLOP_RATE + passes * r.L * LAYER_PASS_OVERHEAD_S
+    for (D, L, M), n_alpha in shapes.items():
+        total += train_flops(D, L, M, s.n_samples, s.steps, s.seeds) * n_alpha / ENGINE_FLOP_RATE
+        total += passes * L * LAYER_PASS_OVERHEAD_S
+    if s.reference is not None:
+        r = s.reference
+        for D, n_alpha in refs.items():
+            total += train_flops(D, r.L, r.M, s.n_samples, s.steps, r.seeds) * n_alpha / ENGINE_FLOP_RATE
+            total += passes * r.L * LAYER_PASS_OVERHEAD_S
     return total

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from backend.grid import SweepSpec, check_limits, expand, expanded_axes
+from backend.grid import SweepSpec, check_limits, estimate_points_seconds, estimate_seconds, expand, expanded_axes
 from backend.main import create_app
 from backend.presets import DEPTH_WIDTH_RAYS, PRESETS
 from backend.settings import Limits, Settings
@@ -165,3 +165,20 @@ def test_bad_designs_are_422_naming_the_problem(client: TestClient, body: dict[s
     for path in ("/api/v1/sweeps/validate", "/api/v1/sweeps"):
         r = _post(client, path, body)
         assert r.status_code == 422 and needle in r.text, (path, r.status_code, r.text)
+
+
+def test_the_estimate_counts_the_design_s_points_not_the_grid_of_its_axes() -> None:
+    """A ray's cost is that of its splits; the Cartesian grid of its axes (every L with every M)
+    costs far more. For a Cartesian grid both estimates agree."""
+    ray = SweepSpec.model_validate({"grid": {"alpha": [1, 2], "D": [16], "LM": [1024], "L": [8, 32, 128]},
+                                    "settings": {"reference": {"L": 64, "M": 64, "seeds": 2}}})
+    limits = Limits()
+    points = expand(ray, limits)
+    assert sorted({(p.L, p.M) for p in points}) == [(8, 128), (32, 32), (128, 8)]
+    by_points = estimate_points_seconds(points, ray.settings)
+    by_axes = estimate_seconds(expanded_axes(ray.grid, limits), ray.settings)
+    assert by_points < 0.5 * by_axes
+    grid = SweepSpec.model_validate({"grid": {"alpha": [1, 2], "D": [16, 32], "L": [8, 32], "M": [8, 128]},
+                                     "settings": ray.settings.model_dump()})
+    assert estimate_points_seconds(expand(grid, limits), grid.settings) == pytest.approx(
+        estimate_seconds(expanded_axes(grid.grid, limits), grid.settings), rel=1e-12)

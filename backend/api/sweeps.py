@@ -77,7 +77,7 @@ def validate_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep) -> SweepPu
     points, axes = _validated_points(spec, settings.limits)
     with db.read_session() as s:
         reused = repo.count_reusable(s, [p.content_hash for p in points])
-    cost = repo.sweep_cost(points, axes, spec.settings)
+    cost = repo.sweep_cost(points, spec.settings)
     return sweep_draft(spec.name, axes, spec.settings.model_dump(mode="json"), len(points), reused, cost.flops,
                        cost.seconds)
 

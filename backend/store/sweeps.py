@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from backend.grid import PointSpec, RunSettings, SweepSpec, estimate_seconds, point_flops, reference_flops
+from backend.grid import PointSpec, RunSettings, SweepSpec, estimate_points_seconds, point_flops, reference_flops
 from backend.store.tables import Point, Refinement, Sweep, sweep_point, utcnow
 from backend.store.transactions import ConcurrentChange, chunks, is_postgres
 from backend.store.transactions import transact as transact  # re-exported: callers run create_sweep with it
@@ -48,14 +48,16 @@ class CreatedSweep:
 @dataclass(frozen=True)
 class SweepCost:
     """What a sweep costs: FLOPs of its points and the references they need, and the compute time
-    on one CPU worker (backend.grid.estimate_seconds). Kept in the sweep's row at submission."""
+    on one CPU worker (backend.grid.estimate_points_seconds: from the points, so for any design).
+    Kept in the sweep's row at submission."""
 
     flops: float
     seconds: float
 
 
-def sweep_cost(points: Sequence[PointSpec], axes: dict[str, list[float]], settings: RunSettings) -> SweepCost:
-    return SweepCost(sum(point_flops(p) for p in points) + reference_flops(points), estimate_seconds(axes, settings))
+def sweep_cost(points: Sequence[PointSpec], settings: RunSettings) -> SweepCost:
+    flops = sum(point_flops(p) for p in points) + reference_flops(points)
+    return SweepCost(flops, estimate_points_seconds(points, settings))
 
 
 def count_reusable(session: Session, hashes: list[str]) -> int:
@@ -243,7 +245,7 @@ def create_sweep(session: Session, spec: SweepSpec, points: list[PointSpec], axe
     by_hash = {p.content_hash: p for p in points}
     now = utcnow()
     existing, inserted = _store_points(session, by_hash, now)
-    cost = sweep_cost(points, axes, spec.settings)
+    cost = sweep_cost(points, spec.settings)
     sweep = Sweep(name=spec.name, spec=spec.model_dump(mode="json"), axes=axes,
                   settings=spec.settings.model_dump(mode="json"), n_points=len(by_hash),
                   n_reused=sum(1 for _, st in existing.values() if st in REUSABLE),
