@@ -25,8 +25,8 @@ class Preset:
                 "full": self.full.model_dump(mode="json")}
 
 
-def _spec(name: str, grid: dict[str, Any], **settings: Any) -> SweepSpec:
-    return SweepSpec.model_validate({"name": name, "grid": grid, "settings": settings})
+def _spec(name: str, grid: dict[str, Any], refine: dict[str, Any] | None = None, **settings: Any) -> SweepSpec:
+    return SweepSpec.model_validate({"name": name, "grid": grid, "settings": settings, "refine": refine})
 
 
 # The references: large enough that the errors the presets measure stay above FLOOR_FACTOR x the
@@ -97,6 +97,19 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
               seeds=4, residual_scale="plain"),
         _spec("plain-scale", {"alpha": {"geom": [0.5, 2048, 13]}, "D": [16, 64, 256, 1024], "L": [256],
                               "M": [256]}, seeds=8, residual_scale="plain"),
+    ),
+    Preset(
+        "boundary-refined", "The feature-learning boundary, found by refinement",
+        "A coarse alpha grid for several L*M; the server then adds alphas where feature_update crosses "
+        "its feature-learning threshold, round by round, until every line's crossing interval is "
+        "narrower than tol: the boundary sits at alpha ~ 1 whatever L and M (no claim is evaluated "
+        "on it: the alpha-phase preset carries the boundary claims).",
+        (),
+        _spec("boundary-refined (quick)", {"alpha": [0.25, 1, 4, 16, 64], "D": [16], "L": [8, 32], "M": [16]},
+              refine={"metric": "feature_update", "threshold": 0.25, "tol": 0.05, "max_points": 60}, seeds=4),
+        _spec("boundary-refined", {"alpha": {"geom": [0.125, 64, 5]}, "D": [16], "L": [16, 64, 256],
+                                   "M": [16, 64, 256]},
+              refine={"metric": "feature_update", "threshold": 0.25, "tol": 0.02, "max_points": 400}, seeds=8),
     ),
 ]}
 

@@ -123,9 +123,9 @@ def test_theory_evaluate_and_overlays(client: TestClient) -> None:
 def test_every_preset_is_a_valid_sweep(client: TestClient) -> None:
     presets = client.get("/api/v1/presets").json()
     assert [p["name"] for p in presets] == ["alpha-phase", "depth-width", "rates-L", "rates-M", "D-scaling",
-                                            "plain-scale"]
+                                            "plain-scale", "boundary-refined"]
     for p in presets:
-        assert p["description"] and p["claims"]
+        assert p["description"] and (p["claims"] or p["quick"]["refine"])  # a preset shows claims or refinement
         for size in ("quick", "full"):
             r = client.post("/api/v1/sweeps/validate", json=p[size])
             assert r.status_code == 200, (p["name"], size, r.text)

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from backend.analysis.boundaries import find_crossing
 from backend.analysis.refinement import LineEstimate, assess_line, plan_round, propose_alphas, uniform_points
 from backend.main import create_app
+from backend.presets import PRESETS
 from backend.queue import TaskQueue
 from backend.settings import Settings
 from backend.store import Database
@@ -258,3 +259,22 @@ def test_killed_worker_and_restarted_api_lose_nothing(tmp_path: Path, postgres_u
     database.dispose()
     assert rows and all(st == "done" and rid is not None for st, _, rid in rows)  # each point has its result
     assert max(a for _, a, _ in rows) <= 2  # a killed batch ran again at most once
+
+
+def test_the_refinement_preset_converges_with_its_own_settings(client: TestClient, settings: Settings,
+                                                               db: Database) -> None:
+    """The preset that shows refinement (default training settings, 4 seeds) ends converged on
+    every line with fewer points than a uniform alpha grid of its resolution."""
+    spec = PRESETS["boundary-refined"].quick.model_dump(mode="json")
+    sweep_id = client.post("/api/v1/sweeps", json=spec).json()["id"]
+    queue = TaskQueue(settings)
+    for _ in range(30):
+        compute_queued(settings, client, sweep_id)
+        if refine_once(db, queue, settings) == 0:
+            break
+    s = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+    ref = s["refinement"]
+    assert ref["state"] == "converged" and ref["rounds"] >= 2, ref
+    assert all(line["converged"] and line["width_rel"] <= ref["tol"] for line in ref["lines"])
+    assert s["n_points"] < ref["uniform_points"]
+    _assert_accounted(db, sweep_id)
