@@ -112,6 +112,9 @@ def _kind(value: Any) -> str:
     return "points" if "points" in keys else "ray" if "LM" in keys else "zip" if "zip" in keys else "grid"
 
 
+# The tags of the design union; pydantic puts the chosen one in an error's loc after "grid".
+DESIGN_TAGS: tuple[str, ...] = ("grid", "zip", "ray", "points")
+
 Design = Annotated[
     Annotated[GridSpec, Tag("grid")] | Annotated[ZipGrid, Tag("zip")] | Annotated[RayGrid, Tag("ray")]
     | Annotated[PointList, Tag("points")],

@@ -182,3 +182,14 @@ def test_the_estimate_counts_the_design_s_points_not_the_grid_of_its_axes() -> N
                                      "settings": ray.settings.model_dump()})
     assert estimate_points_seconds(expand(grid, limits), grid.settings) == pytest.approx(
         estimate_seconds(expanded_axes(grid.grid, limits), grid.settings), rel=1e-12)
+
+
+def test_a_bad_grid_value_is_located_at_its_field_not_under_the_design_tag(client: TestClient) -> None:
+    """The page maps a 422's loc to a form field: the design union's tag must not sit in it."""
+    r = client.post("/api/v1/sweeps/validate", json={"grid": {"alpha": [0.5, "abc"], "D": [16], "L": [4], "M": [4]}})
+    assert r.status_code == 422
+    locs = [d["loc"] for d in r.json()["detail"]]
+    assert ["body", "grid", "alpha", "list[float]", 1] in locs, locs
+    zipped = {"alpha": [1], "D": [16], "zip": {"L": [4, "x"], "M": [4, 8]}}
+    r = client.post("/api/v1/sweeps/validate", json={"grid": zipped})
+    assert r.status_code == 422 and all(d["loc"][:3] == ["body", "grid", "zip"] for d in r.json()["detail"]), r.text

@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from backend.designs import DESIGN_TAGS
+
 
 class ErrorBody(BaseModel):
     """Every error other than a 422."""
@@ -84,9 +86,19 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _without_design_tag(error: dict[str, Any]) -> dict[str, Any]:
+    """["body", "grid", <design tag>, "alpha", ...] -> ["body", "grid", "alpha", ...]: the design
+    union's tag is pydantic's bookkeeping, not a field; clients (the form) map locs to fields."""
+    loc = list(error.get("loc", ()))
+    if len(loc) >= 3 and loc[:2] == ["body", "grid"] and loc[2] in DESIGN_TAGS:
+        return {**error, "loc": loc[:2] + loc[3:]}
+    return error
+
+
 async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    detail = _finite(jsonable_encoder(exc.errors(), custom_encoder={float: lambda f: f}))
+    errors = [_without_design_tag(e) for e in exc.errors()]
+    detail = _finite(jsonable_encoder(errors, custom_encoder={float: lambda f: f}))
     return JSONResponse(status_code=422, content={"detail": detail})
 
 
