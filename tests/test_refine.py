@@ -80,15 +80,22 @@ def compute_queued(settings: Settings, client: TestClient, sweep_id: int) -> int
     return len(page["items"])
 
 
-def test_example_converges_with_fewer_points_than_a_uniform_grid(client: TestClient, settings: Settings,
-                                                                 db: Database) -> None:
-    sweep_id = client.post("/api/v1/sweeps", json=EXAMPLE).json()["id"]
+def refine_to_the_end(settings: Settings, client: TestClient, db: Database, sweep_id: int) -> dict[str, Any]:
+    """Compute every queued point in process, then let the reaper's refinement step add the next
+    round, until it adds nothing; the sweep's summary at the end."""
     queue = TaskQueue(settings)
     for _ in range(30):
         compute_queued(settings, client, sweep_id)
         if refine_once(db, queue, settings) == 0:
             break
-    s = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+    summary: dict[str, Any] = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+    return summary
+
+
+def test_example_converges_with_fewer_points_than_a_uniform_grid(client: TestClient, settings: Settings,
+                                                                 db: Database) -> None:
+    sweep_id = client.post("/api/v1/sweeps", json=EXAMPLE).json()["id"]
+    s = refine_to_the_end(settings, client, db, sweep_id)
     ref = s["refinement"]
     print(json.dumps(ref, indent=1))
     assert ref["state"] == "converged" and s["state"] == "finished", ref
@@ -267,12 +274,7 @@ def test_the_refinement_preset_converges_with_its_own_settings(client: TestClien
     every line with fewer points than a uniform alpha grid of its resolution."""
     spec = PRESETS["boundary-refined"].quick.model_dump(mode="json")
     sweep_id = client.post("/api/v1/sweeps", json=spec).json()["id"]
-    queue = TaskQueue(settings)
-    for _ in range(30):
-        compute_queued(settings, client, sweep_id)
-        if refine_once(db, queue, settings) == 0:
-            break
-    s = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+    s = refine_to_the_end(settings, client, db, sweep_id)
     ref = s["refinement"]
     assert ref["state"] == "converged" and ref["rounds"] >= 2, ref
     assert all(line["converged"] and line["width_rel"] <= ref["tol"] for line in ref["lines"])
