@@ -39,6 +39,16 @@ REF_FULL = {"L": 1024, "M": 1024, "seeds": 16}
 REF_DEEP = {"L": 512, "M": 128, "seeds": 16}
 REF_DEEP_FULL = {"L": 1024, "M": 1024, "seeds": 16}
 
+# The boundary claims are slopes of log(crossing alpha) over the lines, and a crossing is known
+# only to within the grid alphas around it (backend.analysis.boundaries.Crossing.interval): on the
+# quick grids (a factor 2 apart) that alone makes init_deviation_boundary and plain_boundary_sqrt_D
+# inconclusive. So the presets that carry them refine the crossing they read, until each line's
+# interval is within tol: the noise boundary (init_deviation reaching init_deviation_max) on
+# alpha-phase, the feature-learning one (feature_update_rel falling through its minimum) on
+# plain-scale. Their controls (variant_spec) refine the same way.
+NOISE_REFINE: dict[str, Any] = {"metric": "init_deviation", "threshold": "init_deviation_max"}
+FL_REFINE: dict[str, Any] = {"metric": "feature_update_rel", "threshold": "feature_update_rel_min"}
+
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset(
         "alpha-phase", "Regimes along alpha",
@@ -47,9 +57,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         ("feature_learning_boundary", "lazy_feature_update_slope", "feature_update_flat_in_L",
          "feature_update_flat_in_M", "init_deviation_boundary", "rate_alpha"),
         _spec("alpha-phase (quick)", {"alpha": {"geom": [0.25, 64, 9]}, "D": [16], "L": [16, 64], "M": [16, 64]},
-              seeds=16, reference=REF),
+              refine=NOISE_REFINE | {"tol": 0.2, "max_points": 36}, seeds=16, reference=REF),
         _spec("alpha-phase", {"alpha": {"geom": [0.125, 512, 13]}, "D": [16, 64], "L": [64, 256],
-                              "M": [64, 256, 1024]}, seeds=8, reference=REF_FULL),
+                              "M": [64, 256, 1024]}, refine=NOISE_REFINE | {"tol": 0.1, "max_points": 150},
+              seeds=8, reference=REF_FULL),
     ),
     Preset(
         "depth-width", "Depth acts as width",
@@ -94,9 +105,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "feature-learning boundary moves to alpha ~ sqrt(D).",
         ("plain_boundary_sqrt_D",),
         _spec("plain-scale (quick)", {"alpha": {"geom": [1, 128, 8]}, "D": [16, 64, 256], "L": [64], "M": [64]},
-              seeds=4, residual_scale="plain"),
+              refine=FL_REFINE | {"tol": 0.1, "max_points": 36}, seeds=4, residual_scale="plain"),
         _spec("plain-scale", {"alpha": {"geom": [0.5, 2048, 13]}, "D": [16, 64, 256, 1024], "L": [256],
-                              "M": [256]}, seeds=8, residual_scale="plain"),
+                              "M": [256]}, refine=FL_REFINE | {"tol": 0.05, "max_points": 120},
+              seeds=8, residual_scale="plain"),
     ),
     Preset(
         "boundary-refined", "The feature-learning boundary, found by refinement",

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from backend.analysis.boundaries import find_crossing
 from backend.analysis.refinement import LineEstimate, assess_line, plan_round, propose_alphas, uniform_points
+from backend.grid import SweepSpec
 from backend.main import create_app
 from backend.presets import PRESETS
 from backend.queue import TaskQueue
@@ -31,6 +32,7 @@ from backend.store import Database
 from backend.store.refinements import _claim_and_add, _compute_round, _Round, refine_once
 from backend.store.tables import Point, Refinement, Sweep, result_table, sweep_point
 from backend.store.transactions import transact
+from resphase.local import compute_sweep
 from tests.conftest import free_port, resphase_env, start, stop, truncate, wait_http
 from worker.runner import WorkerContext, run_batch
 
@@ -104,6 +106,12 @@ def test_example_converges_with_fewer_points_than_a_uniform_grid(client: TestCli
     print(f"points: refined {refined} (initial 10 + {ref['points_added']}), uniform grid {uniform}")
     assert refined == 10 + ref["points_added"] and refined < uniform
     _assert_accounted(db, sweep_id)
+    # The same spec computed in process (resphase.run, reproduce) places exactly the same points:
+    # one decision (next_round) on the same cells, the bootstrap seeded.
+    rows = client.get(f"/api/v1/sweeps/{sweep_id}/export", params={"format": "json"}).json()
+    on_server = {(r["alpha"], r["L"]) for r in rows}
+    in_process = {(o.point.alpha, o.point.L) for o in compute_sweep(SweepSpec.model_validate(EXAMPLE), "cpu")}
+    assert in_process == on_server and len(on_server) == refined
 
 
 # (a) the decisions, on made-up lines: feature values fall linearly in log alpha through 0.25.

@@ -23,8 +23,7 @@ from typing import Any
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from backend.analysis.boundaries import LINE_AXES, line_crossings
-from backend.analysis.refinement import LineEstimate, RoundPlan, assess_line, plan_round, uniform_points
+from backend.analysis.refinement import LineEstimate, RoundPlan, next_round, uniform_points
 from backend.grid import PointSpec, RunSettings, estimate_seconds, point_flops, reference_flops
 from backend.queue import TaskQueue, dispatch
 from backend.settings import Settings
@@ -37,8 +36,6 @@ from backend.store.transactions import transact
 log = logging.getLogger(__name__)
 
 ACTIVE: tuple[str, ...] = ("waiting", "refining")
-N_BOOT = 300  # as GET /boundaries draws by default: the same intervals the route shows
-Line = tuple[int, int, int]
 
 
 def extend_sweep(session: Session, sweep: Sweep, points: list[PointSpec], dispatch_timeout_s: float | None = None
@@ -104,14 +101,7 @@ def _compute_round(session: Session, sweep_id: int) -> _Round | None:
     if ref is None or sweep is None or ref.state not in ACTIVE:
         return None
     cells = metric_cells(session, sweep, ref.metric, {})
-    estimates = []
-    existing: dict[Line, list[float]] = defaultdict(list)
-    for crossing, (label, line) in zip(line_crossings(cells, LINE_AXES, ref.threshold, n_boot=N_BOOT),
-                                       cells.split(LINE_AXES), strict=True):
-        line = line.along("alpha")
-        estimates.append(assess_line(label, line.axes["alpha"], line.values, crossing, ref.tol))
-        existing[(int(label["D"]), int(label["L"]), int(label["M"]))] = list(line.axes["alpha"])
-    plan = plan_round(estimates, ref.tol, ref.max_points - ref.points_added, existing)
+    estimates, plan = next_round(cells, ref.threshold, ref.tol, ref.max_points - ref.points_added)
     settings = RunSettings.model_validate(sweep.settings)
     points = [PointSpec(alpha=a, D=d, L=l_, M=m, settings=settings)
               for (d, l_, m), alphas in plan.new.items() for a in alphas]
