@@ -54,17 +54,28 @@ def compute_sweep(spec: SweepSpec, device: str = "auto", cache_dir: Path | None 
     from the outcomes so far, until every line's crossing interval is within tol or max_points are
     spent. The same spec gives the same points here and on a server (seeded bootstrap)."""
     outcomes = compute(expand(spec, get_settings().limits), device, cache_dir, on_point)
-    refine, added = spec.refine, 0
-    while refine is not None:
+    refinements = spec.refinements()
+    added = [0] * len(refinements)  # points each refinement placed (its budget is max_points)
+    active = set(range(len(refinements)))
+    while active:
+        # One round: each active refinement plans from the outcomes so far and the points the
+        # earlier ones of this round placed (as on a server, where the second reads the first's
+        # queued points), then every new point is computed at once.
         rows = [row for o in outcomes for row in o.tidy_rows()]
-        _, plan = next_round(from_rows(rows, refine.metric), refine.threshold_value(), refine.tol,
-                             refine.max_points - added)
-        new = [PointSpec(alpha=a, D=d, L=l_, M=m, settings=spec.settings)
-               for (d, l_, m), alphas in plan.new.items() for a in alphas]
-        if not new:
-            break
-        outcomes += compute(new, device, cache_dir, on_point)
-        added += len(new)
+        placed: dict[tuple[float, int, int, int], PointSpec] = {}
+        for i in sorted(active):
+            r = refinements[i]
+            pending = [{"alpha": p.alpha, "D": p.D, "L": p.L, "M": p.M, r.metric: None} for p in placed.values()]
+            _, plan = next_round(from_rows(rows + pending, r.metric), r.threshold_value(), r.tol,
+                                 r.max_points - added[i])
+            new = [PointSpec(alpha=a, D=d, L=l_, M=m, settings=spec.settings)
+                   for (d, l_, m), alphas in plan.new.items() for a in alphas]
+            if not new:
+                active.discard(i)
+            added[i] += len(new)
+            placed.update({(p.alpha, p.D, p.L, p.M): p for p in new})
+        if placed:
+            outcomes += compute(list(placed.values()), device, cache_dir, on_point)
     return outcomes
 
 

@@ -20,7 +20,7 @@ from resphase.local import compute_sweep
 def test_refinement_turns_an_inconclusive_boundary_claim_into_a_verdict(claim: str, tmp_path: Path) -> None:
     c = CLAIMS_BY_NAME[claim]
     spec = variant_spec(PRESETS[c.preset], "quick", "none", {}, with_reference=False)
-    assert spec.refine is not None, f"{c.preset} should refine the crossing {claim} reads"
+    assert len(spec.refinements()) == 1, f"{c.preset} should refine the crossing {claim} reads"
     verdicts, widths, counts = {}, {}, {}
     for label, s in (("refined", spec), ("grid", spec.model_copy(update={"refine": None}))):
         outcomes = compute_sweep(s, "cpu", tmp_path)
@@ -30,4 +30,4 @@ def test_refinement_turns_an_inconclusive_boundary_claim_into_a_verdict(claim: s
         verdicts[label], widths[label], counts[label] = judge(c, meas), meas.ci[1] - meas.ci[0], len(outcomes)
     assert verdicts == {"refined": HOLDS, "grid": INCONCLUSIVE}, (verdicts, widths)
     assert widths["refined"] < c.tolerance < widths["grid"], widths  # the interval, not luck, decides
-    assert counts["grid"] < counts["refined"] <= counts["grid"] + spec.refine.max_points, counts
+    assert counts["grid"] < counts["refined"] <= counts["grid"] + spec.refinements()[0].max_points, counts

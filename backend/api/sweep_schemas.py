@@ -23,6 +23,8 @@ class RefineRoundPublic(BaseModel):
     round: int = Field(description="0: from the initial grid; r: after the points of round r")
     crossing: float | None = Field(description="Crossing alpha (null: no crossing)")
     ci: list[float] | None = Field(description="Bootstrap percentile CI [lo, hi] of the crossing (95%)")
+    interval: list[float] | None = Field(None, description="The line's interval then: the hull of ci and the "
+                                                           "bracket (what width_rel measures)")
     width_rel: float | None = Field(description="(hi - lo) / crossing of the line's interval then")
     n_alphas: int = Field(description="Alphas of the line with a finite value then")
 
@@ -85,7 +87,10 @@ class SweepPublic(BaseModel):
     state: State = Field(description="draft (validate only), running, finished or cancelled")
     owner: str | None = Field(None, description="The token name that created it (null: created in open mode)")
     refinement: RefinementPublic | None = Field(None, description="Adaptive refinement (null: none asked for); "
-                                                                  "the sweep is finished once it is over")
+                                                                  "the first of `refinements`")
+    refinements: list[RefinementPublic] = Field(default_factory=list, description="Every boundary the sweep "
+                                                "refines, in the order of its `refine` list; the sweep is "
+                                                "finished once all of them are over")
     dispatch: Dispatch | None = Field(None, description="POST /sweeps and /retry only: sent when the broker took "
                                                         "every task (or there was none), pending when it refused "
                                                         "them (the points are queued; the reaper sends them)")
@@ -99,8 +104,8 @@ def sweep_public(rec: SweepRecord, now: datetime, dispatch: Dispatch | None = No
     """The summary of a stored sweep at time `now` (naive UTC, as the store's times)."""
     finished = sum(rec.counts.get(s, 0) for s in FINISHED)
     progress = finished / max(rec.n_points, 1)
-    refinement = RefinementPublic.model_validate(rec.refinement) if rec.refinement is not None else None
-    done = finished >= rec.n_points and (refinement is None or refinement.state not in REFINING)
+    refinements = [RefinementPublic.model_validate(r) for r in rec.refinements]
+    done = finished >= rec.n_points and all(r.state not in REFINING for r in refinements)
     end = (rec.last_finished_at or rec.created_at) if done else now
     elapsed = max((end - rec.created_at).total_seconds(), 0.0)
     remaining = 0.0 if done else (None if finished == 0 or progress >= 1 else elapsed / progress * (1 - progress))
@@ -109,7 +114,8 @@ def sweep_public(rec: SweepRecord, now: datetime, dispatch: Dispatch | None = No
                        settings=rec.settings, n_points=rec.n_points, n_reused=rec.n_reused,
                        estimated_flops=rec.estimated_flops, estimated_s=rec.estimated_s, counts=rec.counts,
                        progress=progress, elapsed_s=elapsed, remaining_s=remaining, state=state, owner=rec.owner,
-                       refinement=refinement, dispatch=dispatch)
+                       refinement=refinements[0] if refinements else None, refinements=refinements,
+                       dispatch=dispatch)
 
 
 def sweep_draft(name: str, axes: dict[str, list[float]], settings: dict[str, Any], n_points: int, n_reused: int,

@@ -6,7 +6,7 @@ them, grouped by sweep and status, one for their refinements). The API turns a r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ class SweepRecord:
     owner: str | None
     counts: dict[str, int]  # every status of backend.store.tables.STATUSES, zeros included
     last_finished_at: datetime | None
-    refinement: dict[str, Any] | None = None  # the RefinementPublic document (None: no refinement)
+    refinements: list[dict[str, Any]] = field(default_factory=list)  # RefinementPublic documents, by idx
 
 
 _COLUMNS = (Sweep.id, Sweep.name, Sweep.created_at, Sweep.cancelled_at, Sweep.axes, Sweep.settings, Sweep.n_points,
@@ -65,12 +65,15 @@ def refinement_doc(r: Refinement) -> dict[str, Any]:
             "state": r.state, "uniform_points": lines.get("uniform_points"), "lines": lines.get("lines", [])}
 
 
-def _refinements(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """{sweep id: refinement document} of those of these sweeps that refine (one query)."""
+def _refinements(session: Session, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """{sweep id: its refinement documents in idx order} of those of these sweeps that refine (one query)."""
+    out: dict[int, list[dict[str, Any]]] = {}
     if not ids:
-        return {}
-    return {r.sweep_id: refinement_doc(r) for r in session.scalars(select(Refinement).where(
-        Refinement.sweep_id.in_(ids)))}
+        return out
+    for r in session.scalars(select(Refinement).where(Refinement.sweep_id.in_(ids))
+                             .order_by(Refinement.sweep_id, Refinement.idx)):
+        out.setdefault(r.sweep_id, []).append(refinement_doc(r))
+    return out
 
 
 def _records(session: Session, query: Any) -> list[SweepRecord]:
@@ -78,7 +81,7 @@ def _records(session: Session, query: Any) -> list[SweepRecord]:
     ids = [r[0] for r in rows]
     states, refinements = _point_states(session, ids), _refinements(session, ids)
     return [SweepRecord(**row._asdict(), counts=states[row.id][0], last_finished_at=states[row.id][1],
-                        refinement=refinements.get(row.id)) for row in rows]
+                        refinements=refinements.get(row.id, [])) for row in rows]
 
 
 def sweep_records(session: Session, limit: int = 50) -> list[SweepRecord]:
