@@ -10,16 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from backend.analysis.claims import BASE, CLAIMS, CLAIMS_BY_NAME, VARIANTS, Rows, evaluate_claims, judge
 from backend.analysis.verdict import verdict
 from backend.commands.reproduce import specs_for
-from backend.grid import expand
 from backend.presets import PRESETS
-from backend.settings import get_settings
-from worker.engine import compute_points
-from worker.reference import MemoryDiskReferenceStore
+from resphase.local import compute_sweep
 
 Runs = dict[tuple[str, str], Rows]
 
@@ -42,11 +38,11 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(cache_dir: Path) -> Runs:
-    """Every quick preset and every control, computed here (references cached in cache_dir)."""
-    store = MemoryDiskReferenceStore(cache_dir)
+    """Every quick preset and every control, computed here as `resphase reproduce` does (refined
+    where the preset refines; references cached in cache_dir)."""
     out: Runs = {}
     for key, spec in specs_for(list(PRESETS), "quick", controls=True).items():
-        outcomes = compute_points(expand(spec, get_settings().limits), torch.device("cpu"), store)
+        outcomes = compute_sweep(spec, "cpu", cache_dir)
         out[key] = [row for o in outcomes for row in o.tidy_rows()]
     return out
 
