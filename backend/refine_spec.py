@@ -10,6 +10,8 @@ it through backend/store/refinements.py). Torch-free, like backend/grid.py.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
@@ -23,17 +25,45 @@ from backend.settings import Limits
 TOL_MIN = 1e-4
 POINTS_PER_LINE = 3  # new alphas per unconverged line and round (backend/analysis/refinement.py)
 MAX_REFINEMENTS = 4  # boundaries one sweep may refine together (e.g. feature learning and noise)
+# A threshold formula is a theory expression of a line's held axes: the crossing is along alpha,
+# so alpha is not among them (e.g. "0.5*sqrt(D/(L*M))", or "0.25*16/D").
+FORMULA_VARIABLES: tuple[str, ...] = ("D", "L", "M")
+LineThreshold = Callable[[Mapping[str, float]], float]  # a line's {"D", "L", "M"} -> its threshold
+
+
+def _parse(formula: str) -> Any:
+    """The parsed formula (backend.analysis.expressions; imported here, not at the top, because
+    backend.analysis imports backend.grid, which imports this module). Raises ExpressionError."""
+    from backend.analysis.expressions import parse
+
+    return parse(formula, FORMULA_VARIABLES)
+
+
+def line_threshold(value: float | None, formula: str | None) -> LineThreshold:
+    """Each line's threshold: `value` everywhere, or `formula` evaluated at the line's D, L, M
+    (NaN where it is not finite: that line then has no crossing)."""
+    if formula is None:
+        assert value is not None
+        return lambda _line: value
+    expr = _parse(formula)
+
+    def at(line: Mapping[str, float]) -> float:
+        v = float(expr.evaluate({k: float(line[k]) for k in FORMULA_VARIABLES}))
+        return v if math.isfinite(v) else math.nan
+
+    return at
 
 
 class RefineSpec(BaseModel):
-    """{"metric": "feature_update", "threshold": 0.25 | "feature_update_min", "axis": "alpha",
-    "tol": 0.05, "max_points": 200}."""
+    """{"metric": "feature_update", "threshold": 0.25 | "feature_update_min" | "0.25*sqrt(16/D)",
+    "axis": "alpha", "tol": 0.05, "max_points": 200}."""
 
     model_config = ConfigDict(extra="forbid")
 
     metric: str = Field(description="The metric whose crossing is refined (one of GET /meta's metrics)")
-    threshold: FiniteFloat | str = Field(description="A number, or the name of a threshold of GET /meta "
-                                                     "(resolved to its value at submission)")
+    threshold: FiniteFloat | str = Field(description="A number, the name of a threshold of GET /meta "
+                                                     "(resolved to its value at submission), or a formula "
+                                                     "in D, L, M (a theory threshold: evaluated per line)")
     axis: Literal["alpha"] = Field("alpha", description="The axis refined; only alpha is supported")
     tol: float = Field(0.05, ge=TOL_MIN, le=10.0, description="Converged when the crossing interval's width "
                                                               "over the crossing, (hi - lo) / crossing, is <= tol")
@@ -51,17 +81,33 @@ class RefineSpec(BaseModel):
     @classmethod
     def _known_threshold(cls, v: float | str) -> float | str:
         if isinstance(v, str) and v not in THRESHOLDS:
-            raise ValueError(f"unknown threshold {v!r}; a number or one of {', '.join(THRESHOLDS)}")
+            from backend.analysis.expressions import ExpressionError
+
+            try:
+                _parse(v)
+            except ExpressionError as exc:
+                raise ValueError(f"unknown threshold {v!r}: not one of {', '.join(THRESHOLDS)}, and not a "
+                                 f"formula in {', '.join(FORMULA_VARIABLES)} ({exc})") from None
         return v
 
-    def threshold_value(self) -> float:
-        """The threshold as a number (a named one is looked up in backend.metrics.THRESHOLDS)."""
+    def threshold_value(self) -> float | None:
+        """The threshold as a number (a named one is looked up in backend.metrics.THRESHOLDS);
+        None for a formula, whose value is per line (`line_threshold`)."""
+        if self.threshold_formula() is not None:
+            return None
         if isinstance(self.threshold, str):
             return float(THRESHOLDS[self.threshold]["value"])  # type: ignore[arg-type]
         return float(self.threshold)
 
     def threshold_name(self) -> str | None:
-        return self.threshold if isinstance(self.threshold, str) else None
+        return self.threshold if isinstance(self.threshold, str) and self.threshold in THRESHOLDS else None
+
+    def threshold_formula(self) -> str | None:
+        return self.threshold if isinstance(self.threshold, str) and self.threshold not in THRESHOLDS else None
+
+    def thresholds(self) -> LineThreshold:
+        """Each line's threshold (the same number on every line unless it is a formula)."""
+        return line_threshold(self.threshold_value(), self.threshold_formula())
 
 
 def _refine_kind(v: Any) -> str:
@@ -89,7 +135,7 @@ def check_refinements(refine: RefineSpec | list[RefineSpec] | None) -> RefineSpe
         return refine
     if not 1 <= len(refine) <= MAX_REFINEMENTS:
         raise ValueError(f"refine lists 1 to {MAX_REFINEMENTS} boundaries (got {len(refine)})")
-    keys = [(r.metric, r.threshold_value()) for r in refine]
+    keys = [(r.metric, r.threshold_formula() or r.threshold_value()) for r in refine]
     if len(set(keys)) < len(keys):
         raise ValueError("refine lists the same (metric, threshold) twice")
     return refine

@@ -66,7 +66,7 @@ def compute_sweep(spec: SweepSpec, device: str = "auto", cache_dir: Path | None 
         for i in sorted(active):
             r = refinements[i]
             pending = [{"alpha": p.alpha, "D": p.D, "L": p.L, "M": p.M, r.metric: None} for p in placed.values()]
-            _, plan = next_round(from_rows(rows + pending, r.metric), r.threshold_value(), r.tol,
+            _, plan = next_round(from_rows(rows + pending, r.metric), r.thresholds(), r.tol,
                                  r.max_points - added[i])
             new = [PointSpec(alpha=a, D=d, L=l_, M=m, settings=spec.settings)
                    for (d, l_, m), alphas in plan.new.items() for a in alphas]

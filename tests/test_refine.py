@@ -318,3 +318,30 @@ def test_the_refinement_preset_converges_with_its_own_settings(client: TestClien
     rows = client.get(f"/api/v1/sweeps/{sweep_id}/export", params={"format": "json"}).json()
     in_process = {(o.point.alpha, o.point.L) for o in compute_sweep(preset, "cpu")}
     assert in_process == {(r["alpha"], r["L"]) for r in rows}
+
+
+def test_a_threshold_formula_is_evaluated_per_line(client: TestClient, settings: Settings, db: Database) -> None:
+    """A theory threshold: a formula in D, L, M gives each line its own threshold. "4/(L+8)" is
+    the example's 0.25 on the L = 8 line and 0.1 on the L = 32 line; each line's crossing is where
+    its own threshold is crossed, the same points in process; a formula of alpha (the refined
+    axis), an unknown name or bad syntax is a 422."""
+    spec = {**EXAMPLE, "refine": {**EXAMPLE["refine"], "threshold": "4/(L+8)", "max_points": 40}}
+    created = client.post("/api/v1/sweeps", json=spec).json()
+    ref = created["refinement"]
+    assert ref["threshold"] is None and ref["threshold_formula"] == "4/(L+8)" and ref["threshold_name"] is None
+    s = refine_to_the_end(settings, client, db, created["id"])
+    lines = {line["L"]: line for line in s["refinement"]["lines"]}
+    assert {k: v["threshold"] for k, v in lines.items()} == {8: 0.25, 32: 0.1}
+    assert lines[8]["converged"] and s["refinement"]["state"] in ("converged", "budget_spent")
+    constant = client.post("/api/v1/sweeps", json={**EXAMPLE, "name": "constant"}).json()["id"]
+    same = refine_to_the_end(settings, client, db, constant)["refinement"]["lines"]
+    by_l = {line["L"]: line["crossing"] for line in same}
+    assert lines[8]["crossing"] == pytest.approx(by_l[8])  # the same threshold on L = 8
+    assert lines[32]["crossing"] > 1.5 * by_l[32]  # feature_update falls with alpha: a lower threshold, later
+    rows = client.get(f"/api/v1/sweeps/{created['id']}/export", params={"format": "json"}).json()
+    local = compute_sweep(SweepSpec.model_validate(spec), "cpu")
+    assert {(o.point.alpha, o.point.L) for o in local} == {(r["alpha"], r["L"]) for r in rows}
+    for bad in ("alpha/4", "0.25*K", "0.25*"):
+        r = client.post("/api/v1/sweeps", json={**EXAMPLE, "refine": {**EXAMPLE["refine"], "threshold": bad}})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "refine", "threshold"], r.text
+        assert "formula in D, L, M" in r.text

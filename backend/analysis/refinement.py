@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from backend.analysis.boundaries import LINE_AXES, Crossing, line_crossings
+from backend.analysis.boundaries import LINE_AXES, Crossing, boundary_curve
 from backend.analysis.cells import CellData, seed_means
 from backend.grid import ALPHA_MAX, ALPHA_MIN, same_axis_value
-from backend.refine_spec import POINTS_PER_LINE
+from backend.refine_spec import POINTS_PER_LINE, LineThreshold
 
 __all__ = ["N_BOOT", "LineEstimate", "RoundPlan", "assess_line", "next_round", "plan_round", "propose_alphas",
            "uniform_points"]
@@ -52,10 +52,12 @@ class LineEstimate:
     converged: bool
     reason: str | None
     alphas: tuple[float, ...]  # the line's alphas with a finite seed mean, sorted
+    threshold: float | None = None  # the line's threshold (it differs between lines for a formula)
 
     def doc(self) -> dict[str, Any]:
         """The fields of backend.api.sweep_schemas.RefineLinePublic, history excluded."""
-        return {"D": self.D, "L": self.L, "M": self.M, "crossing": self.crossing, "ci": _pair(self.ci),
+        return {"D": self.D, "L": self.L, "M": self.M, "threshold": self.threshold,
+                "crossing": self.crossing, "ci": _pair(self.ci),
                 "bracket": _pair(self.bracket), "interval": _pair(self.interval), "width_rel": self.width_rel,
                 "converged": self.converged, "reason": self.reason}
 
@@ -77,17 +79,19 @@ class RoundPlan:
 
 
 def assess_line(fixed: dict[str, float], alpha: np.ndarray, values: np.ndarray, crossing: Crossing,
-                tol: float) -> LineEstimate:
+                tol: float, threshold: float | None = None) -> LineEstimate:
     """The estimate of one line: `alpha` (n,), `values` (n, n_seeds) its cells, `crossing` what
-    find_crossing made of them, `tol` the relative width that counts as converged."""
+    find_crossing made of them (at `threshold`), `tol` the relative width that counts as converged."""
     means = seed_means(values)
     usable = np.sort(alpha[np.isfinite(means) & (alpha > 0)])
     line = (int(fixed["D"]), int(fixed["L"]), int(fixed["M"]))
     x, bracket, interval, ci = crossing.alpha, crossing.bracket, crossing.interval, crossing.alpha_ci
     if not crossing.found or x is None or bracket is None or interval is None:
-        return LineEstimate(*line, None, None, None, None, None, False, crossing.reason, tuple(usable.tolist()))
+        return LineEstimate(*line, None, None, None, None, None, False, crossing.reason, tuple(usable.tolist()),
+                            threshold)
     width = (interval[1] - interval[0]) / x
-    return LineEstimate(*line, x, ci, bracket, interval, width, width <= tol, None, tuple(usable.tolist()))
+    return LineEstimate(*line, x, ci, bracket, interval, width, width <= tol, None, tuple(usable.tolist()),
+                        threshold)
 
 
 def _rounded(v: float) -> float:
@@ -141,17 +145,24 @@ def uniform_points(alpha_min: float, alpha_max: float, tol: float, n_lines: int)
     return n_lines * (steps + 1)
 
 
-def next_round(cells: CellData, threshold: float, tol: float, budget: int
+def next_round(cells: CellData, threshold: LineThreshold, tol: float, budget: int
                ) -> tuple[list[LineEstimate], RoundPlan]:
     """Every line's estimate and the next round's plan from a sweep's cells of the refined metric
-    (computed or not: a cell without a finite mean still holds its alpha), `budget` points left.
-    The one decision both the server (backend/store/refinements.py) and an in-process sweep
-    (backend/analysis/refine_local.py) take: the same cells give the same plan (seeded bootstrap)."""
+    (computed or not: a cell without a finite mean still holds its alpha), `threshold` each line's
+    threshold (backend.refine_spec.line_threshold), `budget` points left. The one decision both
+    the server (backend/store/refinements.py) and an in-process sweep (resphase.local) take: the
+    same cells give the same plan (seeded bootstrap)."""
     estimates: list[LineEstimate] = []
     existing: dict[Line, list[float]] = {}
-    for crossing, (label, line) in zip(line_crossings(cells, LINE_AXES, threshold, n_boot=N_BOOT),
-                                       cells.split(LINE_AXES), strict=True):
+    for label, line in cells.split(LINE_AXES):
         line = line.along("alpha")
-        estimates.append(assess_line(label, line.axes["alpha"], line.values, crossing, tol))
-        existing[(int(label["D"]), int(label["L"]), int(label["M"]))] = list(line.axes["alpha"])
+        alpha, values, at = line.axes["alpha"], line.values, threshold(label)
+        if math.isfinite(at):
+            crossing = boundary_curve([(label, alpha, values)], at, n_boot=N_BOOT)[0]
+            estimates.append(assess_line(label, alpha, values, crossing, tol, at))
+        else:  # a threshold formula with no finite value on this line
+            estimates.append(LineEstimate(int(label["D"]), int(label["L"]), int(label["M"]), None, None, None, None,
+                                          None, False, "the threshold is not finite on this line",
+                                          tuple(np.sort(alpha).tolist()), None))
+        existing[(int(label["D"]), int(label["L"]), int(label["M"]))] = list(alpha)
     return estimates, plan_round(estimates, tol, budget, existing)

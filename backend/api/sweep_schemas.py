@@ -35,6 +35,7 @@ class RefineLinePublic(BaseModel):
     D: int
     L: int
     M: int
+    threshold: float | None = Field(None, description="The line's threshold (differs between lines for a formula)")
     crossing: float | None = Field(description="Crossing alpha of the seed mean (null: none)")
     ci: list[float] | None = Field(description="Bootstrap percentile CI [lo, hi] (95%), null when no "
                                                "replicate crosses")
@@ -50,8 +51,10 @@ class RefinementPublic(BaseModel):
     """Adaptive refinement of a sweep (its `refine` spec) and where it stands; docs/api.md, Refinement."""
 
     metric: str
-    threshold: float = Field(description="The threshold's value (a named one resolved at submission)")
+    threshold: float | None = Field(description="The threshold's value (a named one resolved at submission); "
+                                                "null for a formula (each line's is in its `threshold`)")
     threshold_name: str | None = Field(None, description="The name it was given by, if any")
+    threshold_formula: str | None = Field(None, description="The formula in D, L, M it was given as, if any")
     axis: Literal["alpha"] = "alpha"
     tol: float = Field(description="A line converges when its width_rel <= tol")
     max_points: int = Field(description="Most points refinement may add")

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from backend.analysis.refinement import LineEstimate, RoundPlan, next_round, uniform_points
 from backend.grid import PointSpec, RunSettings, estimate_seconds, point_flops, reference_flops
 from backend.queue import TaskQueue, dispatch
+from backend.refine_spec import line_threshold
 from backend.settings import Settings
 from backend.store import Database
 from backend.store.cells import metric_cells
@@ -108,7 +109,8 @@ def _compute_round(session: Session, sweep_id: int, idx: int = 0) -> _Round | No
     if ref is None or sweep is None or ref.state not in ACTIVE:
         return None
     cells = metric_cells(session, sweep, ref.metric, {})
-    estimates, plan = next_round(cells, ref.threshold, ref.tol, ref.max_points - ref.points_added)
+    thresholds = line_threshold(ref.threshold, ref.threshold_formula)
+    estimates, plan = next_round(cells, thresholds, ref.tol, ref.max_points - ref.points_added)
     settings = RunSettings.model_validate(sweep.settings)
     points = [PointSpec(alpha=a, D=d, L=l_, M=m, settings=settings)
               for (d, l_, m), alphas in plan.new.items() for a in alphas]

@@ -60,7 +60,8 @@ def _point_states(session: Session, ids: Sequence[int]) -> dict[int, tuple[dict[
 def refinement_doc(r: Refinement) -> dict[str, Any]:
     """A refinement row as the fields of backend.api.sweep_schemas.RefinementPublic."""
     lines = r.lines or {}
-    return {"metric": r.metric, "threshold": r.threshold, "threshold_name": r.threshold_name, "axis": r.axis,
+    return {"metric": r.metric, "threshold": r.threshold, "threshold_name": r.threshold_name,
+            "threshold_formula": r.threshold_formula, "axis": r.axis,
             "tol": r.tol, "max_points": r.max_points, "rounds": r.rounds, "points_added": r.points_added,
             "state": r.state, "uniform_points": lines.get("uniform_points"), "lines": lines.get("lines", [])}
 

@@ -254,7 +254,8 @@ def create_sweep(session: Session, spec: SweepSpec, points: list[PointSpec], axe
     session.flush()
     for idx, r in enumerate(spec.refinements()):
         session.add(Refinement(sweep_id=sweep.id, idx=idx, metric=r.metric, threshold=r.threshold_value(),
-                               threshold_name=r.threshold_name(), axis=r.axis, tol=r.tol, max_points=r.max_points,
+                               threshold_name=r.threshold_name(), threshold_formula=r.threshold_formula(),
+                               axis=r.axis, tol=r.tol, max_points=r.max_points,
                                rounds=0, points_added=0, state="waiting", lines={}, updated_at=now))
     batches = _attach(session, sweep.id, existing, inserted, now, dispatch_timeout_s)
     return CreatedSweep(sweep.id, len(by_hash), sweep.n_reused, batches)

@@ -67,8 +67,9 @@ class Refinement(Base):
     sweep_id: Mapped[int] = mapped_column(ForeignKey("sweep.id", ondelete="CASCADE"), primary_key=True)
     idx: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
     metric: Mapped[str] = mapped_column(String(64))
-    threshold: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)  # None: a formula, evaluated per line
     threshold_name: Mapped[str | None] = mapped_column(String(64))
+    threshold_formula: Mapped[str | None] = mapped_column(Text)
     axis: Mapped[str] = mapped_column(String(16), default="alpha")
     tol: Mapped[float] = mapped_column(Float)
     max_points: Mapped[int] = mapped_column(Integer)

@@ -25,7 +25,7 @@ function namedThresholds(metric) {
 function syncThreshold() {
   const kind = $('#f-refine-threshold-kind');
   const keep = kind.value;
-  const options = [[NUMBER, 'a number'], ...namedThresholds($('#f-refine-metric').value)];
+  const options = [[NUMBER, 'a number or formula'], ...namedThresholds($('#f-refine-metric').value)];
   kind.replaceChildren(...options.map(([v, t]) => h('option', { value: v, text: t })));
   kind.value = options.some(([v]) => v === keep) ? keep : (options[1] || options[0])[0];
   $('#f-refine-threshold').hidden = kind.value !== NUMBER;
@@ -44,7 +44,7 @@ export function buildRefine(serverMeta) {
   const metric = h('select', { id: 'f-refine-metric', 'aria-label': 'refine metric', dataset: { testid: 'f-refine-metric' } },
     metrics.map((m) => h('option', { value: m, text: m, title: meta.metrics[m] })));
   const kind = h('select', { id: 'f-refine-threshold-kind', 'aria-label': 'refine threshold kind', dataset: { testid: 'f-refine-threshold-kind' } });
-  const value = input('f-refine-threshold', 'refine threshold', { placeholder: 'e.g. 0.25', inputmode: 'decimal',
+  const value = input('f-refine-threshold', 'refine threshold', { placeholder: 'e.g. 0.25 or 0.25*sqrt(16/D)', inputmode: 'decimal',
     dataset: { testid: 'f-refine-threshold' } });
   const box = h('input', { type: 'checkbox', id: 'f-refine', dataset: { testid: 'f-refine' } });
   metric.addEventListener('change', syncThreshold);
@@ -85,7 +85,8 @@ export function fillRefine(refine) {
   $('#f-refine-metric').value = metrics.includes(r.metric) ? r.metric : (metrics.includes('feature_update') ? 'feature_update' : metrics[0]);
   $('#f-refine-threshold-kind').replaceChildren();  // no choice to keep: the metric's default
   syncThreshold();
-  const named = typeof r.threshold === 'string';
+  const names = [...$('#f-refine-threshold-kind').options].map((o) => o.value);
+  const named = typeof r.threshold === 'string' && names.includes(r.threshold);  // else a number or a formula
   if (r.threshold !== undefined) $('#f-refine-threshold-kind').value = named ? r.threshold : NUMBER;
   $('#f-refine-threshold').value = named || r.threshold === undefined ? '' : String(r.threshold);
   $('#f-refine-tol').value = r.tol ?? '';

@@ -35,8 +35,11 @@ const widthOf = (e) => e.width_rel ?? (e.ci && e.crossing > 0 ? (e.ci[1] - e.ci[
 const intervalOf = (l) => l.interval || l.ci || null;
 const fmtCi = (ci) => (ci ? `[${fmt(ci[0], 4)}, ${fmt(ci[1], 4)}]` : '—');
 
+// A threshold as given: a number, a named threshold (with its value) or a formula in D, L, M.
+const thresholdText = (r) => r.threshold_formula || (typeof r.threshold === 'number' ? fmt(r.threshold, 4) : String(r.threshold));
+
 function summaryLine(r) {
-  const value = typeof r.threshold === 'number' ? fmt(r.threshold, 4) : r.threshold;
+  const value = thresholdText(r);
   const threshold = r.threshold_name ? `${value} (${r.threshold_name})` : value;
   const uniform = r.uniform_points ? h('span', { class: 'meta', dataset: { testid: 'refinement-uniform' },
     text: `a uniform α grid would need ${r.uniform_points} points for the same tol` }) : null;
@@ -53,8 +56,9 @@ function summaryLine(r) {
 
 /** The per-line table: D, L, M, crossing, interval, relative width, converged. */
 function linesTable(r) {
-  const head = h('tr', {}, ['D', 'L', 'M', `crossing (${axisLabel(r.axis)})`, 'interval', 'width / crossing', 'converged']
-    .map((t) => h('th', { text: t })));
+  const perLine = !!r.threshold_formula;  // a formula: each line has its own threshold
+  const head = h('tr', {}, ['D', 'L', 'M', ...(perLine ? ['threshold'] : []), `crossing (${axisLabel(r.axis)})`,
+    'interval', 'width / crossing', 'converged'].map((t) => h('th', { text: t })));
   const rows = r.lines.map((l, k) => h('tr', {
     dataset: {
       testid: `refinement-line-${k}`, line: lineKey(l), crossing: String(l.crossing ?? ''),
@@ -65,6 +69,7 @@ function linesTable(r) {
   },
   h('td', {}, h('span', { class: 'swatch', style: `background:${COLORS[k % COLORS.length]}` }), fmtValue(l.D)),
   h('td', { text: fmtValue(l.L) }), h('td', { text: fmtValue(l.M) }),
+  perLine ? h('td', { text: fmt(l.threshold, 4), dataset: { testid: `refinement-threshold-${k}` } }) : null,
   h('td', { text: fmt(l.crossing, 4) }),
   h('td', { text: fmtCi(intervalOf(l)), title: `the hull of the bracket ${fmtCi(l.bracket)} and the 95% CI ${fmtCi(l.ci)}` }),
   h('td', { text: fmt(l.width_rel, 3), dataset: { testid: `refinement-width-${k}` } }),
@@ -118,7 +123,7 @@ function historyFigure(r) {
   return { data, layout };
 }
 
-const boundaryName = (r) => `${r.metric} = ${typeof r.threshold === 'number' ? fmt(r.threshold, 4) : r.threshold}`;
+const boundaryName = (r) => `${r.metric} = ${thresholdText(r)}`;
 
 /** A picker among the sweep's refinements (null when it refines one boundary). */
 function picker(all, index) {

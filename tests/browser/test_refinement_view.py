@@ -120,7 +120,7 @@ def test_refine_section_of_the_form(dash: Any) -> None:
     expect(kinds).to_have_value("feature_update_min")
     expect(page.get_by_test_id("form-summary")).not_to_have_class(re.compile("bad"))
     assert page.evaluate("async () => (await import('/js/form.js')).spec().refine.threshold") == "feature_update_min"
-    kinds.select_option(label="a number")
+    kinds.select_option(label="a number or formula")
     page.get_by_label("refine threshold", exact=True).fill("0.25")
     page.get_by_label("refine tol", exact=True).fill("0")
     expect(page.get_by_test_id("error-refine.tol")).to_contain_text("greater than or equal")

@@ -1,6 +1,7 @@
 """refinement.idx: a sweep may refine several boundaries (its `refine` a list), one row each,
-keyed by (sweep_id, idx). Rows stored before this revision become idx 0. The table is rebuilt
-(create, copy, drop, rename) so the primary key changes the same way on SQLite and PostgreSQL.
+keyed by (sweep_id, idx); and a threshold may be a formula in D, L, M (threshold_formula; then
+threshold is null). Rows stored before this revision become idx 0. The table is rebuilt (create,
+copy, drop, rename) so the primary key changes the same way on SQLite and PostgreSQL.
 
 Revision ID: 0007
 Revises: 0006
@@ -28,8 +29,9 @@ def _create(name: str, with_idx: bool) -> None:
     op.create_table(
         name, *key,
         sa.Column("metric", sa.String(64), nullable=False),
-        sa.Column("threshold", sa.Float(), nullable=False),
+        sa.Column("threshold", sa.Float(), nullable=with_idx),  # null: a formula (0007 on)
         sa.Column("threshold_name", sa.String(64), nullable=True),
+        *([sa.Column("threshold_formula", sa.Text(), nullable=True)] if with_idx else []),
         sa.Column("axis", sa.String(16), nullable=False),
         sa.Column("tol", sa.Float(), nullable=False),
         sa.Column("max_points", sa.Integer(), nullable=False),
@@ -56,4 +58,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    _rebuild(with_idx=False, where=" WHERE idx = 0")  # a sweep's other refinements go
+    _rebuild(with_idx=False, where=" WHERE idx = 0 AND threshold IS NOT NULL")  # others, and formulas, go
