@@ -1,0 +1,107 @@
+"""The points table of a sweep (GET /sweeps/{id}/table): every point with its axes, status,
+regime and each metric's seed mean, stderr and n, filtered, sorted and paged in SQL, with the
+total count of the filtered rows. (The id-ordered cursor listing is backend.store.points.list_points.)
+
+Filters and sort keys are plain column expressions on point and result, so the database does the
+work: on a 20,000-point sweep the sort is one pass over the sweep's rows and the page is the
+first `limit` of it (docs/benchmarks.md has the figure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.orm import Session
+
+from backend.grid import AXES
+from backend.metrics import METRIC_NAMES, json_number
+from backend.store.tables import Point, result_table, sweep_point
+
+# Sort keys besides the metrics (a metric sorts by its seed mean).
+PLAIN_SORT_KEYS: tuple[str, ...] = ("id", *AXES, "status", "regime")
+SORT_KEYS: tuple[str, ...] = (*PLAIN_SORT_KEYS, *METRIC_NAMES)
+RANGE_KEYS: tuple[str, ...] = (*AXES, *METRIC_NAMES)  # what `where` may bound
+
+
+@dataclass(frozen=True)
+class Range:
+    """lo <= key <= hi, either bound open (None); a metric's range applies to its seed mean."""
+
+    key: str
+    lo: float | None
+    hi: float | None
+
+
+@dataclass(frozen=True)
+class TableQuery:
+    """One request for the table, already validated (backend.api.table parses the query string)."""
+
+    sort: str = "id"
+    descending: bool = False
+    statuses: Sequence[str] = ()
+    regimes: Sequence[str] = ()
+    ranges: Sequence[Range] = ()
+    ids: Sequence[int] = ()
+    metrics: Sequence[str] = field(default_factory=lambda: METRIC_NAMES)  # the metric columns returned
+    offset: int = 0
+    limit: int = 100
+
+
+def _column(key: str) -> Any:
+    """The SQL expression behind a sort or range key."""
+    if key == "id":
+        return Point.id
+    if key in AXES or key == "status":
+        return getattr(Point, key)
+    if key == "regime":
+        return result_table.c.regime
+    return result_table.c[f"{key}_mean"]
+
+
+def _filters(q: TableQuery) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if q.statuses:
+        out.append(Point.status.in_(list(q.statuses)))
+    if q.regimes:
+        out.append(result_table.c.regime.in_(list(q.regimes)))
+    if q.ids:
+        out.append(Point.id.in_(list(q.ids)))
+    for r in q.ranges:
+        col = _column(r.key)
+        if r.lo is not None:
+            out.append(col >= r.lo)
+        if r.hi is not None:
+            out.append(col <= r.hi)
+    return out
+
+
+def _base(columns: Sequence[Any], sweep_id: int, q: TableQuery) -> Any:
+    return (select(*columns).select_from(sweep_point)
+            .join(Point, Point.id == sweep_point.c.point_id)
+            .outerjoin(result_table, result_table.c.point_id == Point.id)
+            .where(and_(sweep_point.c.sweep_id == sweep_id, *_filters(q))))
+
+
+def point_table(session: Session, sweep_id: int, q: TableQuery) -> tuple[list[dict[str, Any]], int]:
+    """One page of the sweep's filtered, sorted points and how many pass the filters.
+
+    Points without a value for the sort key (not computed, or a null metric) come last in either
+    order; ties are broken by point id, so pages never overlap. Rows: {id, alpha, D, L, M, status,
+    regime, metrics: {name: {mean, stderr, n}}} with `q.metrics` only."""
+    total = session.execute(_base([func.count()], sweep_id, q)).scalar_one()
+    key = _column(q.sort)
+    ordered = key.desc() if q.descending else key.asc()
+    stats = [result_table.c[f"{m}_{part}"] for m in q.metrics for part in ("mean", "stderr", "n")]
+    query = (_base([Point.id, Point.alpha, Point.D, Point.L, Point.M, Point.status, result_table.c.regime, *stats],
+                   sweep_id, q)
+             .order_by(key.is_(None), ordered, Point.id).offset(q.offset).limit(q.limit))
+    items = []
+    for row in session.execute(query):
+        values = row[7:]
+        metrics = {m: {"mean": json_number(values[3 * k]), "stderr": json_number(values[3 * k + 1]),
+                       "n": values[3 * k + 2] or 0} for k, m in enumerate(q.metrics)}
+        items.append({"id": row[0], "alpha": row[1], "D": row[2], "L": row[3], "M": row[4], "status": row[5],
+                      "regime": row[6], "metrics": metrics})
+    return items, total
