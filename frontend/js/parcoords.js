@@ -1,0 +1,190 @@
+// parcoords.js: parallel coordinates (Plotly parcoords) of the selected sweep's points over the
+// axes that vary and the chosen metrics, coloured by the first metric. Parcoords has no log axis:
+// an axis whose grid is log-spaced, and a metric spanning two decades or more, are drawn as log10
+// of the value with ticks labelled at the grid's values (at decades for metrics). Brushing an
+// axis (its constraintrange) filters the points table (table.setBrush, in the values' own units).
+// Data: the table route in pages of 5,000, at most MAX_LINES points (metrics asked for only).
+
+import { api } from './api.js';
+import { $, fmt, fmtValue, h } from './dom.js';
+import { PLOT_CONFIG } from './heatmap.js';
+import { store } from './state/store.js';
+import { setBrush } from './table.js';
+
+const DIV = 'parcoords';
+const FETCH = 5000;
+const MAX_LINES = 20000;
+const MAX_TICKS = 8;
+const THROTTLE_MS = 5000;
+let chosen = null;   // metric names shown (null: the defaults for the sweep)
+let seq = 0;
+let dims = [];       // [{key, log}] of the drawn dimensions, in order
+
+const note = (text) => { $('#parcoords-note').textContent = text || ''; };
+const finite = (v) => typeof v === 'number' && Number.isFinite(v);
+
+/** Log-spaced grid: positive, and its log steps are more even than its steps (two values: 4x apart or more). */
+export function logSpaced(values) {
+  const v = [...values].sort((a, b) => a - b);
+  if (v.length < 2 || v[0] <= 0) return false;
+  if (v.length === 2) return v[1] / v[0] >= 4;
+  const spread = (xs) => {
+    const steps = xs.slice(1).map((x, i) => x - xs[i]);
+    const mean = steps.reduce((a, b) => a + b, 0) / steps.length;
+    return Math.sqrt(steps.reduce((a, s) => a + (s - mean) ** 2, 0) / steps.length) / Math.abs(mean);
+  };
+  return spread(v.map(Math.log)) < spread(v);
+}
+
+/** At most MAX_TICKS of the values, evenly picked, always the first and the last. */
+function thin(values) {
+  if (values.length <= MAX_TICKS) return values;
+  const k = (values.length - 1) / (MAX_TICKS - 1);
+  return [...new Set(Array.from({ length: MAX_TICKS }, (_, i) => values[Math.round(i * k)]))];
+}
+
+function axisDim(axis, grid, points) {
+  const log = logSpaced(grid);
+  const ticks = thin([...grid].sort((a, b) => a - b));
+  return {
+    key: axis, log, label: axis === 'alpha' ? 'α' : axis,
+    values: points.map((p) => (log ? Math.log10(p[axis]) : p[axis])),
+    tickvals: ticks.map((t) => (log ? Math.log10(t) : t)), ticktext: ticks.map(fmtValue),
+  };
+}
+
+function metricDim(m, points) {
+  const raw = points.map((p) => p.metrics[m].mean);
+  const lo = Math.min(...raw);
+  const hi = Math.max(...raw);
+  const log = lo > 0 && hi / lo >= 100;
+  const dim = { key: m, log, label: log ? `${m} (log)` : m, values: log ? raw.map(Math.log10) : raw };
+  if (log) {
+    const decades = [];
+    for (let d = Math.ceil(Math.log10(lo)); d <= Math.floor(Math.log10(hi)); d += 1) decades.push(d);
+    dim.tickvals = decades;
+    dim.ticktext = decades.map((d) => fmt(10 ** d, 2));
+  }
+  return dim;
+}
+
+function defaults() {
+  const v = store.view.metric;
+  return [...new Set([v, 'feature_update_rel', 'err_out'])].filter((m) => m in store.meta.metrics).slice(0, 3);
+}
+
+async function fetchPoints(id, metrics) {
+  const items = [];
+  let total = Infinity;
+  while (items.length < Math.min(total, MAX_LINES)) {
+    const page = await api.table(id, { metrics, status: 'done,diverged', offset: items.length, limit: FETCH });
+    total = page.total;
+    items.push(...page.items);
+    if (!page.items.length) break;
+  }
+  return { items: items.slice(0, MAX_LINES), total };
+}
+
+/** The brushed ranges of the drawn figure, in the values' units ([{key, lo, hi}]; the hull of several). */
+function brushed(div) {
+  const out = [];
+  const drawn = div.data && div.data[0] ? div.data[0].dimensions : [];
+  drawn.forEach((d, i) => {
+    const cr = d.constraintrange;
+    if (!cr || !cr.length || !dims[i]) return;
+    const flat = (Array.isArray(cr[0]) ? cr : [cr]).flat();
+    const [lo, hi] = [Math.min(...flat), Math.max(...flat)];
+    const back = (x) => (dims[i].log ? 10 ** x : x);
+    out.push({ key: dims[i].key, lo: back(lo), hi: back(hi) });
+  });
+  return out;
+}
+
+function renderChoice() {
+  const metrics = chosen || defaults();
+  const boxes = Object.keys(store.meta.metrics).map((m) => {
+    const id = `pc-metric-${m}`;
+    const box = h('input', { type: 'checkbox', id, checked: metrics.includes(m), dataset: { testid: id } });
+    box.addEventListener('change', () => {
+      const now = new Set(chosen || defaults());
+      if (box.checked) now.add(m);
+      else now.delete(m);
+      chosen = Object.keys(store.meta.metrics).filter((k) => now.has(k));
+      refreshParcoords();
+    });
+    return h('span', { class: 'control inline' }, box, h('label', { for: id, text: m }));
+  });
+  $('#parcoords-controls').replaceChildren(h('fieldset', { class: 'checks' }, h('legend', { text: 'metrics' }), ...boxes));
+}
+
+/** Fetch the sweep's computed points and draw; brushes on dimensions still drawn are kept. */
+export async function refreshParcoords() {
+  const my = ++seq;
+  if (!store.sweep) return;
+  renderChoice();
+  const metrics = chosen || defaults();
+  const sweep = store.sweep;
+  let got;
+  try {
+    got = await fetchPoints(sweep.id, metrics);
+  } catch (err) {
+    if (my === seq) note(`Could not load the points: ${err.text ? err.text() : err}`);
+    return;
+  }
+  if (my !== seq) return;
+  const div = document.getElementById(DIV);
+  const kept = Object.fromEntries(brushed(div).map((r) => [r.key, r]));
+  const points = got.items.filter((p) => metrics.every((m) => finite(p.metrics[m].mean)));
+  const axes = ['alpha', 'D', 'L', 'M'].filter((a) => sweep.axes[a].length > 1);
+  if (!points.length) {
+    window.Plotly.purge(div);
+    dims = [];
+    note('No computed point has a value for every chosen metric yet.');
+    return;
+  }
+  const built = [...axes.map((a) => axisDim(a, sweep.axes[a], points)), ...metrics.map((m) => metricDim(m, points))];
+  dims = built.map(({ key, log }) => ({ key, log }));
+  const dimensions = built.map(({ key, log, ...d }) => {
+    const k = kept[key];
+    return k ? { ...d, constraintrange: log ? [Math.log10(k.lo), Math.log10(k.hi)] : [k.lo, k.hi] } : d;
+  });
+  const colour = built[axes.length];
+  const data = [{ type: 'parcoords', dimensions, line: { color: colour.values, colorscale: 'Viridis', showscale: true,
+    colorbar: { title: { text: colour.label, side: 'right' }, thickness: 12 } } }];
+  const layout = { margin: { l: 60, r: 80, t: 48, b: 24 }, paper_bgcolor: '#ffffff',
+    font: { family: 'system-ui, -apple-system, Segoe UI, Roboto, sans-serif', size: 12, color: '#1f2933' } };
+  await window.Plotly.react(div, data, layout, PLOT_CONFIG);
+  if (typeof div.removeAllListeners === 'function') div.removeAllListeners('plotly_restyle');
+  div.on('plotly_restyle', () => setBrush(brushed(div)));
+  const left = got.total - points.length;
+  note(`${points.length.toLocaleString('en')} computed points${left ? ` (${left.toLocaleString('en')} more without a value for every chosen metric, or past ${MAX_LINES.toLocaleString('en')}, not drawn)` : ''}`
+    + ' · drag along an axis to filter the table; click the axis off the band to clear.');
+  div.dataset.drawn = String(my);
+  const still = Object.values(kept).filter((r) => dims.some((d) => d.key === r.key));
+  if (still.length !== Object.keys(kept).length) setBrush(still);  // a brushed metric was taken off
+}
+
+let last = 0;
+let timer = null;
+
+/** refreshParcoords at most every THROTTLE_MS (results arrive every poll while a sweep runs). */
+export function refreshParcoordsSoon() {
+  const wait = last + THROTTLE_MS - Date.now();
+  if (timer) return;
+  if (wait <= 0) {
+    last = Date.now();
+    refreshParcoords();
+    return;
+  }
+  timer = setTimeout(() => { timer = null; last = Date.now(); refreshParcoords(); }, wait);
+}
+
+export function clearParcoords() {
+  seq += 1;
+  clearTimeout(timer);
+  timer = null;
+  chosen = null;
+  dims = [];
+  window.Plotly.purge(document.getElementById(DIV));
+  note('');
+}
