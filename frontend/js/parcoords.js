@@ -134,15 +134,18 @@ export async function refreshParcoords() {
   if (my !== seq) return;
   const div = document.getElementById(DIV);
   const kept = Object.fromEntries(brushed(div).map((r) => [r.key, r]));
-  const points = got.items.filter((p) => metrics.every((m) => finite(p.metrics[m].mean)));
+  // a metric no point has (err_out without a reference) would empty the figure: it is left out, and said so
+  const empty = metrics.filter((m) => !got.items.some((p) => finite(p.metrics[m].mean)));
+  const shown = metrics.filter((m) => !empty.includes(m));
+  const points = got.items.filter((p) => shown.every((m) => finite(p.metrics[m].mean)));
   const axes = ['alpha', 'D', 'L', 'M'].filter((a) => sweep.axes[a].length > 1);
-  if (!points.length) {
+  if (!points.length || !shown.length) {
     window.Plotly.purge(div);
     dims = [];
     note('No computed point has a value for every chosen metric yet.');
     return;
   }
-  const built = [...axes.map((a) => axisDim(a, sweep.axes[a], points)), ...metrics.map((m) => metricDim(m, points))];
+  const built = [...axes.map((a) => axisDim(a, sweep.axes[a], points)), ...shown.map((m) => metricDim(m, points))];
   dims = built.map(({ key, log }) => ({ key, log }));
   const dimensions = built.map(({ key, log, ...d }) => {
     const k = kept[key];
@@ -157,8 +160,9 @@ export async function refreshParcoords() {
   if (typeof div.removeAllListeners === 'function') div.removeAllListeners('plotly_restyle');
   div.on('plotly_restyle', () => setBrush(brushed(div)));
   const left = got.total - points.length;
+  const none = empty.length ? ` · ${empty.join(', ')}: no value in this sweep` : '';
   note(`${points.length.toLocaleString('en')} computed points${left ? ` (${left.toLocaleString('en')} more without a value for every chosen metric, or past ${MAX_LINES.toLocaleString('en')}, not drawn)` : ''}`
-    + ' · drag along an axis to filter the table; click the axis off the band to clear.');
+    + `${none} · drag along an axis to filter the table; click the axis off the band to clear.`);
   div.dataset.drawn = String(my);
   const still = Object.values(kept).filter((r) => dims.some((d) => d.key === r.key));
   if (still.length !== Object.keys(kept).length) setBrush(still);  // a brushed metric was taken off

@@ -130,9 +130,10 @@ function renderSelectionBar() {
 }
 
 function onSelection(sel) {
+  const was = state.onlySelected;
   if (sel.source === 'phase' && sel.ids.size) state.onlySelected = true;
   if (!sel.ids.size) state.onlySelected = false;
-  if (state.onlySelected) {
+  if (state.onlySelected || was) {
     state.offset = 0;
     refreshTable();
   } else {
