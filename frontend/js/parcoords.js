@@ -1,13 +1,15 @@
-// parcoords.js: parallel coordinates (Plotly parcoords) of the selected sweep's points over the
-// axes that vary and the chosen metrics, coloured by the first metric. Parcoords has no log axis:
-// an axis whose grid is log-spaced, and a metric spanning two decades or more, are drawn as log10
-// of the value with ticks labelled at the grid's values (at decades for metrics). Brushing an
-// axis (its constraintrange) filters the points table (table.setBrush, in the values' own units).
+// parcoords.js: parallel coordinates of the selected sweep's points over the axes that vary and
+// the chosen metrics, coloured by the first metric (drawn by parcoords_figure.js in SVG: Plotly's
+// WebGL parcoords needs eval, which the page's CSP forbids). There is no log axis: an axis whose
+// grid is log-spaced, and a metric spanning two decades or more, are drawn as log10 of the value
+// with ticks labelled at the grid's values (at decades for metrics). Brushing an axis filters the
+// points table (table.setBrush, in the values' own units).
 // Data: the table route in pages of 5,000, at most MAX_LINES points (metrics asked for only).
 
 import { api } from './api.js';
 import { $, fmt, fmtValue, h } from './dom.js';
 import { PLOT_CONFIG } from './heatmap.js';
+import { bindBrushing, parcoordsFigure } from './parcoords_figure.js';
 import { store } from './state/store.js';
 import { setBrush } from './table.js';
 
@@ -18,7 +20,8 @@ const MAX_TICKS = 8;
 const THROTTLE_MS = 5000;
 let chosen = null;   // metric names shown (null: the defaults for the sweep)
 let seq = 0;
-let dims = [];       // [{key, log}] of the drawn dimensions, in order
+let drawn = null;    // {dims, colour} of the figure: the brushes redraw it without a fetch
+let brushes = {};    // {key: [lo, hi]} in drawn units (log10 on a log axis)
 
 const note = (text) => { $('#parcoords-note').textContent = text || ''; };
 const finite = (v) => typeof v === 'number' && Number.isFinite(v);
@@ -85,19 +88,27 @@ async function fetchPoints(id, metrics) {
   return { items: items.slice(0, MAX_LINES), total };
 }
 
-/** The brushed ranges of the drawn figure, in the values' units ([{key, lo, hi}]; the hull of several). */
-function brushed(div) {
-  const out = [];
-  const drawn = div.data && div.data[0] ? div.data[0].dimensions : [];
-  drawn.forEach((d, i) => {
-    const cr = d.constraintrange;
-    if (!cr || !cr.length || !dims[i]) return;
-    const flat = (Array.isArray(cr[0]) ? cr : [cr]).flat();
-    const [lo, hi] = [Math.min(...flat), Math.max(...flat)];
-    const back = (x) => (dims[i].log ? 10 ** x : x);
-    out.push({ key: dims[i].key, lo: back(lo), hi: back(hi) });
+/** The brushes in the values' own units ([{key, lo, hi}]), for the table's `where`. */
+function ranges() {
+  if (!drawn) return [];
+  return drawn.dims.filter((d) => brushes[d.key]).map((d) => {
+    const [lo, hi] = brushes[d.key].map((x) => (d.log ? 10 ** x : x));
+    return { key: d.key, lo, hi };
   });
-  return out;
+}
+
+function paint() {
+  const div = document.getElementById(DIV);
+  const fig = parcoordsFigure(drawn.dims, drawn.colour, brushes);
+  return window.Plotly.react(div, fig.data, fig.layout, { ...PLOT_CONFIG, staticPlot: false }).then(() => {
+    bindBrushing(div, (key, range) => {
+      if (range) brushes[key] = range;
+      else delete brushes[key];
+      paint();
+      setBrush(ranges());
+    });
+    div.dataset.brushes = JSON.stringify(ranges());
+  });
 }
 
 function renderChoice() {
@@ -133,39 +144,31 @@ export async function refreshParcoords() {
   }
   if (my !== seq) return;
   const div = document.getElementById(DIV);
-  const kept = Object.fromEntries(brushed(div).map((r) => [r.key, r]));
   // a metric no point has (err_out without a reference) would empty the figure: it is left out, and said so
   const empty = metrics.filter((m) => !got.items.some((p) => finite(p.metrics[m].mean)));
   const shown = metrics.filter((m) => !empty.includes(m));
   const points = got.items.filter((p) => shown.every((m) => finite(p.metrics[m].mean)));
   const axes = ['alpha', 'D', 'L', 'M'].filter((a) => sweep.axes[a].length > 1);
+  const before = Object.keys(brushes).length;
   if (!points.length || !shown.length) {
     window.Plotly.purge(div);
-    dims = [];
-    note('No computed point has a value for every chosen metric yet.');
-    return;
+    drawn = null;
+    brushes = {};
+    note('No computed point has a value for any chosen metric yet.');
+  } else {
+    const dims = [...axes.map((a) => axisDim(a, sweep.axes[a], points)), ...shown.map((m) => metricDim(m, points))];
+    const was = Object.fromEntries((drawn ? drawn.dims : []).map((d) => [d.key, d.log]));
+    drawn = { dims, colour: axes.length };
+    // a brush stays while its axis is drawn in the same units (a metric may turn log as results arrive)
+    brushes = Object.fromEntries(Object.entries(brushes).filter(([k]) => dims.some((d) => d.key === k && d.log === was[k])));
+    await paint();
+    const left = got.total - points.length;
+    const none = empty.length ? ` · ${empty.join(', ')}: no value in this sweep` : '';
+    note(`${points.length.toLocaleString('en')} computed points${left ? ` (${left.toLocaleString('en')} more without a value for every chosen metric, or past ${MAX_LINES.toLocaleString('en')}, not drawn)` : ''}`
+      + `${none} · drag along an axis to filter the table; click the axis to clear its range.`);
+    div.dataset.drawn = String(my);
   }
-  const built = [...axes.map((a) => axisDim(a, sweep.axes[a], points)), ...shown.map((m) => metricDim(m, points))];
-  dims = built.map(({ key, log }) => ({ key, log }));
-  const dimensions = built.map(({ key, log, ...d }) => {
-    const k = kept[key];
-    return k ? { ...d, constraintrange: log ? [Math.log10(k.lo), Math.log10(k.hi)] : [k.lo, k.hi] } : d;
-  });
-  const colour = built[axes.length];
-  const data = [{ type: 'parcoords', dimensions, line: { color: colour.values, colorscale: 'Viridis', showscale: true,
-    colorbar: { title: { text: colour.label, side: 'right' }, thickness: 12 } } }];
-  const layout = { margin: { l: 60, r: 80, t: 48, b: 24 }, paper_bgcolor: '#ffffff',
-    font: { family: 'system-ui, -apple-system, Segoe UI, Roboto, sans-serif', size: 12, color: '#1f2933' } };
-  await window.Plotly.react(div, data, layout, PLOT_CONFIG);
-  if (typeof div.removeAllListeners === 'function') div.removeAllListeners('plotly_restyle');
-  div.on('plotly_restyle', () => setBrush(brushed(div)));
-  const left = got.total - points.length;
-  const none = empty.length ? ` · ${empty.join(', ')}: no value in this sweep` : '';
-  note(`${points.length.toLocaleString('en')} computed points${left ? ` (${left.toLocaleString('en')} more without a value for every chosen metric, or past ${MAX_LINES.toLocaleString('en')}, not drawn)` : ''}`
-    + `${none} · drag along an axis to filter the table; click the axis off the band to clear.`);
-  div.dataset.drawn = String(my);
-  const still = Object.values(kept).filter((r) => dims.some((d) => d.key === r.key));
-  if (still.length !== Object.keys(kept).length) setBrush(still);  // a brushed metric was taken off
+  if (Object.keys(brushes).length !== before) setBrush(ranges());  // a brushed metric was taken off
 }
 
 let last = 0;
@@ -188,7 +191,8 @@ export function clearParcoords() {
   clearTimeout(timer);
   timer = null;
   chosen = null;
-  dims = [];
+  drawn = null;
+  brushes = {};
   window.Plotly.purge(document.getElementById(DIV));
   note('');
 }

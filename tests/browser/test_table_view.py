@@ -4,6 +4,7 @@ filters the table. Against a live server and its worker, on a 60-point sweep."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -15,10 +16,10 @@ from tests.browser.test_views import click_cell, heat_z
 
 pytestmark = pytest.mark.browser
 
-# 10 log-spaced alphas x 6 evenly spaced depths: 60 points, more than one page of 50
+# 10 log-spaced alphas x 6 evenly spaced depths (a log and a linear axis): 60 points, more than one page of 50
 TABLE_SPEC: dict[str, Any] = {
     "name": "table fixture",
-    "grid": {"alpha": {"geom": [0.25, 16, 10]}, "D": [8], "L": [2, 3, 4, 5, 6, 8], "M": [8]},
+    "grid": {"alpha": {"geom": [0.25, 16, 10]}, "D": [8], "L": [2, 3, 4, 5, 6, 7], "M": [8]},
     "settings": {"seeds": 2, "steps": 3},
 }
 
@@ -117,37 +118,43 @@ def test_rows_and_cells_highlight_each_other(dash: Any, table_sweep: dict[str, A
 def test_parallel_coordinates_brushing_filters_the_table(dash: Any, table_sweep: dict[str, Any]) -> None:
     sid, page = table_sweep["id"], dash.page
     open_table(dash, sid)
-    dims = dash.wait(lambda: page.evaluate(
-        "() => { const gd = document.getElementById('parcoords'); return gd.data && gd.data[0].dimensions.map("
-        "d => ({label: d.label, tickvals: d.tickvals || null, ticktext: d.ticktext || null})); }"), 20, "parcoords")
-    labels = [d["label"] for d in dims]
-    assert labels[:2] == ["α", "L"] and "feature_update" in labels
+    layout = dash.wait(lambda: page.evaluate(
+        "() => { const gd = document.getElementById('parcoords'); return gd.layout && gd.layout.meta ? "
+        "{meta: gd.layout.meta, margin: gd.layout.margin, xr: gd.layout.xaxis.range, yr: gd.layout.yaxis.range, "
+        "ticks: gd.layout.annotations.filter(a => a.x === 0 && a.xanchor === 'right').map(a => a.text)} : null; }"),
+        20, "the parallel coordinates")
+    dims = layout["meta"]["dims"]
+    assert [d["label"] for d in dims[:2]] == ["α", "L"] and "feature_update" in [d["label"] for d in dims]
     alpha, depth = dims[0], dims[1]
-    assert alpha["ticktext"][0] == "0.25" and alpha["ticktext"][-1] == "16"  # log-spaced: log10 positions
-    assert abs(alpha["tickvals"][0] - (-0.60206)) < 1e-4 and abs(alpha["tickvals"][-1] - 1.20412) < 1e-4
-    assert depth["tickvals"] == [2, 3, 4, 5, 6, 8]  # evenly spaced: its own values
+    assert alpha["log"] and not depth["log"]  # log-spaced alphas are drawn as log10 of the value
+    assert abs(alpha["span"][0] - math.log10(0.25)) < 1e-9 and abs(alpha["span"][1] - math.log10(16)) < 1e-9
+    assert depth["span"] == [2, 7]
+    assert layout["ticks"][0] == "0.25" and layout["ticks"][-1] == "16"  # ticks at the grid's values
+    lines = [t for t in dash.traces("parcoords") if (t["meta"] or {}).get("role") == "in"]
+    assert sum(t["x"].count(None) for t in lines) == 60  # one polyline per point
     dash.shot("parcoords")
 
-    # brush alpha in 1..4 (log10 0..0.602) with the mouse along the alpha axis
-    box = page.evaluate("""() => { const gd = document.getElementById('parcoords');
-        const axis = gd.querySelectorAll('.axis-brush')[0].getBoundingClientRect();
-        const fl = gd._fullLayout; const top = gd.getBoundingClientRect().top + fl._size.t;
-        return {x: axis.left + axis.width / 2, top, h: fl._size.h}; }""")
-    lo, hi = -0.60206, 1.20412  # the axis spans the data: alpha 0.25 (bottom) to 16 (top)
-    y_of = lambda v: box["top"] + box["h"] * (hi - v) / (hi - lo)  # noqa: E731
-    page.mouse.move(box["x"], y_of(0.62))
+    # drag along the alpha axis from 0.31 to 0.69 of its height: alpha 1 to 4 (grid steps 3 to 6 of 9)
+    box = page.locator("#parcoords").bounding_box()
+    m, (y0, y1) = layout["margin"], layout["yr"]
+    x0, x1 = layout["xr"]
+    x = box["x"] + m["l"] + (0 - x0) / (x1 - x0) * (box["width"] - m["l"] - m["r"])  # the alpha axis, at x = 0
+    y_at = lambda t: box["y"] + m["t"] + (y1 - t) / (y1 - y0) * (box["height"] - m["t"] - m["b"])  # noqa: E731
+    page.mouse.move(x, y_at(0.31))
     page.mouse.down()
-    page.mouse.move(box["x"], y_of(0.3), steps=4)
-    page.mouse.move(box["x"], y_of(-0.02), steps=4)
+    page.mouse.move(x, y_at(0.5), steps=3)
+    page.mouse.move(x, y_at(0.69), steps=3)
     page.mouse.up()
-    constraint = dash.wait(lambda: page.evaluate(
-        "() => document.getElementById('parcoords').data[0].dimensions[0].constraintrange"), 10, "a brush")
-    flat = [v for r in (constraint if isinstance(constraint[0], list) else [constraint]) for v in r]
-    want_alpha = [a for a in table_sweep["axes"]["alpha"] if 10 ** min(flat) <= a <= 10 ** max(flat)]
-    assert want_alpha and 0.25 not in want_alpha and 16 not in want_alpha
-    total = 6 * len(want_alpha)
-    expect(page.get_by_test_id("table-range")).to_contain_text(f"of {total} point")
+    want_alpha = [a for a in table_sweep["axes"]["alpha"] if 0.99 <= a <= 4.01]
+    assert len(want_alpha) == 4
+    expect(page.get_by_test_id("table-range")).to_have_text("1–24 of 24 points")
     expect(page.get_by_test_id("table-note")).to_contain_text("Brushed on the parallel coordinates: alpha")
     shown = dash.api(f"/sweeps/{sid}/table", ids=",".join(map(str, shown_ids(dash))), limit=100)["items"]
-    assert {r["alpha"] for r in shown} <= set(want_alpha)
+    assert sorted({r["alpha"] for r in shown}) == want_alpha
+    greyed = [t for t in dash.traces("parcoords") if (t["meta"] or {}).get("role") == "out"]
+    assert sum(t["x"].count(None) for t in greyed) == 36  # the others drawn grey
     dash.shot("parcoords-brushed")
+
+    # a click on the axis clears its range: the whole sweep again
+    page.mouse.click(x, y_at(0.5))
+    expect(page.get_by_test_id("table-range")).to_have_text("1–50 of 60 points")
