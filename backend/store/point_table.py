@@ -67,7 +67,7 @@ def _filters(q: TableQuery) -> list[ColumnElement[bool]]:
     if q.regimes:
         out.append(result_table.c.regime.in_(list(q.regimes)))
     if q.ids:
-        out.append(Point.id.in_(list(q.ids)))
+        out.append(sweep_point.c.point_id.in_(list(q.ids)))
     for r in q.ranges:
         col = _column(r.key)
         if r.lo is not None:
@@ -77,11 +77,23 @@ def _filters(q: TableQuery) -> list[ColumnElement[bool]]:
     return out
 
 
-def _base(columns: Sequence[Any], sweep_id: int, q: TableQuery) -> Any:
-    return (select(*columns).select_from(sweep_point)
-            .join(Point, Point.id == sweep_point.c.point_id)
-            .outerjoin(result_table, result_table.c.point_id == Point.id)
-            .where(and_(sweep_point.c.sweep_id == sweep_id, *_filters(q))))
+def _needs(q: TableQuery, keys: Sequence[str]) -> tuple[bool, bool]:
+    """Whether the filters and `keys` (sort keys) read point's columns, and result's."""
+    keys = [*keys, *(r.key for r in q.ranges)]
+    on_result = bool(q.regimes) or any(k == "regime" or k in METRIC_NAMES for k in keys)
+    on_point = bool(q.statuses) or any(k in AXES or k == "status" for k in keys)
+    return on_point, on_result
+
+
+def _base(columns: Sequence[Any], sweep_id: int, q: TableQuery, point: bool, result: bool) -> Any:
+    """SELECT columns FROM the sweep's points, joined to point and result only where needed: a
+    join per row is most of the cost on a large sweep (sweep_point alone counts 20,000 in ~2 ms)."""
+    query = select(*columns).select_from(sweep_point)
+    if point:
+        query = query.join(Point, Point.id == sweep_point.c.point_id)
+    if result:
+        query = query.outerjoin(result_table, result_table.c.point_id == sweep_point.c.point_id)
+    return query.where(and_(sweep_point.c.sweep_id == sweep_id, *_filters(q)))
 
 
 def point_table(session: Session, sweep_id: int, q: TableQuery) -> tuple[list[dict[str, Any]], int]:
@@ -90,15 +102,21 @@ def point_table(session: Session, sweep_id: int, q: TableQuery) -> tuple[list[di
     Points without a value for the sort key (not computed, or a null metric) come last in either
     order; ties are broken by point id, so pages never overlap. Rows: {id, alpha, D, L, M, status,
     regime, metrics: {name: {mean, stderr, n}}} with `q.metrics` only."""
-    total = session.execute(_base([func.count()], sweep_id, q)).scalar_one()
-    key = _column(q.sort)
+    total = session.execute(_base([func.count()], sweep_id, q, *_needs(q, ()))).scalar_one()
+    # the page's ids first, sorted over as few columns as possible; then its rows in full
+    key = _column(q.sort) if q.sort != "id" else sweep_point.c.point_id
     ordered = key.desc() if q.descending else key.asc()
+    ids_query = (_base([sweep_point.c.point_id], sweep_id, q, *_needs(q, (q.sort,)))
+                 .order_by(key.is_(None), ordered, sweep_point.c.point_id).offset(q.offset).limit(q.limit))
+    ids = list(session.scalars(ids_query))
+    if not ids:
+        return [], total
     stats = [result_table.c[f"{m}_{part}"] for m in q.metrics for part in ("mean", "stderr", "n")]
-    query = (_base([Point.id, Point.alpha, Point.D, Point.L, Point.M, Point.status, result_table.c.regime, *stats],
-                   sweep_id, q)
-             .order_by(key.is_(None), ordered, Point.id).offset(q.offset).limit(q.limit))
+    query = (select(Point.id, Point.alpha, Point.D, Point.L, Point.M, Point.status, result_table.c.regime, *stats)
+             .outerjoin(result_table, result_table.c.point_id == Point.id).where(Point.id.in_(ids)))
+    rows = {row[0]: row for row in session.execute(query)}
     items = []
-    for row in session.execute(query):
+    for row in (rows[i] for i in ids):
         values = row[7:]
         metrics = {m: {"mean": json_number(values[3 * k]), "stderr": json_number(values[3 * k + 1]),
                        "n": values[3 * k + 2] or 0} for k, m in enumerate(q.metrics)}
