@@ -102,15 +102,16 @@ def point_table(session: Session, sweep_id: int, q: TableQuery) -> tuple[list[di
     Points without a value for the sort key (not computed, or a null metric) come last in either
     order; ties are broken by point id, so pages never overlap. Rows: {id, alpha, D, L, M, status,
     regime, metrics: {name: {mean, stderr, n}}} with `q.metrics` only."""
-    total = session.execute(_base([func.count()], sweep_id, q, *_needs(q, ()))).scalar_one()
-    # the page's ids first, sorted over as few columns as possible; then its rows in full
+    # the page's ids first, sorted over as few columns as possible, with the filtered count in the
+    # same pass (a window over the rows before OFFSET/LIMIT); then the page's rows in full
     key = _column(q.sort) if q.sort != "id" else sweep_point.c.point_id
     ordered = key.desc() if q.descending else key.asc()
-    ids_query = (_base([sweep_point.c.point_id], sweep_id, q, *_needs(q, (q.sort,)))
+    ids_query = (_base([sweep_point.c.point_id, func.count().over()], sweep_id, q, *_needs(q, (q.sort,)))
                  .order_by(key.is_(None), ordered, sweep_point.c.point_id).offset(q.offset).limit(q.limit))
-    ids = list(session.scalars(ids_query))
-    if not ids:
-        return [], total
+    found = session.execute(ids_query).all()
+    if not found:  # past the end, or nothing passes: the count on its own
+        return [], session.execute(_base([func.count()], sweep_id, q, *_needs(q, ()))).scalar_one()
+    ids, total = [row[0] for row in found], found[0][1]
     stats = [result_table.c[f"{m}_{part}"] for m in q.metrics for part in ("mean", "stderr", "n")]
     query = (select(Point.id, Point.alpha, Point.D, Point.L, Point.M, Point.status, result_table.c.regime, *stats)
              .outerjoin(result_table, result_table.c.point_id == Point.id).where(Point.id.in_(ids)))
