@@ -103,7 +103,8 @@ def test_rows_and_cells_highlight_each_other(dash: Any, table_sweep: dict[str, A
 
     # phase -> table: a clicked cell selects its point alone; the table shows its row, selected
     dash.wait(lambda: heat_z(dash), 20, "the heatmap")
-    click_cell(dash, "phase-heatmap", 7, 4)
+    heat = dash.traces("phase-heatmap")[0]
+    click_cell(dash, "phase-heatmap", heat["x"][7], heat["y"][4])  # at the cell's centre (L is log-positioned)
     clicked = phase["point_id"][4][7]
     expect(page.get_by_test_id("detail-title")).to_contain_text(f"Point #{clicked}")
     page.get_by_test_id("tab-table").click()
