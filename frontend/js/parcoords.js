@@ -9,7 +9,7 @@
 import { api } from './api.js';
 import { $, fmt, fmtValue, h } from './dom.js';
 import { PLOT_CONFIG } from './heatmap.js';
-import { bindBrushing, parcoordsFigure } from './parcoords_figure.js';
+import { MAX_DRAWN, bindBrushing, parcoordsFigure } from './parcoords_figure.js';
 import { store } from './state/store.js';
 import { setBrush } from './table.js';
 
@@ -165,6 +165,7 @@ export async function refreshParcoords() {
     const left = got.total - points.length;
     const none = empty.length ? ` · ${empty.join(', ')}: no value in this sweep` : '';
     note(`${points.length.toLocaleString('en')} computed points${left ? ` (${left.toLocaleString('en')} more without a value for every chosen metric, or past ${MAX_LINES.toLocaleString('en')}, not drawn)` : ''}`
+      + `${points.length > MAX_DRAWN ? ` · every ${Math.ceil(points.length / MAX_DRAWN)}th drawn` : ''}`
       + `${none} · drag along an axis to filter the table; click the axis to clear its range.`);
     div.dataset.drawn = String(my);
   }

@@ -4,11 +4,15 @@
 // (headless Chromium, remote desktops) show nothing. Here each dimension is a vertical axis at
 // x = 0, 1, ..., n - 1 with its values scaled to [0, 1]; each point is one polyline, in K colour
 // bins of the colour dimension (one 'lines' trace per bin, NaN-free by construction), grey when a
-// brush leaves it out. Brushes are {key: [lo, hi]} in drawn units (log10 for a log axis).
+// brush leaves it out; at most MAX_DRAWN lines. Brushes are {key: [lo, hi]} in drawn units
+// (log10 for a log axis).
 
 import { fmt } from './dom.js';
 
 const K = 8;  // colour bins
+// Most polylines drawn: past it every k-th point is drawn (SVG paths of 20,000 lines take seconds);
+// the spans, the ticks and the brushes' filtering of the table still use every point.
+export const MAX_DRAWN = 5000;
 const VIRIDIS = ['#440154', '#46327e', '#365c8d', '#277f8e', '#1fa187', '#4ac16d', '#a0da39', '#fde725'];
 const OUT = 'rgba(150, 156, 165, 0.25)';
 const MARGIN = { l: 56, r: 96, t: 34, b: 16 };
@@ -37,7 +41,8 @@ export function parcoordsFigure(dims, colour, brushes) {
   const count = dims[0].values.length;
   const bins = Array.from({ length: K + 1 }, () => ({ x: [], y: [] }));  // bin K: left out by a brush
   const limits = dims.map((d) => brushes[d.key] || null);
-  for (let p = 0; p < count; p += 1) {
+  const step = Math.ceil(count / MAX_DRAWN);
+  for (let p = 0; p < count; p += step) {
     const inside = limits.every((r, i) => !r || (dims[i].values[p] >= r[0] && dims[i].values[p] <= r[1]));
     const c = norm[colour](dims[colour].values[p]);
     const bin = inside ? Math.min(K - 1, Math.max(0, Math.floor(c * K))) : K;
@@ -78,7 +83,7 @@ export function parcoordsFigure(dims, colour, brushes) {
     font: { family: 'system-ui, -apple-system, Segoe UI, Roboto, sans-serif', size: 12, color: '#1f2933' },
     xaxis: { range: [-0.35, n - 0.65], visible: false, fixedrange: true },
     yaxis: { range: YR, visible: false, fixedrange: true }, shapes, annotations,
-    meta: { dims: dims.map((d, i) => ({ key: d.key, label: d.label, log: d.log, span: spans[i] })) },
+    meta: { step, dims: dims.map((d, i) => ({ key: d.key, label: d.label, log: d.log, span: spans[i] })) },
   };
   return { data, layout };
 }
