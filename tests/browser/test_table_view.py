@@ -73,9 +73,10 @@ def test_the_table_sorts_filters_and_pages(dash: Any, table_sweep: dict[str, Any
     want = sum(v >= lo for v in values)
     expect(page.get_by_test_id("table-range")).to_contain_text(f"of {want} point")
     assert sorted(shown_ids(dash)) == sorted(api_ids(dash, sid, regime=regime, where=f"laziness:{lo!r}:"))
+    wide = "document.documentElement.scrollWidth"
     for width in (1400, 800):  # the wide table scrolls inside its panel: the page itself never gets wider
         page.set_viewport_size({"width": width, "height": 1100})
-        dash.wait(lambda w=width: page.evaluate("document.documentElement.scrollWidth") <= w, 5, f"no overflow at {width}")
+        dash.wait(lambda w=width: page.evaluate(wide) <= w, 5, f"no overflow at {width}")
         dash.shot(f"table-{width}")
 
 
