@@ -22,7 +22,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend import __version__, apidocs
-from backend.api import analysis, claims, exports, health, meta, phase, points, sweeps
+from backend.api import analysis, claims, exports, health, meta, phase, points, sweeps, table
 from backend.api.deps import Reader
 from backend.api.errors import (
     MethodNotAllowed,
@@ -81,7 +81,7 @@ def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
     for module in (health, meta):  # always open: monitoring, and what the page needs to sign in
         router.include_router(module.router)
-    for module in (sweeps, points, phase, exports, analysis, claims):  # RESPHASE_REQUIRE_TOKEN_FOR_READS
+    for module in (sweeps, points, table, phase, exports, analysis, claims):  # RESPHASE_REQUIRE_TOKEN_FOR_READS
         router.include_router(module.router, dependencies=[Reader])
     return router
 

@@ -87,6 +87,8 @@ class Point(Base):
         Index("ix_point_axes", "D", "M", "L", "alpha"),
         Index("ix_point_status_heartbeat", "status", "heartbeat_at"),
         Index("ix_point_status_dispatched", "status", "dispatched_at"),
+        # covers the points table's filters and sorts (backend/store/point_table.py)
+        Index("ix_point_table", "id", "status", "alpha", "D", "L", "M"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -146,6 +148,8 @@ result_table = Table(
     Column("dtype", String(16), nullable=False),
     Column("host", String(200), nullable=False),
     Column("created_at", DateTime, nullable=False, default=utcnow),
+    # covers the points table's regime and metric filters and sorts (backend/store/point_table.py)
+    Index("ix_result_table", "point_id", "regime", *(f"{name}_mean" for name in METRIC_NAMES)),
 )
 
 

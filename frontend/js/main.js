@@ -11,13 +11,15 @@ import { loadOverlays } from './overlays.js';
 import { clearPhase, initPhase, refreshPhase, renderPhaseControls } from './phase.js';
 import { showPoint, refreshPoint } from './detail.js';
 import { renderRefinement } from './refinement.js';
+import { clearParcoords, refreshParcoords, refreshParcoordsSoon } from './parcoords.js';
 import { store } from './state/store.js';
 import { mergeSummary, poll, renderHeader, setSelected } from './sweeps.js';
+import { initTable, refreshTable, resetTable } from './table.js';
 
 const PHASE_KEYS = ['x', 'y', 'metric', 'agg', 'log', 'fixed', 'ov', 'custom'];
 const LINES_KEYS = ['lmetric', 'along', 'group', 'lfixed', 'pred'];
-const TABS = ['phase', 'lines', 'detail', 'claims'];
-const dirty = { phase: true, lines: true, claims: true };
+const TABS = ['phase', 'lines', 'table', 'detail', 'claims'];
+const dirty = { phase: true, lines: true, table: true, claims: true };
 
 // Report CSP violations loudly (tests fail on console errors).
 window.__cspViolations = [];
@@ -27,7 +29,7 @@ document.addEventListener('securitypolicyviolation', (e) => {
 });
 
 /** Redraw a panel now if it is visible, else when its tab is opened. */
-function refresh(panel) {
+function refresh(panel, soon = false) {
   if (!store.sweep) return;
   if (store.view.tab !== panel) {
     dirty[panel] = true;
@@ -36,7 +38,11 @@ function refresh(panel) {
   dirty[panel] = false;
   if (panel === 'phase') refreshPhase();
   else if (panel === 'lines') refreshLines();
-  else refreshClaims();
+  else if (panel === 'table') {
+    refreshTable();
+    if (soon) refreshParcoordsSoon();
+    else refreshParcoords();
+  } else refreshClaims();
 }
 
 function showTab(tab) {
@@ -54,6 +60,8 @@ function onSweep(summary) {
   renderPhaseControls();
   renderLinesControls();
   clearClaims();
+  resetTable();
+  clearParcoords();
   if (!summary) {
     clearPhase();
     clearLines();
@@ -61,6 +69,7 @@ function onSweep(summary) {
   }
   dirty.phase = true;
   dirty.lines = true;
+  dirty.table = true;
   dirty.claims = true;
   refresh(store.view.tab in dirty ? store.view.tab : 'phase');
 }
@@ -114,14 +123,17 @@ async function boot() {
   initForm();
   initPhase();
   initLines();
+  initTable();
   await loadOverlays();
   for (const t of TABS) $(`#tab-${t}`).addEventListener('click', () => store.update({ tab: t }));
   store.on('view', onView);
   store.on('sweep', onSweep);
   store.on('summary', renderRefinement);
+  store.on('selection', () => refresh('phase'));  // ring the selected points' cells
   store.on('results', () => {
     refresh('phase');
     refresh('lines');
+    refresh('table', true);
     refresh('claims');
     refreshPoint();
   });

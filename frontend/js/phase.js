@@ -10,6 +10,8 @@ import { attachFigureActions, sliceCsv } from './export.js';
 import { formatFixed } from './format.js';
 import { draw, heatmapFigure, scatterFigure } from './heatmap.js';
 import { boundaryTraces, overlayTraces, renderOverlayControls } from './overlays.js';
+import { selectionTraces } from './selection_layer.js';
+import { select, toggle } from './state/selection.js';
 import { store } from './state/store.js';
 
 const HEATMAP = 'phase-heatmap';
@@ -161,7 +163,7 @@ export async function refreshPhase() {
   await Promise.all(['metric', 'regime'].map((mode) => {
     const opts = figureOpts(mode, plan);
     const fig = raw ? heatmapFigure(slices[0].slice, opts) : scatterFigure(cells, opts);
-    fig.data.push(...extra.traces);
+    fig.data.push(...extra.traces, ...selectionTraces(ctx));
     fig.layout.title = { text: titleOf(mode, plan), x: 0.01, xanchor: 'left', y: 0.985, yanchor: 'top', font: { size: 12 } };
     const div = document.getElementById(mode === 'metric' ? HEATMAP : REGIME);
     return draw(div, fig).then(() => bindClick(div));
@@ -186,7 +188,14 @@ function clickedPoint(ev) {
 
 function onClick(ev) {
   const id = clickedPoint(ev);
-  if (id !== null && id !== undefined) store.update({ point: id, tab: 'detail' });
+  if (id === null || id === undefined) return;
+  // shift-click adds the cell's point to the selection (and stays); a plain click selects it alone
+  if (ev.event && ev.event.shiftKey) {
+    toggle(id, 'phase');
+    return;
+  }
+  select([id], 'phase');
+  store.update({ point: id, tab: 'detail' });
 }
 
 /** (Re)bind the click handler after each draw (a full replot drops Plotly's listeners). */
