@@ -45,6 +45,9 @@ class Limits(BaseSettings):
     max_io_dim: int = Field(4096, ge=1, description="largest d_in or d_out")
     max_axis_values: int = Field(1000, ge=1, description="values on one grid axis")
     max_body_bytes: int = Field(256 * 1024, ge=1024)
+    max_memory_bytes_per_worker: int = Field(16 * 1024**3, ge=1024**2,
+                                             description="peak tensor bytes of a sweep's largest ensemble on one "
+                                                         "worker (backend/memory.py)")
 
 
 class Settings(BaseSettings):

@@ -14,6 +14,8 @@ import torch
 
 from backend import __version__
 from backend.grid import PointSpec, group_by_shape
+from backend.memory import CPU_MEMORY_BUDGET  # bytes one ensemble chunk may hold on the CPU
+from backend.memory import member_bytes as _member_bytes  # the one memory model (torch-free)
 from backend.results import PointOutcome, Provenance, SeedRun
 from worker.reference import ReferenceLimit, ReferenceStore, ensure_references, reference_key
 from worker.resnet import Problem, ResNetConfig
@@ -22,9 +24,6 @@ from worker.train import Member, MemberResult, StepHook, train_ensemble
 
 # Called with each finished point (progress bars, database writes).
 PointHook = Callable[[PointOutcome], None]
-
-CPU_MEMORY_BUDGET = 2 * 1024**3  # bytes of tensors one ensemble chunk may hold on the CPU
-
 
 def resolve_device(spec: str = "auto") -> torch.device:
     """`auto` picks CUDA, then MPS, then the CPU; `cpu`, `cuda`, `cuda:N`, `mps` are taken as
@@ -52,9 +51,8 @@ def resolve_device(spec: str = "auto") -> torch.device:
 
 
 def member_bytes(cfg: ResNetConfig, n_samples: int, itemsize: int) -> int:
-    """Peak tensor bytes one member needs: U, V, their initial copies and gradients (6 of
-    L x M x D), and the forward cache (L x N x (D + M))."""
-    return itemsize * (6 * cfg.L * cfg.M * cfg.D + cfg.L * n_samples * (cfg.D + cfg.M) + 4 * n_samples * cfg.D)
+    """Peak tensor bytes one member needs (backend.memory.member_bytes)."""
+    return _member_bytes(cfg.D, cfg.L, cfg.M, n_samples, itemsize)
 
 
 def _memory_budget(device: torch.device) -> int:
