@@ -87,7 +87,8 @@ def sweep_peak(points: Iterable[PointSpec]) -> MemoryPeak:
 
 
 def gib(n: float) -> str:
-    return f"{n / 1024**3:.3g} GiB"
+    """Bytes as GiB, or TiB from 1024 GiB on."""
+    return f"{n / 1024**4:.3g} TiB" if n >= 1024**4 else f"{n / 1024**3:.3g} GiB"
 
 
 def memory_violation(peak: MemoryPeak, limits: Limits) -> LimitViolation | None:

@@ -4,6 +4,7 @@
 
 import { api, setToken } from './api.js';
 import { claimsPending, clearClaims, refreshClaims } from './claims.js';
+import { COMPARE_KEYS, clearCompare, comparePending, refreshCompare } from './compare.js';
 import { $ } from './dom.js';
 import { initForm } from './form.js';
 import { clearLines, initLines, refreshLines, renderLinesControls } from './lines.js';
@@ -16,8 +17,8 @@ import { mergeSummary, poll, renderHeader, setSelected } from './sweeps.js';
 
 const PHASE_KEYS = ['x', 'y', 'metric', 'agg', 'log', 'fixed', 'ov', 'custom'];
 const LINES_KEYS = ['lmetric', 'along', 'group', 'lfixed', 'pred'];
-const TABS = ['phase', 'lines', 'detail', 'claims'];
-const dirty = { phase: true, lines: true, claims: true };
+const TABS = ['phase', 'lines', 'detail', 'claims', 'compare'];
+const dirty = { phase: true, lines: true, claims: true, compare: true };
 
 // Report CSP violations loudly (tests fail on console errors).
 window.__cspViolations = [];
@@ -36,6 +37,7 @@ function refresh(panel) {
   dirty[panel] = false;
   if (panel === 'phase') refreshPhase();
   else if (panel === 'lines') refreshLines();
+  else if (panel === 'compare') refreshCompare();
   else refreshClaims();
 }
 
@@ -55,6 +57,7 @@ function onSweep(summary) {
   renderLinesControls();
   clearClaims();
   if (!summary) {
+    clearCompare();
     clearPhase();
     clearLines();
     return;
@@ -62,6 +65,7 @@ function onSweep(summary) {
   dirty.phase = true;
   dirty.lines = true;
   dirty.claims = true;
+  dirty.compare = true;
   refresh(store.view.tab in dirty ? store.view.tab : 'phase');
 }
 
@@ -83,6 +87,7 @@ function onView(changed) {
     renderLinesControls();
     refresh('lines');
   }
+  if (!newSweep && [...PHASE_KEYS, ...COMPARE_KEYS].some((k) => changed.has(k))) refresh('compare');
   if (changed.has('point')) showPoint(v.point);
 }
 
@@ -123,10 +128,11 @@ async function boot() {
     refresh('phase');
     refresh('lines');
     refresh('claims');
+    refresh('compare');
     refreshPoint();
   });
   // the claims also read other sweeps (the controls): follow them while they compute
-  store.on('polled', () => { if (claimsPending()) refresh('claims'); });
+  store.on('polled', () => { if (claimsPending()) refresh('claims'); if (comparePending()) refresh('compare'); });
   store.on('created', (summary) => {
     mergeSummary(summary);
     store.update({ sweep: summary.id, point: null, fixed: {}, lfixed: {}, tab: 'phase', ov: null, custom: [] }, { push: true });
