@@ -69,6 +69,7 @@ export const api = {
   retry: (id) => post(`/sweeps/${id}/retry`),
   phase: (id, params, signal) => get(`/sweeps/${id}/phase`, params, signal),
   point: (id) => get(`/points/${id}`),
+  pointProgress: (id) => get(`/points/${id}/progress`),
   fit: (id, params) => get(`/sweeps/${id}/fit`, params),
   boundaries: (id, params) => get(`/sweeps/${id}/boundaries`, params),
   claims: (id) => get(`/sweeps/${id}/claims`),
