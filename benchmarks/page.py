@@ -1,4 +1,5 @@
-"""Benchmark: how fast the dashboard draws a 100 x 100 (10,000-cell) phase diagram in Chromium.
+"""Benchmark: how fast the dashboard draws a 100 x 100 (10,000-cell) phase diagram in Chromium,
+and a comparison of two such sweeps side by side (2 x 10,000 cells).
 
     python -m benchmarks.page [--reps 7] [--size 100] [--json]
 
@@ -8,6 +9,9 @@ function, `timeRender` of frontend/js/heatmap.js: a synthetic /phase-shaped slic
 the Plotly figure and drawn with Plotly.react (performance.now() around both, plus one animation
 frame for the paint). The data is already in memory: this is the "drawn after its data arrives"
 time. Prints the median, min and max over --reps draws, for the metric heatmap and the regime map.
+The comparison (`timeCompare` of frontend/js/compare.js) matches two synthetic slices (B's grid one
+alpha step up from A's, so their union has one column more), builds both figures on the union
+grid with one colour range and draws them side by side, timed the same way.
 """
 
 from __future__ import annotations
@@ -48,6 +52,29 @@ TIME_RENDER = """async ([reps, n, mode]) => {
 }"""
 
 
+TIME_COMPARE = """async ([reps, n]) => {
+  const m = await import('/js/compare.js');
+  const divs = [0, 1].map(() => {
+    const div = document.createElement('div');
+    div.style.width = '700px';
+    div.style.height = '600px';
+    document.body.append(div);
+    return div;
+  });
+  const times = [];
+  for (let k = 0; k < reps; k++) times.push(await m.timeCompare(divs[0], divs[1], n, n));
+  divs.forEach((d) => d.remove());
+  return times;
+}"""
+
+
+def measure_compare(page: Any, reps: int, size: int) -> list[float]:
+    """Milliseconds to match two size x size slices and draw them side by side (after a warm-up)."""
+    page.evaluate(TIME_COMPARE, [1, size])
+    times: list[float] = page.evaluate(TIME_COMPARE, [reps, size])
+    return times
+
+
 def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     """`resphase up` on a free port; returns the process and its base URL once /health answers 200."""
     port = free_port()
@@ -72,7 +99,9 @@ def measure(base: str, reps: int, size: int) -> dict[str, list[float]]:
             page.goto(f"{base}/")
             page.wait_for_selector("body[data-ready='1']", timeout=30000)
             page.evaluate(TIME_RENDER, [1, size, "metric"])  # warm-up: JIT, fonts, Plotly's first layout
-            return {mode: page.evaluate(TIME_RENDER, [reps, size, mode]) for mode in ("metric", "regime")}
+            times = {mode: page.evaluate(TIME_RENDER, [reps, size, mode]) for mode in ("metric", "regime")}
+            times["compare"] = measure_compare(page, reps, size)
+            return times
         finally:
             browser.close()
 
@@ -101,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for mode in times:
             r = result[mode]
-            print(f"{cells:,}-cell {mode} heatmap: median {r['median_ms']:.0f} ms (min {r['min_ms']:.0f}, "
+            what = f"2 x {cells:,}-cell comparison" if mode == "compare" else f"{cells:,}-cell {mode} heatmap"
+            print(f"{what}: median {r['median_ms']:.0f} ms (min {r['min_ms']:.0f}, "
                   f"max {r['max_ms']:.0f}, {args.reps} draws); budget {BUDGET_MS:.0f} ms -> "
                   f"{BUDGET_MS / r['median_ms']:.1f}x under")
     return 0 if all(result[m]["median_ms"] < BUDGET_MS for m in times) else 1
