@@ -13,8 +13,8 @@ let follow = 0;
 
 function figure(prog) {
   const data = prog.loss_per_seed.map((c, s) => ({
-    type: 'scatter', mode: 'lines', name: `seed ${s}`, x: prog.at_steps, y: c, meta: { role: 'seed' },
-    line: { width: 1.5 }, hovertemplate: `seed ${s}, step %{x}: %{y:.4g}<extra></extra>`,
+    type: 'scatter', mode: prog.at_steps.length < 30 ? 'lines+markers' : 'lines', name: `seed ${s}`, x: prog.at_steps, y: c,
+    meta: { role: 'seed' }, line: { width: 1.5 }, marker: { size: 5 }, hovertemplate: `seed ${s}, step %{x}: %{y:.4g}<extra></extra>`,
   }));
   return {
     data,

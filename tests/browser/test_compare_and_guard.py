@@ -140,3 +140,24 @@ def test_a_huge_sweep_asks_first_and_a_shape_that_cannot_fit_is_refused(dash: An
     assert len(httpx.get(f"{dash.base}/api/v1/sweeps").json()) == before
     for width in (1400, 800):
         shot_at(dash, width, "memory-refused")
+
+
+TIME_COMPARE = """async (reps) => {
+  const m = await import('/js/compare.js');
+  const divs = [0, 1].map(() => { const d = document.createElement('div'); d.style.width = '700px';
+    d.style.height = '600px'; document.body.append(d); return d; });
+  const times = [];
+  for (let k = 0; k < reps; k++) times.push(await m.timeCompare(divs[0], divs[1], 100, 100));
+  const shape = [divs[0].data[0].z.length, divs[0].data[0].z[0].length];
+  divs.forEach((d) => d.remove());
+  return {times, shape};
+}"""
+
+
+def test_a_comparison_of_two_10k_cell_sweeps_draws_under_a_second(dash: Any) -> None:
+    dash.open()
+    dash.page.evaluate(TIME_COMPARE, 1)  # warm-up
+    result = dash.page.evaluate(TIME_COMPARE, 3)
+    assert result["shape"] == [100, 101]  # the union grid: B's alphas one step up
+    times = sorted(result["times"])
+    assert times[1] < 1000, times
