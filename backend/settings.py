@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # Seconds without a heartbeat after which a running point is returned to the queue.
     lease_timeout_s: float = 60.0
     heartbeat_interval_s: float = 5.0
+    # How often a worker writes the loss so far of the points it trains (GET /points/{id}/progress).
+    progress_interval_s: float = Field(2.0, gt=0)
     max_attempts: int = 3
     # Dispatch is owned by the database: a queued point that no worker has claimed this many
     # seconds after it was last sent to the broker is sent again by the reaper (claims are

@@ -29,7 +29,8 @@ LONG = {"name": "long point", "grid": {"alpha": [1], "D": [32], "L": [128], "M":
 def up(tmp_path: Path) -> Iterator[httpx.Client]:
     port = free_port()
     settings = Settings(data_dir=tmp_path / "data")
-    env = resphase_env(settings)
+    # writes every 0.5 s (2 s by default), so that even a fast machine shows a few before the end
+    env = resphase_env(settings, RESPHASE_PROGRESS_INTERVAL_S="0.5")
     env.pop("RESPHASE_DATABASE_URL"), env.pop("RESPHASE_BROKER_URL")
     proc = start(["up", "--port", str(port), "--data-dir", str(settings.data_dir)], env, tmp_path / "up.log")
     try:

@@ -1,7 +1,7 @@
 """Per-step loss curves while a point trains: the loss buffers of the ensembles training now
 (ProgressBoard, fed by the engine's on_losses hook) and a thread that writes the curves so far to
-the database every PROGRESS_INTERVAL_S (ProgressWriter; backend/store/progress.py), so that
-GET /points/{id}/progress shows a long point's loss as it trains.
+the database every RESPHASE_PROGRESS_INTERVAL_S (2 s, Settings.progress_interval_s; ProgressWriter,
+backend/store/progress.py), so that GET /points/{id}/progress shows a long point's loss as it trains.
 
 The training loop pays nothing for it: it fills the buffer it always fills, and this thread reads
 it (a float64 (E, K + 1) CPU tensor, NaN for the steps not done yet) on its own schedule.
@@ -21,7 +21,6 @@ from backend.store.progress import Progress, write_progress
 
 log = logging.getLogger(__name__)
 
-PROGRESS_INTERVAL_S = 2.0  # at most one write of every running point's curve per interval
 PROGRESS_SAMPLES = 200  # steps kept per curve (evenly spread, first and last included)
 
 
@@ -71,10 +70,9 @@ class ProgressBoard:
 
 
 class ProgressWriter(threading.Thread):
-    """Writes the board's curves every PROGRESS_INTERVAL_S, only those that moved since the last write."""
+    """Writes the board's curves every `interval_s`, only those that moved since the last write."""
 
-    def __init__(self, db: Database, board: ProgressBoard, owner: str,
-                 interval_s: float = PROGRESS_INTERVAL_S) -> None:
+    def __init__(self, db: Database, board: ProgressBoard, owner: str, interval_s: float) -> None:
         super().__init__(name="resphase-progress", daemon=True)
         self.db, self.board, self.owner, self.interval_s = db, board, owner, interval_s
         self._stop_event = threading.Event()

@@ -110,7 +110,8 @@ def run_batch(ctx: WorkerContext, point_ids: Sequence[int]) -> dict[str, Any]:
     keeper = LeaseKeeper(ctx, ids)
     keeper.start()
     board = ProgressBoard({spec.content_hash: pid for pid, spec in zip(ids, specs, strict=True)})
-    writer = ProgressWriter(ctx.db, board, ctx.name)  # the loss so far, every ~2 s (worker/progress.py)
+    # the loss so far, every progress_interval_s (2 s; worker/progress.py)
+    writer = ProgressWriter(ctx.db, board, ctx.name, s_.progress_interval_s)
     writer.start()
 
     def on_step(_step: int, _steps: int) -> None:
