@@ -45,6 +45,9 @@ class Limits(BaseSettings):
     max_io_dim: int = Field(4096, ge=1, description="largest d_in or d_out")
     max_axis_values: int = Field(1000, ge=1, description="values on one grid axis")
     max_body_bytes: int = Field(256 * 1024, ge=1024)
+    max_memory_bytes_per_worker: int = Field(16 * 1024**3, ge=1024**2,
+                                             description="peak tensor bytes of a sweep's largest ensemble on one "
+                                                         "worker (backend/memory.py)")
 
 
 class Settings(BaseSettings):
@@ -73,6 +76,8 @@ class Settings(BaseSettings):
     # Seconds without a heartbeat after which a running point is returned to the queue.
     lease_timeout_s: float = 60.0
     heartbeat_interval_s: float = 5.0
+    # How often a worker writes the loss so far of the points it trains (GET /points/{id}/progress).
+    progress_interval_s: float = Field(2.0, gt=0)
     max_attempts: int = 3
     # Dispatch is owned by the database: a queued point that no worker has claimed this many
     # seconds after it was last sent to the broker is sent again by the reaper (claims are

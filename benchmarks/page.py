@@ -1,5 +1,6 @@
 """Benchmark: how fast the dashboard draws a 100 x 100 (10,000-cell) phase diagram in Chromium,
-and serves and shows the points table of a 20,000-point sweep.
+and serves and shows the points table of a 20,000-point sweep,
+and a comparison of two such sweeps side by side (2 x 10,000 cells).
 
     python -m benchmarks.page [--reps 7] [--size 100] [--table-points 20000] [--json]
 
@@ -12,6 +13,10 @@ time. Prints the median, min and max over --reps draws, for the metric heatmap a
 The points table (benchmarks/page_table.py): a sweep of --table-points synthetic points is put in
 the server's database before it starts; its first pages are timed over HTTP and in the page
 (--table-points 0 leaves it out).
+
+The comparison (`timeCompare` of frontend/js/compare.js) matches two synthetic slices (B's grid one
+alpha step up from A's, so their union has one column more), builds both figures on the union
+grid with one colour range and draws them side by side, timed the same way.
 """
 
 from __future__ import annotations
@@ -53,6 +58,29 @@ TIME_RENDER = """async ([reps, n, mode]) => {
 }"""
 
 
+TIME_COMPARE = """async ([reps, n]) => {
+  const m = await import('/js/compare.js');
+  const divs = [0, 1].map(() => {
+    const div = document.createElement('div');
+    div.style.width = '700px';
+    div.style.height = '600px';
+    document.body.append(div);
+    return div;
+  });
+  const times = [];
+  for (let k = 0; k < reps; k++) times.push(await m.timeCompare(divs[0], divs[1], n, n));
+  divs.forEach((d) => d.remove());
+  return times;
+}"""
+
+
+def measure_compare(page: Any, reps: int, size: int) -> list[float]:
+    """Milliseconds to match two size x size slices and draw them side by side (after a warm-up)."""
+    page.evaluate(TIME_COMPARE, [1, size])
+    times: list[float] = page.evaluate(TIME_COMPARE, [reps, size])
+    return times
+
+
 def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     """`resphase up` on a free port; returns the process and its base URL once /health answers 200."""
     port = free_port()
@@ -79,6 +107,7 @@ def measure(base: str, reps: int, size: int, table_sweep: int | None = None) -> 
             page.wait_for_selector("body[data-ready='1']", timeout=30000)
             page.evaluate(TIME_RENDER, [1, size, "metric"])  # warm-up: JIT, fonts, Plotly's first layout
             out: dict[str, Any] = {m: page.evaluate(TIME_RENDER, [reps, size, m]) for m in ("metric", "regime")}
+            out["compare"] = measure_compare(page, reps, size)
             if table_sweep is not None:
                 out["table"] = page_table.time_browser(page, base, table_sweep, reps)
             return out
@@ -116,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for mode in times:
             r = result[mode]
-            print(f"{cells:,}-cell {mode} heatmap: median {r['median_ms']:.0f} ms (min {r['min_ms']:.0f}, "
+            what = f"2 x {cells:,}-cell comparison" if mode == "compare" else f"{cells:,}-cell {mode} heatmap"
+            print(f"{what}: median {r['median_ms']:.0f} ms (min {r['min_ms']:.0f}, "
                   f"max {r['max_ms']:.0f}, {args.reps} draws); budget {BUDGET_MS:.0f} ms -> "
                   f"{BUDGET_MS / r['median_ms']:.1f}x under")
         if server is not None and table is not None:

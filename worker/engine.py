@@ -5,6 +5,7 @@ This is the one entry point the CLI (`resphase run`) and the Celery tasks share.
 
 from __future__ import annotations
 
+import functools
 import math
 import socket
 import time
@@ -14,6 +15,8 @@ import torch
 
 from backend import __version__
 from backend.grid import PointSpec, group_by_shape
+from backend.memory import CPU_MEMORY_BUDGET  # bytes one ensemble chunk may hold on the CPU
+from backend.memory import member_bytes as _member_bytes  # the one memory model (torch-free)
 from backend.results import PointOutcome, Provenance, SeedRun
 from worker.reference import ReferenceLimit, ReferenceStore, ensure_references, reference_key
 from worker.resnet import Problem, ResNetConfig
@@ -22,9 +25,9 @@ from worker.train import Member, MemberResult, StepHook, train_ensemble
 
 # Called with each finished point (progress bars, database writes).
 PointHook = Callable[[PointOutcome], None]
-
-CPU_MEMORY_BUDGET = 2 * 1024**3  # bytes of tensors one ensemble chunk may hold on the CPU
-
+# Called as each ensemble chunk of a shape group starts: (the group's points, the chunk's first
+# member, its loss buffer (E_chunk, K + 1), filled in as it trains). Members are point-major.
+GroupLossesHook = Callable[[Sequence[PointSpec], int, torch.Tensor], None]
 
 def resolve_device(spec: str = "auto") -> torch.device:
     """`auto` picks CUDA, then MPS, then the CPU; `cpu`, `cuda`, `cuda:N`, `mps` are taken as
@@ -52,9 +55,8 @@ def resolve_device(spec: str = "auto") -> torch.device:
 
 
 def member_bytes(cfg: ResNetConfig, n_samples: int, itemsize: int) -> int:
-    """Peak tensor bytes one member needs: U, V, their initial copies and gradients (6 of
-    L x M x D), and the forward cache (L x N x (D + M))."""
-    return itemsize * (6 * cfg.L * cfg.M * cfg.D + cfg.L * n_samples * (cfg.D + cfg.M) + 4 * n_samples * cfg.D)
+    """Peak tensor bytes one member needs (backend.memory.member_bytes)."""
+    return _member_bytes(cfg.D, cfg.L, cfg.M, n_samples, itemsize)
 
 
 def _memory_budget(device: torch.device) -> int:
@@ -65,13 +67,16 @@ def _memory_budget(device: torch.device) -> int:
 
 
 def train_chunked(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: float,
-                  steps: int, on_step: StepHook | None = None) -> list[MemberResult]:
-    """train_ensemble over chunks of members small enough for the device's memory."""
+                  steps: int, on_step: StepHook | None = None,
+                  on_losses: Callable[[int, torch.Tensor], None] | None = None) -> list[MemberResult]:
+    """train_ensemble over chunks of members small enough for the device's memory; on_losses gets
+    each chunk's first member and loss buffer."""
     per_member = member_bytes(cfg, problem.X.shape[0], problem.X.element_size())
     chunk = max(1, _memory_budget(problem.X.device) // max(per_member, 1))
     results: list[MemberResult] = []
     for start in range(0, len(members), chunk):
-        results += train_ensemble(cfg, problem, members[start:start + chunk], eta, steps, on_step)
+        hook = None if on_losses is None else functools.partial(on_losses, start)
+        results += train_ensemble(cfg, problem, members[start:start + chunk], eta, steps, on_step, hook)
     return results
 
 
@@ -101,12 +106,14 @@ def _seed_runs(results: Sequence[MemberResult], ref: ReferenceLimit | None) -> l
 
 def compute_shape_group(group: Sequence[PointSpec], device: torch.device,
                         refs: dict[str, ReferenceLimit], on_step: StepHook | None = None,
-                        ) -> list[PointOutcome]:
+                        on_losses: GroupLossesHook | None = None) -> list[PointOutcome]:
     """Train every point of one shape (all their alphas and seeds) as one ensemble."""
     s = group[0].settings
     run = network_run(group, device)
     start = time.perf_counter()
-    results = run.train(on_step, train_chunked)
+    train = train_chunked if on_losses is None else functools.partial(
+        train_chunked, on_losses=functools.partial(on_losses, group))
+    results = run.train(on_step, train)
     elapsed = time.perf_counter() - start
     provenance = Provenance(__version__, torch.__version__, str(device), s.dtype, socket.gethostname())
     outcomes = []
@@ -119,13 +126,13 @@ def compute_shape_group(group: Sequence[PointSpec], device: torch.device,
 
 def compute_points(points: Sequence[PointSpec], device: torch.device, store: ReferenceStore,
                    on_point: PointHook | None = None, on_step: StepHook | None = None,
-                   ) -> list[PointOutcome]:
+                   on_losses: GroupLossesHook | None = None) -> list[PointOutcome]:
     """Results of `points` in their order: references first (cached in `store`), then one
     ensemble per shape, cheapest shapes first."""
     refs = ensure_references(points, store, device, on_step, train=train_chunked)
     by_hash: dict[str, PointOutcome] = {}
     for group in group_by_shape(points).values():
-        for outcome in compute_shape_group(group, device, refs, on_step):
+        for outcome in compute_shape_group(group, device, refs, on_step, on_losses):
             by_hash[outcome.point.content_hash] = outcome
             if on_point is not None:
                 on_point(outcome)

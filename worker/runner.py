@@ -21,8 +21,10 @@ from backend.queue import TaskQueue, dispatch
 from backend.settings import Settings
 from backend.store import Database
 from backend.store.points import claim, heartbeat, point_spec, record, release
+from backend.store.progress import clear_progress
 from backend.store.references import get_reference, put_reference
 from worker.engine import compute_points, resolve_device
+from worker.progress import ProgressBoard, ProgressWriter
 from worker.reference import ReferenceLimit
 
 log = logging.getLogger(__name__)
@@ -107,25 +109,37 @@ def run_batch(ctx: WorkerContext, point_ids: Sequence[int]) -> dict[str, Any]:
         return {"claimed": 0, "recorded": 0}
     keeper = LeaseKeeper(ctx, ids)
     keeper.start()
+    board = ProgressBoard({spec.content_hash: pid for pid, spec in zip(ids, specs, strict=True)})
+    # the loss so far, every progress_interval_s (2 s; worker/progress.py)
+    writer = ProgressWriter(ctx.db, board, ctx.name, s_.progress_interval_s)
+    writer.start()
 
     def on_step(_step: int, _steps: int) -> None:
         if keeper.lost_all.is_set():
             raise Cancelled()
 
     try:
-        outcomes = compute_points(specs, ctx.device, DbReferenceStore(ctx.db), on_step=on_step)
+        outcomes = compute_points(specs, ctx.device, DbReferenceStore(ctx.db), on_step=on_step,
+                                  on_losses=board.on_losses)
     except Cancelled:
         log.info("batch of %d points cancelled", len(ids))
+        writer.stop()
+        with ctx.db.session() as s:
+            clear_progress(s, ids)
         return {"claimed": len(ids), "recorded": 0, "cancelled": True}
     except Exception:
         error = traceback.format_exc()
         log.error("batch failed: %s", error)
+        writer.stop()
         with ctx.db.session() as s:
+            clear_progress(s, ids)
             batches = release(s, ids, ctx.name, error, s_.max_attempts)
         dispatch(ctx.db, ctx.queue, batches)  # what the broker refuses, the reaper sends later
         return {"claimed": len(ids), "recorded": 0, "error": error.splitlines()[-1]}
     finally:
         keeper.stop()
+        writer.stop()
     with ctx.db.session() as s:
         written = record(s, list(zip(ids, outcomes, strict=True)), ctx.name)
+        clear_progress(s, ids)  # the result's loss_curves are the whole curves now
     return {"claimed": len(ids), "recorded": len(written)}

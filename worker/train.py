@@ -34,6 +34,9 @@ DIVERGENCE_FACTOR = 1e6
 
 # Called after each step with (step, steps); raising from it stops training (cooperative cancel).
 StepHook = Callable[[int, int], None]
+# Called once, before the first step, with the (E, K + 1) float64 loss buffer the loop fills in
+# (NaN until a step is done): a reader on another thread sees the curves so far at no cost here.
+LossesHook = Callable[[Tensor], None]
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,8 @@ def _bad_members(loss: Tensor, loss0: Tensor, h_out: Tensor, work: _Working) -> 
 
 
 def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: float,
-                   steps: int, on_step: StepHook | None = None) -> list[MemberResult]:
+                   steps: int, on_step: StepHook | None = None, on_losses: LossesHook | None = None,
+                   ) -> list[MemberResult]:
     """Train every member for `steps` full-batch GD steps; return their diagnostics in order.
 
     All members run as one batched computation on problem's device and dtype.
@@ -156,6 +160,8 @@ def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member
     work = _Working.start(cfg, U0, V0, s, lr, N)
 
     losses = torch.full((E, steps + 1), math.nan, dtype=torch.float64)
+    if on_losses is not None:
+        on_losses(losses)
     diverged_at: list[int | None] = [None] * E
     init_deviation = torch.zeros(E, dtype=torch.float64)
     loss0 = torch.zeros(E, dtype=dtype, device=device)

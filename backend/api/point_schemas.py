@@ -79,3 +79,17 @@ class PointDetailPublic(BaseModel):
     curves: CurvesPublic | None
     timing_s: float | None = Field(description="Seconds its shape group took, shared out per point")
     provenance: ProvenancePublic | None
+
+
+class PointProgressPublic(BaseModel):
+    """The loss of a point so far, while it trains (the worker writes it every ~2 s)."""
+
+    point_id: int
+    status: PointStatus
+    step: int | None = Field(description="Steps done so far; null before the worker's first write, or once the "
+                                         "result is recorded (GET /points/{id} has the whole curves then)")
+    steps: int | None = Field(description="The point's K (null with step)")
+    at_steps: list[int] = Field(description="The steps sampled (at most 200 of 0..step, both ends included)")
+    loss_per_seed: list[list[float | None]] = Field(description="Per seed, the MSE at those steps (null after "
+                                                                "divergence)")
+    updated_at: str | None = Field(description="When the worker wrote it, ISO 8601 UTC with a Z")

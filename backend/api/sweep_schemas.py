@@ -80,6 +80,11 @@ class SweepPublic(BaseModel):
     estimated_flops: float = Field(description="FLOPs of every point and of the references they need")
     estimated_s: float = Field(description="Compute time on one CPU worker (backend.grid.estimate_seconds), "
                                            "estimated at submission")
+    peak_memory_bytes: int | None = Field(None, description="POST /sweeps/validate only: tensor bytes of the "
+                                                            "largest ensemble on one CPU worker, chunked as the "
+                                                            "engine chunks it (backend/memory.py)")
+    peak_memory_shape: dict[str, int] | None = Field(None, description="POST /sweeps/validate only: D, L, M of "
+                                                                       "that ensemble")
     counts: dict[str, int] = Field(description="Points per status: queued, running, done, diverged, failed, "
                                                "cancelled (empty for a draft)")
     progress: float = Field(description="Finished points (done, diverged, failed, cancelled) over n_points")

@@ -30,6 +30,7 @@ from backend.api.deps import (
 from backend.api.errors import responses
 from backend.api.sweep_schemas import Dispatch, SweepPublic, sweep_draft, sweep_public
 from backend.grid import LimitViolation, PointSpec, SweepSpec, check_limits, expand, expanded_axes
+from backend.memory import MemoryPeak, memory_violation, sweep_peak
 from backend.queue import TaskQueue, dispatch
 from backend.refine_spec import refine_violation
 from backend.settings import Limits
@@ -49,14 +50,20 @@ def _limit_detail(violations: list[LimitViolation]) -> list[dict[str, Any]]:
              "limit_value": v.limit_value, "value": v.value} for v in violations]
 
 
-def _validated_points(spec: SweepSpec, limits: Limits) -> tuple[list[PointSpec], dict[str, list[float]]]:
-    """The spec's points and achieved axes; 422 naming each limit it is over."""
+def _validated_points(spec: SweepSpec, limits: Limits) -> tuple[list[PointSpec], dict[str, list[float]], MemoryPeak]:
+    """The spec's points, achieved axes and peak memory per worker; 422 naming each limit it is over
+    (the memory limit once the others hold: it needs the points)."""
     axes = expanded_axes(spec.grid, limits)  # once per request: expansion and checks share it
     over_budget = refine_violation(spec.refine, math.prod(len(v) for v in axes.values()), limits)
     violations = check_limits(spec, limits, axes) + ([LimitViolation(*over_budget)] if over_budget else [])
     if violations:
         raise HTTPException(422, _limit_detail(violations))
-    return expand(spec, limits, axes), axes
+    points = expand(spec, limits, axes)
+    peak = sweep_peak(points)
+    too_big = memory_violation(peak, limits)
+    if too_big is not None:
+        raise HTTPException(422, _limit_detail([too_big]))
+    return points, axes, peak
 
 
 def _not_found(sweep_id: int) -> HTTPException:
@@ -73,13 +80,16 @@ def _summary(session: Session, sweep_id: int, dispatch: Dispatch | None = None) 
 
 @router.post("/validate", response_model=SweepPublic, dependencies=[Auth, Costly], responses=responses(400, 413, 429))
 def validate_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep) -> SweepPublic:
-    """Check a spec and report its point count, reuse and cost without creating anything."""
-    points, axes = _validated_points(spec, settings.limits)
+    """Check a spec and report its point count, reuse, cost (FLOPs, estimated_s) and the peak memory
+    of its largest ensemble on one worker, without creating anything. 422 names each limit it is
+    over, max_memory_bytes_per_worker included."""
+    points, axes, peak = _validated_points(spec, settings.limits)
     with db.read_session() as s:
         reused = repo.count_reusable(s, [p.content_hash for p in points])
     cost = repo.sweep_cost(points, spec.settings)
-    return sweep_draft(spec.name, axes, spec.settings.model_dump(mode="json"), len(points), reused, cost.flops,
-                       cost.seconds)
+    draft = sweep_draft(spec.name, axes, spec.settings.model_dump(mode="json"), len(points), reused, cost.flops,
+                        cost.seconds)
+    return draft.model_copy(update={"peak_memory_bytes": peak.bytes, "peak_memory_shape": peak.shape})
 
 
 def _dispatched(db: Database, queue: TaskQueue, sweep_id: int, batches: list[list[int]]) -> Dispatch:
@@ -106,7 +116,7 @@ def create_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep, queue: Queue
     again, and queued ones that are stuck (never sent, or still unclaimed
     RESPHASE_DISPATCH_TIMEOUT_S after their last send) are sent again. (A plain dict: the claims
     route calls this function to create its control sweeps.)"""
-    points, axes = _validated_points(spec, settings.limits)
+    points, axes, _peak = _validated_points(spec, settings.limits)
     created = transact(db, lambda s: repo.create_sweep(s, spec, points, axes, settings.dispatch_timeout_s,
                                                        owner=who.name))
     sent = _dispatched(db, queue, created.sweep_id, created.batches)

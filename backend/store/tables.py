@@ -153,6 +153,20 @@ result_table = Table(
 )
 
 
+point_progress = Table(
+    "point_progress",
+    Base.metadata,
+    # The loss of a point while it trains (worker/progress.py writes it every ~2 s; removed once the
+    # result is recorded, whose loss_curves are the whole curves).
+    Column("point_id", ForeignKey("point.id", ondelete="CASCADE"), primary_key=True),
+    Column("step", Integer, nullable=False),  # steps done so far
+    Column("steps", Integer, nullable=False),  # K
+    Column("at_steps", JSON, nullable=False),  # the steps sampled (<= PROGRESS_SAMPLES of 0..step)
+    Column("loss_per_seed", JSON, nullable=False),  # per seed, the MSE at those steps (null after divergence)
+    Column("updated_at", DateTime, nullable=False),
+)
+
+
 class Reference(Base):
     """A cached reference limit (seed-averaged large network), keyed by its content hash."""
 

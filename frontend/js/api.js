@@ -70,6 +70,7 @@ export const api = {
   phase: (id, params, signal) => get(`/sweeps/${id}/phase`, params, signal),
   point: (id) => get(`/points/${id}`),
   table: (id, params, signal) => get(`/sweeps/${id}/table`, params, signal),
+  pointProgress: (id) => get(`/points/${id}/progress`),
   fit: (id, params) => get(`/sweeps/${id}/fit`, params),
   boundaries: (id, params) => get(`/sweeps/${id}/boundaries`, params),
   claims: (id) => get(`/sweeps/${id}/claims`),

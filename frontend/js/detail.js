@@ -7,6 +7,7 @@ import { floorLabel } from './categories.js';
 import { $, fmt, h } from './dom.js';
 import { attachFigureActions, toCsv } from './export.js';
 import { draw } from './heatmap.js';
+import { liveCurve, stopFollowing } from './live_curve.js';
 import { store } from './state/store.js';
 
 const DIV = 'detail-loss';
@@ -80,6 +81,7 @@ function lossFigure(p) {
 
 export async function showPoint(id) {
   const my = ++seq;
+  stopFollowing();
   const root = $('#detail');
   if (id === null || id === undefined) {
     current = null;
@@ -106,7 +108,7 @@ export async function showPoint(id) {
     flagList(p.flags),
     p.error ? h('pre', { class: 'error-box', text: p.error }) : '',
     p.curves ? h('figure', { class: 'figure' }, h('div', { class: 'figure-bar' }, h('span', { class: 'figure-title', text: 'Loss' }), actions), plot)
-      : h('p', { class: 'muted', text: `No results yet (status: ${p.status}).` }),
+      : liveCurve(p.id, p.status), // the loss so far while it trains (live_curve.js)
     p.metrics ? metricsTable(p) : '',
   );
   if (p.curves) {

@@ -6,6 +6,7 @@
 import { api } from './api.js';
 import { RAW_AXES, axisLabel } from './axes.js';
 import { $, debounce, fmtFlops, fmtValue, h } from './dom.js';
+import { confirmLaunch, costText } from './guard.js';
 import { loadPresets } from './presets.js';
 import { buildRefine, fillRefine, readRefine, refineInput, refinePath } from './refine_fields.js';
 import {
@@ -184,7 +185,7 @@ function markInvalid(path) {
 
 function summaryText(r) {
   const reused = r.n_reused ? ` (${r.n_reused} already computed)` : '';
-  return `${r.n_points} point${r.n_points === 1 ? '' : 's'}${reused} × ${r.settings.seeds} seeds · est. ${fmtFlops(r.estimated_flops)}`;
+  return `${r.n_points} point${r.n_points === 1 ? '' : 's'}${reused} × ${r.settings.seeds} seeds · est. ${fmtFlops(r.estimated_flops)} · ${costText(r)}`;
 }
 
 const scheduleValidate = debounce(() => validate(), 250);
@@ -213,7 +214,10 @@ async function submit() {
   const button = form.querySelector('button[type=submit]');
   button.disabled = true;
   try {
-    const created = await api.create(spec());
+    const sp = spec();
+    // the guardrail: the draft's time and memory, confirmed in a dialog above the thresholds (guard.js)
+    if (!(await confirmLaunch(await api.validate(sp)))) return;
+    const created = await api.create(sp);
     clearErrors();
     store.emit('created', created);
   } catch (err) {

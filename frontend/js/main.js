@@ -4,6 +4,7 @@
 
 import { api, setToken } from './api.js';
 import { claimsPending, clearClaims, refreshClaims } from './claims.js';
+import { COMPARE_KEYS, clearCompare, comparePending, refreshCompare } from './compare.js';
 import { $ } from './dom.js';
 import { initForm } from './form.js';
 import { clearLines, initLines, refreshLines, renderLinesControls } from './lines.js';
@@ -18,8 +19,8 @@ import { initTable, refreshTable, resetTable } from './table.js';
 
 const PHASE_KEYS = ['x', 'y', 'metric', 'agg', 'log', 'fixed', 'ov', 'custom'];
 const LINES_KEYS = ['lmetric', 'along', 'group', 'lfixed', 'pred'];
-const TABS = ['phase', 'lines', 'table', 'detail', 'claims'];
-const dirty = { phase: true, lines: true, table: true, claims: true };
+const TABS = ['phase', 'lines', 'table', 'detail', 'claims', 'compare'];
+const dirty = { phase: true, lines: true, table: true, claims: true, compare: true };
 
 // Report CSP violations loudly (tests fail on console errors).
 window.__cspViolations = [];
@@ -42,7 +43,8 @@ function refresh(panel, soon = false) {
     refreshTable();
     if (soon) refreshParcoordsSoon();
     else refreshParcoords();
-  } else refreshClaims();
+  } else if (panel === 'compare') refreshCompare();
+  else refreshClaims();
 }
 
 function showTab(tab) {
@@ -63,6 +65,7 @@ function onSweep(summary) {
   resetTable();
   clearParcoords();
   if (!summary) {
+    clearCompare();
     clearPhase();
     clearLines();
     return;
@@ -71,6 +74,7 @@ function onSweep(summary) {
   dirty.lines = true;
   dirty.table = true;
   dirty.claims = true;
+  dirty.compare = true;
   refresh(store.view.tab in dirty ? store.view.tab : 'phase');
 }
 
@@ -92,6 +96,7 @@ function onView(changed) {
     renderLinesControls();
     refresh('lines');
   }
+  if (!newSweep && [...PHASE_KEYS, ...COMPARE_KEYS].some((k) => changed.has(k))) refresh('compare');
   if (changed.has('point')) showPoint(v.point);
 }
 
@@ -135,10 +140,11 @@ async function boot() {
     refresh('lines');
     refresh('table', true);
     refresh('claims');
+    refresh('compare');
     refreshPoint();
   });
   // the claims also read other sweeps (the controls): follow them while they compute
-  store.on('polled', () => { if (claimsPending()) refresh('claims'); });
+  store.on('polled', () => { if (claimsPending()) refresh('claims'); if (comparePending()) refresh('compare'); });
   store.on('created', (summary) => {
     mergeSummary(summary);
     store.update({ sweep: summary.id, point: null, fixed: {}, lfixed: {}, tab: 'phase', ov: null, custom: [] }, { push: true });

@@ -1,9 +1,10 @@
 // state/url.js: the whole view <-> the page URL's query string, so a copied link reopens it.
 //   ?sweep=3&tab=phase&x=alpha&y=L&metric=feature_update&agg=mean&log=1&fixed=D:16,M:64
 //    &ov=feature+learning,noise&f=alpha:sqrt(L)&lmetric=err_out&along=L&group=M&lfixed=alpha:1,D:16
-//    &pred=-1&point=17
+//    &pred=-1&point=17&cmp=4&cop=diff
 // `ov` lists the built-in overlays shown (absent: the defaults for the sweep's residual scale);
-// each `f` is a custom overlay "AXIS:FORMULA".
+// each `f` is a custom overlay "AXIS:FORMULA". `cmp` is the sweep compared with (compare.js), `cop`
+// how: side (by side), diff (A - B) or ratio (A / B).
 
 import { formatFixed, parseFixed } from '../format.js';
 
@@ -24,6 +25,8 @@ export const DEFAULT_VIEW = Object.freeze({
   lfixed: {},
   pred: '',
   point: null,
+  cmp: null,
+  cop: 'side',
 });
 
 function intOrNull(s) {
@@ -38,6 +41,8 @@ export function parseView(search) {
   const str = (k) => { if (q.has(k)) v[k] = q.get(k); };
   v.sweep = intOrNull(q.get('sweep'));
   v.point = intOrNull(q.get('point'));
+  v.cmp = intOrNull(q.get('cmp'));
+  if (['side', 'diff', 'ratio'].includes(q.get('cop'))) v.cop = q.get('cop');
   ['tab', 'x', 'y', 'metric', 'agg', 'lmetric', 'along', 'group', 'pred'].forEach(str);
   v.log = q.get('log') === '1';
   v.fixed = parseFixed(q.get('fixed'));
@@ -69,6 +74,8 @@ export function serializeView(v) {
   if (Object.keys(v.lfixed).length) q.set('lfixed', formatFixed(v.lfixed));
   if (v.pred !== '') q.set('pred', v.pred);
   if (v.point !== null) q.set('point', String(v.point));
+  if (v.cmp !== null) q.set('cmp', String(v.cmp));
+  if (v.cop !== 'side') q.set('cop', v.cop);
   return `?${q.toString()}`;
 }
 

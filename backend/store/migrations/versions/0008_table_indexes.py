@@ -5,8 +5,8 @@ on a 20,000-point SQLite sweep a first page sorted by err_out went from 130 to 4
 
 The metric names are a frozen copy of backend.metrics.METRIC_NAMES at this revision.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
