@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
-from backend.analysis.cells import AGGREGATES, aggregate_grid
+from backend.analysis.cells import AGGREGATES
 from backend.api.analysis_schemas import PhaseSlice
 from backend.api.deps import CostlyUnlessMean, ReadSession, sweep_or_404
 from backend.api.errors import responses
@@ -59,7 +59,4 @@ def get_phase(sweep_id: int, session: ReadSession, x: AxisName = "alpha", y: Axi
             raise HTTPException(422, f"fixed: {axis} is already the {'x' if axis == x else 'y'} axis")
         if not any(same_axis_value(v, value) for v in sweep.axes[axis]):
             raise HTTPException(422, f"fixed: {axis}={value:g} is not on the sweep's {axis} axis {sweep.axes[axis]}")
-    out = phase_slice(session, sweep, x, y, metric, values, per_seed=agg != "mean")
-    if agg != "mean":  # the stored seed mean is z; another aggregate is taken over each cell's seeds
-        out["z"] = aggregate_grid(out.pop("seeds"), agg)
-    return {**out, "agg": agg}
+    return {**phase_slice(session, sweep, x, y, metric, values, agg), "agg": agg}
