@@ -45,7 +45,7 @@ def sweep_cells(session: Session, sweep: Sweep, metric: str, agg: str, fixed: di
     (by point id; only those changed at or after `after` - OVERLAP_S when given), "total": every
     cell matching `fixed`, "cursor": the newest change among them (naive UTC; None: no cells)}."""
     changed = changed_at(session)
-    columns = [Point.id, *(getattr(Point, a) for a in AXES), changed, *cell_columns(metric, agg)]
+    columns = [Point.id, *(getattr(Point, a) for a in AXES), *cell_columns(metric, agg)]
     base = sweep_points_query(sweep, [func.count(), func.max(changed)], fixed)
     total, newest = session.execute(base).one()
     query = sweep_points_query(sweep, columns, fixed).order_by(Point.id)
@@ -54,5 +54,5 @@ def sweep_cells(session: Session, sweep: Sweep, metric: str, agg: str, fixed: di
     cells = []
     for row in session.execute(query):
         cell = {"point_id": row[0], **{a: row[1 + k] for k, a in enumerate(AXES)}}
-        cells.append({**cell, **cell_values(row[2 + len(AXES):], metric)})
+        cells.append({**cell, **cell_values(row[1 + len(AXES):], metric)})
     return {"cells": cells, "total": total, "cursor": None if newest is None else _as_datetime(newest)}
