@@ -182,6 +182,23 @@ def aggregate(values: Sequence[float | None]) -> Aggregate:
     return Aggregate(mean, math.sqrt(var / n), n)
 
 
+# The order statistics over seeds that the result table stores beside the mean (<metric>_median,
+# _min, _max), so a slice of any aggregate is one typed-column read. Over every seed's finite
+# value (diverged seeds included), as backend.analysis.cells.aggregate_seeds takes them.
+ORDER_STATS: tuple[str, ...] = ("median", "min", "max")
+
+
+def order_stats(values: Sequence[float | None]) -> dict[str, float | None]:
+    """{"median", "min", "max"} of the finite values (None for each when there is none); the
+    median of an even count is the mean of the two middle values."""
+    finite = sorted(v for v in values if v is not None and math.isfinite(v))
+    n = len(finite)
+    if n == 0:
+        return dict.fromkeys(ORDER_STATS)
+    mid = finite[n // 2] if n % 2 else (finite[n // 2 - 1] + finite[n // 2]) / 2.0
+    return {"median": mid, "min": finite[0], "max": finite[-1]}
+
+
 def json_number(x: float | None) -> float | None:
     """Non-finite numbers become None (JSON null)."""
     return x if x is not None and math.isfinite(x) else None

@@ -2,11 +2,11 @@
 and the CLI and API print. Torch-free.
 
 One serializer, two steps: `PointOutcome.result_row()` is the stored form (the `result` table's
-columns: per metric the seed mean, standard error and count, the per-seed documents, the loss
-curves, timing and provenance), and `point_document(config, content_hash, row)` turns such a row
-into the JSON object of `resphase run --json` and GET /points/{id}. `PointOutcome.to_json()` is
-`point_document` of its own row, so what a worker prints and what the API reads back are the same
-object by construction."""
+columns: per metric the seed mean, standard error and count and the median, min and max over
+seeds, the per-seed documents, the loss curves, timing and provenance), and
+`point_document(config, content_hash, row)` turns such a row into the JSON object of `resphase
+run --json` and GET /points/{id}. `PointOutcome.to_json()` is `point_document` of its own row, so
+what a worker prints and what the API reads back are the same object by construction."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from backend.grid import PointSpec
 from backend.jsonsafe import finite_or_none
-from backend.metrics import METRIC_NAMES, Aggregate, aggregate, classify, point_flags
+from backend.metrics import METRIC_NAMES, Aggregate, aggregate, classify, order_stats, point_flags
 
 PROVENANCE_FIELDS: tuple[str, ...] = ("resphase_version", "torch_version", "device", "dtype", "host")
 
@@ -86,7 +86,11 @@ class PointOutcome:
         for name, agg in self.aggregates().items():
             row[f"{name}_mean"], row[f"{name}_stderr"] = finite_or_none(agg.mean), finite_or_none(agg.stderr)
             row[f"{name}_n"] = agg.n
-        row["seeds"] = self.seed_docs()
+        seeds = self.seed_docs()
+        for name in METRIC_NAMES:  # over every seed's value, as a slice's seed aggregate takes them
+            for stat, value in order_stats([s["metrics"].get(name) for s in seeds]).items():
+                row[f"{name}_{stat}"] = value
+        row["seeds"] = seeds
         row["loss_curves"] = [[finite_or_none(v) for v in s.loss_curve] for s in self.seeds]
         row["timing_s"] = self.timing_s
         row.update({k: getattr(self.provenance, k) for k in PROVENANCE_FIELDS})

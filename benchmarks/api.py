@@ -1,6 +1,7 @@
 """Benchmark: the API's read paths over a large sweep, and submitting a 20,000-point sweep.
 
-    python -m benchmarks.api [--points 100000] [--backends sqlite,postgres] [--repeats 30] [--json]
+    python -m benchmarks.api [--points 100000] [--backends sqlite,postgres] [--repeats 30]
+        [--connections 8] [--load-seconds 10] [--list-sweeps 1000] [--json]
 
 Per backend (SQLite: a file in a temporary directory; PostgreSQL: a scratch database
 `resphase_bench_<hex>` created through the admin URL and dropped at the end):
@@ -19,6 +20,12 @@ Per backend (SQLite: a file in a temporary directory; PostgreSQL: a scratch data
    in the cursor chain, a status-filtered page, a walk over every page) and the whole-sweep CSV
    export (streamed; rows/s). Each request's time runs from sending it to having read the whole
    body; p50 and p95 are over `--repeats` requests (fewer for the walk and the export).
+   Under load (benchmarks.api_load): `--connections` clients at once, each on its own keep-alive
+   connection asking for gzip, repeat the big slice (means, then medians), the whole sweep's
+   cells (GET /cells, what a derived-axis view reads) and the sweep list for `--load-seconds`
+   each; p50/p95 over every request of every client, and requests/s. The sweep list is also timed
+   alone (limit 50 as the page polls it, and 500) over `--list-sweeps` stored sweeps (the filled
+   one and one-point queued ones).
 4. Submit. POST /api/v1/sweeps with a new `--submit-points` sweep (all points new: a fresh
    problem seed each time), which commits the points and then sends one task per shape to
    Celery's filesystem broker in the server's data directory (no worker consumes them).
@@ -56,8 +63,9 @@ from backend.main import create_app
 from backend.settings import Settings
 from backend.store import Database
 from benchmarks.api_fill import FillReport, fill
+from benchmarks.api_load import fill_sweeps, load, time_list
 from benchmarks.api_report import format_report, loadavg, machine_info, targets
-from benchmarks.api_timing import API, Op, time_export, time_phase, time_points, time_submit
+from benchmarks.api_timing import API, Op, phase_cases, time_export, time_phase, time_points, time_submit
 from benchmarks.servers import clean_env, free_port, start_process, stop_process, wait_http
 
 PG_ADMIN_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
@@ -132,6 +140,9 @@ class Options:
     seed: int
     pg_admin: str
     as_json: bool
+    connections: int = 8
+    load_seconds: float = 10.0
+    list_sweeps: int = 1000
 
 
 def run_backend(backend: str, opts: Options, progress: Callable[[str], None]) -> dict[str, Any]:
@@ -144,6 +155,7 @@ def run_backend(backend: str, opts: Options, progress: Callable[[str], None]) ->
             try:
                 progress(f"[{backend}] filling ~{opts.points} points")
                 filled = fill(db, opts.points, rng, progress)
+                fill_sweeps(db, opts.list_sweeps - 1, progress)  # the filled sweep is one of them
             finally:
                 db.dispose()
             ops = serve_and_time(url, workdir / "data", filled, opts, rng, progress, backend)
@@ -162,12 +174,32 @@ def serve_and_time(url: str, data_dir: Path, filled: FillReport, opts: Options, 
     with api_server(url, data_dir) as base, httpx.Client(base_url=base, timeout=600) as client:
         progress(f"[{backend}] phase slices")
         ops = time_phase(client, filled.sweep_id, filled.axes, opts.repeats)
+        progress(f"[{backend}] under load: {opts.connections} connections, {opts.load_seconds:g} s each")
+        ops += time_load(base, filled, opts)
+        ops += time_list(client, opts.list_sweeps, opts.repeats)
         progress(f"[{backend}] point listings")
         ops += time_points(client, filled.sweep_id, filled.points, opts.repeats)
         progress(f"[{backend}] CSV export")
         ops.append(time_export(client, filled.sweep_id, opts.export_repeats))
         progress(f"[{backend}] submit")
         ops.append(time_submit(client, opts.submit_points, opts.submit_repeats, rng))
+    return ops
+
+
+def time_load(base: str, filled: FillReport, opts: Options) -> list[Op]:
+    """The big alpha x L slice (seed means and medians), the whole sweep's cells (a derived view)
+    and the sweep list, each by `opts.connections` clients at once."""
+    (mean_name, mean_q), (median_name, median_q) = phase_cases(filled.axes)[:2]
+    phase = f"{API}/sweeps/{filled.sweep_id}/phase?"
+    cases = [("phase", mean_name, phase + "&".join(f"{k}={v}" for k, v in mean_q.items())),
+             ("phase", median_name, phase + "&".join(f"{k}={v}" for k, v in median_q.items())),
+             ("cells", f"all {filled.points} cells (a derived view)", f"{API}/sweeps/{filled.sweep_id}/cells"),
+             ("list", f"GET /sweeps?limit=50 of {opts.list_sweeps} sweeps", f"{API}/sweeps?limit=50")]
+    ops = []
+    for group, name, path in cases:
+        op = load(base, "load", name, path, opts.connections, opts.load_seconds)
+        op.extra.update(kind=group, agg="median" if "median" in name else "mean")
+        ops.append(op)
     return ops
 
 
@@ -197,16 +229,22 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     p.add_argument("--pg-admin", default=os.environ.get("RESPHASE_TEST_POSTGRES_ADMIN", PG_ADMIN_DEFAULT),
                    help="PostgreSQL URL allowed to CREATE/DROP DATABASE (default $RESPHASE_TEST_POSTGRES_ADMIN "
                         f"or {PG_ADMIN_DEFAULT})")
+    p.add_argument("--connections", type=int, default=8, help="clients at once in the load cases")
+    p.add_argument("--load-seconds", type=float, default=10.0, help="seconds of each load case")
+    p.add_argument("--list-sweeps", type=int, default=1000, help="sweeps stored for the sweep list (>= 1)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     a = p.parse_args(argv)
     backends = [b.strip() for b in a.backends.split(",") if b.strip()]
     if not backends or set(backends) - {"sqlite", "postgres"}:
         p.error(f"--backends: {a.backends!r} is not a comma list of sqlite, postgres")
-    for name in ("points", "repeats", "export_repeats", "submit_points", "submit_repeats"):
+    if a.load_seconds <= 0:
+        p.error("--load-seconds must be > 0")
+    for name in ("points", "repeats", "export_repeats", "submit_points", "submit_repeats", "connections",
+                 "list_sweeps"):
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return Options(a.points, backends, a.repeats, a.export_repeats, a.submit_points, a.submit_repeats, a.seed,
-                   a.pg_admin, a.json)
+                   a.pg_admin, a.json, a.connections, a.load_seconds, a.list_sweeps)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

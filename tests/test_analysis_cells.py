@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from backend.analysis.cells import aggregate_grid, aggregate_seeds, from_rows, seed_stats
+from backend.metrics import ORDER_STATS, order_stats
 
 NAN = math.nan
 VALUES = np.array([[1.0, 2.0, 4.0, NAN], [3.0, NAN, NAN, NAN], [NAN, NAN, NAN, NAN], [5.0, 1.0, math.inf, 2.0]])
@@ -55,3 +56,17 @@ def test_rows_group_into_sorted_cells_and_lines() -> None:
     assert lines[1][1].axes["alpha"].tolist() == [1, 2] and lines[1][1].values[:, 0].tolist() == [16.0, 32.0]
     assert from_rows(rows, "x", L=16).axes["L"].tolist() == [16, 16]
     assert cells.statuses == {"done": 4}
+
+
+def test_the_stored_order_stats_are_the_slice_aggregates() -> None:
+    """backend.metrics.order_stats (the result table's <metric>_median/_min/_max) and
+    aggregate_seeds (the analysis layer) are one rule: finite seeds only, even median = mean of two."""
+    rng = np.random.default_rng(3)
+    cells = [list(rng.normal(size=k)) for k in range(0, 6)] + [[1.0, None, float("nan"), 4.0], [None, None]]
+    values = np.full((len(cells), 6), np.nan)
+    for i, cell in enumerate(cells):
+        values[i, :len(cell)] = [np.nan if v is None else v for v in cell]
+    for agg in ORDER_STATS:
+        expected = aggregate_seeds(values, agg)
+        got = [order_stats(cell)[agg] for cell in cells]
+        assert [None if not np.isfinite(e) else pytest.approx(e) for e in expected] == got

@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 POINTS = 2000
 SUBMIT_POINTS = 1000
+LIST_SWEEPS = 12
 
 
 def _positive_finite(x: object) -> bool:
@@ -45,7 +46,7 @@ def test_grid_sides_and_percentiles() -> None:
 
 def _check_operations(ops: list[dict[str, Any]], repeats: int) -> None:
     groups = {o["group"] for o in ops}
-    assert groups == {"phase", "points", "export", "submit"}
+    assert groups == {"phase", "points", "export", "submit", "load", "list"}
     for o in ops:
         assert o["request"].split(" ", 1)[0] in ("GET", "POST"), o
         for key in ("p50_ms", "p95_ms", "min_ms", "max_ms", "mean_ms"):
@@ -64,12 +65,19 @@ def _check_operations(ops: list[dict[str, Any]], repeats: int) -> None:
     assert _positive_finite(export["rows_per_s"]) and export["bytes"] > 0
     submit = next(o for o in ops if o["group"] == "submit")
     assert submit["points"] == SUBMIT_POINTS and submit["tasks"] >= 1 and submit["repeats"] == 2
+    loaded = {(o["kind"], o["agg"]): o for o in ops if o["group"] == "load"}
+    assert set(loaded) == {("phase", "mean"), ("phase", "median"), ("cells", "mean"), ("list", "mean")}
+    for o in loaded.values():  # every client's requests, each a whole body
+        assert o["connections"] == 2 and o["repeats"] >= 2 and _positive_finite(o["req_per_s"]) and o["bytes"] > 0
+    listed = [o for o in ops if o["group"] == "list"]
+    assert [o["rows"] for o in listed] == [LIST_SWEEPS, LIST_SWEEPS]  # limit 50 and 500, over every sweep stored
 
 
 def test_small_run_json_is_complete_and_cleans_up() -> None:
     before = _bench_databases()
     cmd = [sys.executable, "-m", "benchmarks.api", "--points", str(POINTS), "--repeats", "3", "--export-repeats", "1",
-           "--submit-points", str(SUBMIT_POINTS), "--submit-repeats", "2", "--pg-admin", PG_ADMIN, "--json"]
+           "--submit-points", str(SUBMIT_POINTS), "--submit-repeats", "2", "--pg-admin", PG_ADMIN, "--json",
+           "--connections", "2", "--load-seconds", "0.5", "--list-sweeps", str(LIST_SWEEPS)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads(proc.stdout)
@@ -86,4 +94,9 @@ def test_small_run_json_is_complete_and_cleans_up() -> None:
         assert t["target"] == target and set(t["backends"]) == {"sqlite", "postgres"}
         for v in t["backends"].values():
             assert _positive_finite(v["value"]) and v["met"] == (v["value"] < target)
+    for key, targets in (("load_phase_p95_ms", {"postgres": 150.0, "sqlite": 300.0}),
+                         ("load_median_p95_ms", {"postgres": 500.0, "sqlite": 500.0}),
+                         ("list_p95_ms", {"postgres": 100.0, "sqlite": 100.0})):
+        for backend, v in report["targets"][key]["backends"].items():
+            assert v["target"] == targets[backend] and v["met"] == (v["value"] < v["target"])
     assert _bench_databases() == before  # the scratch database is gone

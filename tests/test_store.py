@@ -192,3 +192,23 @@ def test_the_upgrade_to_0007_keys_refinements_by_sweep_and_index(db: Database) -
         pairs = s.execute(select(Refinement.idx, Refinement.metric).where(
             Refinement.sweep_id == both.sweep_id).order_by(Refinement.idx)).all()
     assert [tuple(r) for r in pairs] == [(0, "feature_update"), (1, "init_deviation")]
+
+
+def test_the_upgrade_to_0010_fills_the_seed_order_stats_of_results_stored_before(db: Database) -> None:
+    created = _create(db, _spec())
+    ids = sorted(i for b in created.batches for i in b)
+    with db.session() as s:
+        claim(s, ids[:1], "w", "h", "cpu", 60, 3)
+    with db.session() as s:
+        record(s, [(ids[0], _outcome(db, ids[0]))], "w")
+    cfg = alembic_config(db.engine)
+    for step, target in ((command.downgrade, "0009"), (command.upgrade, "head")):
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, target)
+    with db.read_session() as s:
+        row = s.execute(select(result_table).where(result_table.c.point_id == ids[0])).mappings().one()
+    # seeds 0.5 and 1.5 (see _outcome); init_deviation 0.1 twice; loss_init never measured
+    assert (row["feature_update_median"], row["feature_update_min"], row["feature_update_max"]) == (1.0, 0.5, 1.5)
+    assert row["init_deviation_median"] == pytest.approx(0.1)
+    assert row["loss_init_median"] is None and row["loss_init_max"] is None

@@ -38,6 +38,35 @@ class PhaseSlice(BaseModel):
     near_floor: list[list[bool]] | None = None
 
 
+class Cell(BaseModel):
+    """One point of a sweep with one metric: its axes, status, regime and values (PhaseSlice's, per cell)."""
+
+    point_id: int
+    alpha: float
+    D: int
+    L: int
+    M: int
+    status: str
+    regime: str | None
+    z: float | None  # the `agg` over seeds; null until computed
+    stderr: float | None
+    n: int
+    floor: float | None = None  # err_out and err_emb only, as in PhaseSlice
+    near_floor: bool | None = None
+
+
+class SweepCells(BaseModel):
+    """The cells of a sweep matching `fixed`, in point id order; with `after`, only those changed since."""
+
+    metric: str
+    agg: str
+    fixed: dict[str, float]
+    cells: list[Cell]
+    total: int = Field(description="cells matching `fixed`, changed or not: fewer merged cells means read them all")
+    cursor: str | None = Field(description="the newest change among them (ISO UTC): pass it as `after` to poll")
+    overlap_s: float = Field(description="a poll with `after` also re-sends the cells changed this long before it")
+
+
 class Evaluation(BaseModel):
     formula: str
     variables: list[str]

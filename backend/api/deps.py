@@ -131,13 +131,6 @@ def costly(request: Request, settings: Annotated[Settings, Depends(get_settings_
                             headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
-def costly_unless_mean(request: Request, settings: Annotated[Settings, Depends(get_settings_dep)],
-                       authorization: Annotated[str | None, Header()] = None) -> None:
-    """A phase slice is costly only with an `agg` other than mean (it then reads every seed)."""
-    if request.query_params.get("agg", "mean") != "mean":
-        costly(request, settings, authorization)
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DbDep = Annotated[Database, Depends(get_db)]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
@@ -145,7 +138,6 @@ ReadSession = Annotated[Session, Depends(read_session)]
 Auth = Depends(require_token)
 Reader = Depends(require_reader)
 Costly = Depends(costly)
-CostlyUnlessMean = Depends(costly_unless_mean)
 PrincipalDep = Annotated[Principal, Depends(require_token)]
 
 

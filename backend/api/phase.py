@@ -1,19 +1,23 @@
-"""Phase-diagram slices: a metric over two axes with the others held fixed."""
+"""Phase-diagram slices (a metric over two axes with the others held fixed) and a sweep's cells as
+tidy rows (any number of axes varying, for derived axes; incremental with `after`)."""
 
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
-from backend.analysis.cells import AGGREGATES, aggregate_grid
-from backend.api.analysis_schemas import PhaseSlice
-from backend.api.deps import CostlyUnlessMean, ReadSession, sweep_or_404
+from backend.analysis.cells import AGGREGATES
+from backend.api.analysis_schemas import PhaseSlice, SweepCells
+from backend.api.deps import ReadSession, sweep_or_404
 from backend.api.errors import responses
 from backend.grid import AXES, same_axis_value
 from backend.metrics import METRIC_NAMES
 from backend.store.slices import phase_slice
+from backend.store.sweep_cells import OVERLAP_S, sweep_cells
+from backend.store.tables import Sweep
 
 router = APIRouter(tags=["phase"], responses=responses(401, 422, 503))
 
@@ -37,29 +41,73 @@ def parse_fixed(text: str | None) -> dict[str, float]:
     return out
 
 
-@router.get("/sweeps/{sweep_id}/phase", dependencies=[CostlyUnlessMean], responses=responses(404, 429),
-            response_model=PhaseSlice, response_model_exclude_unset=True)
-def get_phase(sweep_id: int, session: ReadSession, x: AxisName = "alpha", y: AxisName = "L",
-              metric: str = Query("feature_update", max_length=100, description="one of GET /meta metrics"),
-              fixed: str | None = Query(None, max_length=FIXED_MAX_CHARS,
-                                           description="other axes, e.g. D:16,M:64 (default: first value)"),
-              agg: str = Query("mean", max_length=100, description="mean | median | min | max over seeds"),
-              ) -> dict[str, Any]:
-    """Rows follow y, columns follow x; every cell is present with its status, computed or not."""
-    if x == y:
-        raise HTTPException(422, f"x and y must differ (both {x})")
+def _check_metric(metric: str, agg: str) -> None:
     if metric not in METRIC_NAMES:
         raise HTTPException(422, f"unknown metric {metric!r}; one of {', '.join(METRIC_NAMES)}")
     if agg not in AGGREGATES:
         raise HTTPException(422, f"unknown agg {agg!r}; one of {', '.join(AGGREGATES)}")
-    sweep = sweep_or_404(session, sweep_id)
+
+
+def _held(sweep: Sweep, fixed: str | None, varying: tuple[str, ...] = ()) -> dict[str, float]:
+    """`fixed` parsed and checked against the sweep's axes (and not one of the `varying` ones)."""
     values = parse_fixed(fixed)
     for axis, value in values.items():
-        if axis in (x, y):
-            raise HTTPException(422, f"fixed: {axis} is already the {'x' if axis == x else 'y'} axis")
+        if axis in varying:
+            raise HTTPException(422, f"fixed: {axis} is already the {'x' if axis == varying[0] else 'y'} axis")
         if not any(same_axis_value(v, value) for v in sweep.axes[axis]):
             raise HTTPException(422, f"fixed: {axis}={value:g} is not on the sweep's {axis} axis {sweep.axes[axis]}")
-    out = phase_slice(session, sweep, x, y, metric, values, per_seed=agg != "mean")
-    if agg != "mean":  # the stored seed mean is z; another aggregate is taken over each cell's seeds
-        out["z"] = aggregate_grid(out.pop("seeds"), agg)
-    return {**out, "agg": agg}
+    return values
+
+
+EPOCH = datetime(1970, 1, 1)
+
+
+def _naive_utc(after: datetime) -> datetime:
+    """`after` as the store's naive UTC, no earlier than EPOCH (before any point: all of them, and
+    no datetime underflow near year 1 when the overlap is subtracted)."""
+    try:
+        naive = after.astimezone(UTC).replace(tzinfo=None) if after.tzinfo is not None else after
+    except OverflowError:
+        return EPOCH
+    return max(naive, EPOCH)
+
+
+METRIC_QUERY = Query("feature_update", max_length=100, description="one of GET /meta metrics")
+AGG_QUERY = Query("mean", max_length=100, description="mean | median | min | max over seeds")
+
+
+# Never rate limited: every aggregate over seeds is a typed column (backend/store/slices.py).
+@router.get("/sweeps/{sweep_id}/phase", responses=responses(404),
+            response_model=PhaseSlice, response_model_exclude_unset=True)
+def get_phase(sweep_id: int, session: ReadSession, x: AxisName = "alpha", y: AxisName = "L",
+              metric: str = METRIC_QUERY,
+              fixed: str | None = Query(None, max_length=FIXED_MAX_CHARS,
+                                           description="other axes, e.g. D:16,M:64 (default: first value)"),
+              agg: str = AGG_QUERY,
+              ) -> dict[str, Any]:
+    """Rows follow y, columns follow x; every cell is present with its status, computed or not."""
+    if x == y:
+        raise HTTPException(422, f"x and y must differ (both {x})")
+    _check_metric(metric, agg)
+    sweep = sweep_or_404(session, sweep_id)
+    values = _held(sweep, fixed, (x, y))
+    return {**phase_slice(session, sweep, x, y, metric, values, agg), "agg": agg}
+
+
+@router.get("/sweeps/{sweep_id}/cells", responses=responses(404), response_model=SweepCells,
+            response_model_exclude_unset=True)
+def get_cells(sweep_id: int, session: ReadSession, metric: str = METRIC_QUERY, agg: str = AGG_QUERY,
+              fixed: str | None = Query(None, max_length=FIXED_MAX_CHARS,
+                                           description="axes held, e.g. D:16,M:64; the others vary (all values)"),
+              after: datetime | None = Query(None, description="a previous answer's `cursor`: only the cells "
+                                                                 "changed since (and overlap_s before)"),
+              ) -> dict[str, Any]:
+    """Every point of the sweep whose axes match `fixed`, one tidy row each, in one request: what
+    a view over derived axes (L*M, alpha/sqrt(D), ...) draws. Poll with `after=<cursor>`."""
+    _check_metric(metric, agg)
+    sweep = sweep_or_404(session, sweep_id)
+    values = _held(sweep, fixed)
+    out = sweep_cells(session, sweep, metric, agg, values, None if after is None else _naive_utc(after))
+    cursor = out["cursor"]
+    return {**out, "metric": metric, "agg": agg, "fixed": values, "overlap_s": OVERLAP_S,
+            "cursor": None if cursor is None else cursor.isoformat() + "Z"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Integer, Select, Text, cast, false, select
@@ -18,7 +18,8 @@ from backend.metrics import FLOOR_FACTOR, json_number
 from backend.results import tidy_rows
 from backend.store.tables import Point, Sweep, result_table, sweep_point
 
-__all__ = ["AGGREGATES", "export_rows", "near", "phase_slice", "point_statuses", "rows_for_hashes"]
+__all__ = ["AGGREGATES", "cell_columns", "cell_values", "export_rows", "near", "phase_slice", "point_statuses",
+           "rows_for_hashes", "sweep_points_query"]
 
 
 def near(column: Any, value: float) -> Any:
@@ -36,34 +37,54 @@ def near(column: Any, value: float) -> Any:
     return column.between(value - tol, value + tol)
 
 
-def _slice_query(sweep: Sweep, x: str, y: str, metric: str, used: dict[str, float], floored: bool,
-                 per_seed: bool) -> tuple[Any, dict[str, int]]:
-    """The slice's query: per point id, x, y, status, regime and the metric's stored mean, stderr
-    and n, then (where asked) its floor's mean and the seed documents; the positions of those two."""
-    cols = [Point.id, getattr(Point, x), getattr(Point, y), Point.status, result_table.c.regime,
-            result_table.c[f"{metric}_mean"], result_table.c[f"{metric}_stderr"], result_table.c[f"{metric}_n"]]
-    extra = {"floor": result_table.c[f"{metric}_floor_mean"]} if floored else {}
-    if per_seed:
-        extra["seeds"] = result_table.c.seeds
-    at = {name: len(cols) + k for k, name in enumerate(extra)}
-    query = (select(*cols, *extra.values()).join(sweep_point, sweep_point.c.point_id == Point.id)
-             .outerjoin(result_table, result_table.c.point_id == Point.id)
-             .where(sweep_point.c.sweep_id == sweep.id,
-                    *[near(getattr(Point, a), v) for a, v in used.items()]))
-    return query, at
+def value_column(metric: str, agg: str) -> Any:
+    """The typed result column of `metric` aggregated over seeds by `agg` (mean | median | min | max)."""
+    return result_table.c[f"{metric}_{agg}"]
+
+
+def floored(metric: str) -> bool:
+    """Errors to a reference carry its noise floor (a `<metric>_floor` metric)."""
+    return metric in ("err_out", "err_emb")
+
+
+def cell_columns(metric: str, agg: str) -> list[Any]:
+    """Per cell: status, regime, the aggregate shown (z), stderr and n of the seed mean, and for a
+    floored metric the floor's mean and the seed mean (near_floor reads the mean, whatever is shown)."""
+    cols = [Point.status, result_table.c.regime, value_column(metric, agg), result_table.c[f"{metric}_stderr"],
+            result_table.c[f"{metric}_n"]]
+    if floored(metric):
+        cols += [result_table.c[f"{metric}_floor_mean"], result_table.c[f"{metric}_mean"]]
+    return cols
+
+
+def cell_values(row: Sequence[Any], metric: str) -> dict[str, Any]:
+    """A `cell_columns` row as {status, regime, z, stderr, n[, floor, near_floor]}."""
+    out = {"status": row[0], "regime": row[1], "z": json_number(row[2]), "stderr": json_number(row[3]),
+           "n": row[4] or 0}
+    if floored(metric):
+        floor, mean = json_number(row[5]), json_number(row[6])
+        out["floor"] = floor
+        out["near_floor"] = bool(mean is not None and floor is not None and mean < FLOOR_FACTOR * floor)
+    return out
+
+
+def sweep_points_query(sweep: Sweep, columns: Sequence[Any], used: dict[str, float]) -> Any:
+    """`columns` of the sweep's points (with their results, where any) whose axes match `used`."""
+    return (select(*columns).join(sweep_point, sweep_point.c.point_id == Point.id)
+            .outerjoin(result_table, result_table.c.point_id == Point.id)
+            .where(sweep_point.c.sweep_id == sweep.id, *[near(getattr(Point, a), v) for a, v in used.items()]))
 
 
 def phase_slice(session: Session, sweep: Sweep, x: str, y: str, metric: str, fixed: dict[str, float],
-                per_seed: bool = False) -> dict[str, Any]:
+                agg: str = "mean") -> dict[str, Any]:
     """A (y, x) grid of one metric over the sweep's axes, the other axes held at `fixed` (first
-    value where not given): the stored seed mean (`z`), stderr and n of each cell, its status,
-    regime and point id. Cells not computed yet are present with their status. `per_seed`: also
-    `seeds`, each cell's per-seed values (None for a seed without one; None for a cell without a
-    result), for an aggregate other than the mean (backend/analysis/cells.aggregate_grid)."""
+    value where not given): each cell's `agg` over seeds (`z`, a typed column: the seed mean, or
+    the median, min or max the result table keeps beside it), the seed mean's stderr and n, its
+    status, regime and point id. Cells not computed yet are present with their status."""
     axes = {a: [float(v) for v in sweep.axes[a]] for a in AXES}
     used = {a: fixed.get(a, axes[a][0]) for a in AXES if a not in (x, y)}
-    floored = metric in ("err_out", "err_emb")  # errors to a reference carry its noise floor
-    query, at = _slice_query(sweep, x, y, metric, used, floored, per_seed)
+    query = sweep_points_query(sweep, [Point.id, getattr(Point, x), getattr(Point, y), *cell_columns(metric, agg)],
+                               used)
     xs, ys = axes[x], axes[y]
     xi = {v: i for i, v in enumerate(xs)}
     yi = {v: i for i, v in enumerate(ys)}
@@ -72,27 +93,19 @@ def phase_slice(session: Session, sweep: Sweep, x: str, y: str, metric: str, fix
     def grid(fill: Any) -> list[list[Any]]:
         return [[fill] * len(xs) for _ in ys]
 
-    z, se, n, status, regime, ids = grid(None), grid(None), grid(0), grid("missing"), grid(None), grid(None)
-    floor, near_floor, seeds = grid(None), grid(False), grid(None)
+    out: dict[str, Any] = {"x_axis": x, "y_axis": y, "metric": metric, "fixed": used, "x": xs, "y": ys,
+                           "z": grid(None), "stderr": grid(None), "n": grid(0), "status": grid("missing"),
+                           "regime": grid(None), "point_id": grid(None)}
+    if floored(metric):  # the reference's noise floor, and the cells within FLOOR_FACTOR of it
+        out.update(floor=grid(None), near_floor=grid(False))
     for row in session.execute(query):
         ykey, xkey = ylook.key(row[2]), xlook.key(row[1])
         if ykey is None or xkey is None:
             continue
         i, j = yi[ykey], xi[xkey]
-        ids[i][j], status[i][j], regime[i][j] = row[0], row[3], row[4]
-        z[i][j], se[i][j], n[i][j] = json_number(row[5]), json_number(row[6]), row[7] or 0
-        if per_seed and row[at["seeds"]] is not None:
-            seeds[i][j] = [s["metrics"].get(metric) for s in row[at["seeds"]]]
-        if floored:
-            floor[i][j] = json_number(row[at["floor"]])
-            mean = z[i][j]  # the seed mean, as flags and fits read it, whatever aggregate is shown
-            near_floor[i][j] = bool(mean is not None and floor[i][j] is not None and mean < FLOOR_FACTOR * floor[i][j])
-    out = {"x_axis": x, "y_axis": y, "metric": metric, "fixed": used, "x": xs, "y": ys,
-           "z": z, "stderr": se, "n": n, "status": status, "regime": regime, "point_id": ids}
-    if floored:  # the reference's noise floor, and the cells within FLOOR_FACTOR of it
-        out.update(floor=floor, near_floor=near_floor)
-    if per_seed:
-        out["seeds"] = seeds
+        out["point_id"][i][j] = row[0]
+        for name, value in cell_values(row[3:], metric).items():
+            out[name][i][j] = value
     return out
 
 

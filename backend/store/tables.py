@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from backend.metrics import METRIC_NAMES
+from backend.metrics import METRIC_NAMES, ORDER_STATS
 
 STATUSES: tuple[str, ...] = ("queued", "running", "done", "diverged", "failed", "cancelled")
 FINISHED: tuple[str, ...] = ("done", "diverged", "failed", "cancelled")
@@ -125,10 +125,13 @@ sweep_point = Table(
 
 
 def metric_columns() -> list[Column[Any]]:
-    """Per metric: seed mean, standard error and count, typed so queries filter and sort."""
+    """Per metric: seed mean, standard error and count, typed so queries filter and sort; then its
+    median, min and max over seeds (backend.metrics.order_stats), so a slice of any aggregate
+    reads typed columns rather than every cell's seed documents."""
     cols: list[Column[Any]] = []
     for name in METRIC_NAMES:
         cols += [Column(f"{name}_mean", Float), Column(f"{name}_stderr", Float), Column(f"{name}_n", Integer)]
+        cols += [Column(f"{name}_{stat}", Float) for stat in ORDER_STATS]
     return cols
 
 

@@ -68,6 +68,7 @@ export const api = {
   cancel: (id) => post(`/sweeps/${id}/cancel`),
   retry: (id) => post(`/sweeps/${id}/retry`),
   phase: (id, params, signal) => get(`/sweeps/${id}/phase`, params, signal),
+  cells: (id, params) => get(`/sweeps/${id}/cells`, params),
   point: (id) => get(`/points/${id}`),
   table: (id, params, signal) => get(`/sweeps/${id}/table`, params, signal),
   pointProgress: (id) => get(`/points/${id}/progress`),

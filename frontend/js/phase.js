@@ -5,6 +5,7 @@
 import { api } from './api.js';
 import { floorLabel } from './categories.js';
 import { AXES, AXIS_IDS, RAW_AXES, axisLabel, planSlices } from './axes.js';
+import { derivedSlices } from './cells.js';
 import { $, fmtValue, h, selectControl } from './dom.js';
 import { attachFigureActions, sliceCsv } from './export.js';
 import { formatFixed } from './format.js';
@@ -137,7 +138,9 @@ export async function refreshPhase() {
   }
   let slices;
   try {
-    slices = await fetchSlices(plan, store.sweep.id);
+    // raw axes: one /phase slice; derived ones: every cell from one /cells request (cells.js)
+    const direct = plan.combos.length === 1 && plan.sx === v.x && plan.sy === v.y;
+    slices = direct ? await fetchSlices(plan, store.sweep.id) : await derivedSlices(plan, store.sweep, v);
   } catch (err) {
     if (my === seq) note(`Could not load the slice: ${err.text ? err.text() : err}`);
     return;
