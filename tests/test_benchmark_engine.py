@@ -122,3 +122,11 @@ def test_quick_benchmark_json_is_complete() -> None:
         t = report["targets"][key]
         assert _positive_finite(t["value"]) and isinstance(t["met"], bool)
         assert t["met"] == (t["value"] >= t["target"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_benchmark_on_cuda_without_a_gpu_says_so() -> None:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.engine", "--device", "cuda", "--quick"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2
+    assert "--device cuda asked for, but CUDA is not available here" in proc.stderr
