@@ -147,11 +147,12 @@ class _Working:
     dV: Tensor
 
     @classmethod
-    def start(cls, cfg: ResNetConfig, U0: Tensor, V0: Tensor, s: Tensor, lr: Tensor, n_samples: int) -> _Working:
+    def start(cls, cfg: ResNetConfig, U0: Tensor, V0: Tensor, s: Tensor, rates: Tensor, n_samples: int,
+              ) -> _Working:
+        """rates (2, E): lr / D and lr * s^2 per member, in U0's dtype and on its device."""
         E = U0.shape[1]
         Uh, sV = folded(cfg, U0, V0, s)
-        s64 = s.double()  # lr (float64) * s^2 is O(1) whatever alpha: form it before rounding to dtype
-        rate_U, rate_V = ((x[None, :, None, None]).to(U0.dtype) for x in (lr / cfg.D, lr * s64 * s64))
+        rate_U, rate_V = rates[0][None, :, None, None], rates[1][None, :, None, None]
         return cls(cfg, torch.arange(E, device=U0.device), Uh, sV, s, rate_U, rate_V,
                    new_cache(cfg, E, n_samples, U0), torch.empty_like(U0), torch.empty_like(V0))
 
@@ -198,10 +199,12 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: 
     U0, V0 = init_units(cfg, [m.unit_seed for m in members], dtype=dtype, device=device)
     s_list = [residual_multiplier(m.alpha, cfg) for m in members]
     s = torch.tensor(s_list, dtype=dtype, device=device)
-    # lr in float64 (it reaches ~1e14 at alpha = 1e-6); _Working folds it into the rates
-    lr = torch.tensor([learning_rate(eta, x, cfg, m.alpha) for x, m in zip(s_list, members, strict=True)],
-                      dtype=torch.float64).to(device)
-    work = _Working.start(cfg, U0, V0, s, lr, N)
+    # the folded steps lr / D and lr * s^2, formed in Python floats: lr reaches ~1e14 at alpha =
+    # 1e-6 while lr * s^2 stays O(1); cast on the CPU (MPS has no float64)
+    lrs = [learning_rate(eta, x, cfg, m.alpha) for x, m in zip(s_list, members, strict=True)]
+    rates = torch.tensor([[lr / cfg.D for lr in lrs], [lr * x * x for lr, x in zip(lrs, s_list, strict=True)]],
+                         dtype=torch.float64).to(dtype).to(device)
+    work = _Working.start(cfg, U0, V0, s, rates, N)
 
     losses = torch.full((E, steps + 1), math.nan, dtype=torch.float64)
     diverged_at: list[int | None] = [None] * E
