@@ -36,7 +36,7 @@ from backend.run_settings import RunSettings as RunSettings
 from backend.settings import Limits
 
 # Bump when a change to worker/ changes any number it produces: old results then stop matching.
-SCIENCE_VERSION = "3"
+SCIENCE_VERSION = "4"
 
 def axis_tolerance(value: float) -> float:
     """How far a stored axis value may be from `value` and still be it: axis values go through

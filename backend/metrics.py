@@ -36,6 +36,8 @@ REGIMES: tuple[str, ...] = ("feature_learning", "lazy", "saturated", "noise_domi
 
 # Each threshold below was calibrated on the engine's own runs (SCIENCE_VERSION 3, float32,
 # N = 10, d_in = d_out = 5); `calibrated_on` in THRESHOLDS says on what, /meta serves it.
+# Version 4 changed only the units' draw (other N(0, 1) numbers); tests/test_labels_and_controls.py
+# still finds the labels there.
 
 # Unstable when the loss ended above this multiple of its initial value without meeting the
 # divergence rule (1e6 x, or non-finite): gradient descent made the fit worse, the step is past

@@ -1,16 +1,19 @@
-"""Benchmark: resphase's batched engine against the plain one-configuration-at-a-time loop.
+"""Benchmark: resphase's batched engine against the plain loop and the torch.func.vmap peer.
 
     python -m benchmarks.engine [--quick] [--device cpu|cuda] [--dtype float32|float64] [--json]
+                                [--wait-quiet S] [--case NAME ...]
 
 Each case is a set of grid points (alphas x one shape x seeds). The same points are computed
 (a) by the engine, `worker.engine.compute_points` with no reference and an in-memory reference
-store, end to end (problem, unit draws, training, diagnostics), and (b) by
-`benchmarks.plain_loop`, one run after the other. Both are warmed up on the same shape first.
+store, end to end (problem, unit draws, training, diagnostics), (b) by `benchmarks.plain_loop`,
+one run after the other, and (c) by `benchmarks.vmap_loop`, every run of the case as one
+`vmap(grad_and_value(loss))` batch. All three are warmed up on the same shape first.
 The plain loop may be timed on an evenly spread subset of the runs (`plain_timed` of `runs`);
-its runs/s is then runs timed / their total time. Its final losses are compared to the engine's
-for the same runs (`agree`). Timing alternates the two in rounds (3; the large shape 2; --quick
-1) and keeps each one's best round (the engine's round is itself the best of up to 3 calls while
-they total under 1 s), which discounts load from other processes on a shared machine.
+its runs/s is then runs timed / their total time. The final losses of both peers are compared to
+the engine's for the same runs (`agree`, `vmap_agree`). Timing alternates the three in rounds (3;
+the large shape 2; --quick 1) and keeps each one's best round (the engine's round is itself the
+best of up to 3 calls while they total under 1 s), which discounts load from other processes on
+a shared machine: the ratios are measured side by side, in one run.
 
 The engine's achieved FLOP/s counts `backend.grid.train_flops` (matmul FLOPs only, nominal:
 members that diverge and stop early still count) and is set against a matmul peak measured in the
@@ -43,13 +46,20 @@ from benchmarks.engine_cases import Case, make_cases
 from benchmarks.engine_report import format_report
 from benchmarks.engine_timing import QuietGate, best_time, matmul_peak, timed_under_load
 from benchmarks.plain_loop import PlainRun, run_plain
+from benchmarks.vmap_loop import VmapRun, timed_vmap
 from worker.engine import compute_points
 from worker.reference import MemoryDiskReferenceStore
 from worker.resnet import ResNetConfig, make_problem
 
-# Targets this benchmark checks (see docs/benchmarks.md).
-TARGET_RATIO = 10.0  # engine runs/s over plain runs/s on the alpha-phase grid
-TARGET_PEAK_FRACTION = 0.5  # engine FLOP/s over matmul peak on the large shape
+# Targets this benchmark checks (issue 14, docs/benchmarks.md): (report key, case target tag,
+# row field, at least). Case target tags are set in benchmarks.engine_cases.
+TARGETS = (
+    ("ratio", "ratio", "ratio", 50.0),  # engine over plain runs/s, alpha-phase grid
+    ("vmap_ratio", "ratio", "vmap_ratio", 3.0),  # engine over the vmap peer, alpha-phase grid
+    ("medium_ratio", "medium", "ratio", 15.0),  # engine over plain, D=64 L=32 M=64
+    ("large_ratio", "peak", "ratio", 1.0),  # engine over plain on the large shape: batching costs nothing
+    ("peak_fraction", "peak", "peak_fraction", 0.75),  # engine FLOP/s over matmul peak, large shape
+)
 
 
 def _even_subset(n: int, k: int) -> list[int]:
@@ -71,6 +81,7 @@ def run_case(case: Case, device: torch.device, dtype: str, quick: bool, gate: Qu
     cfg = ResNetConfig(D=case.D, L=case.L, M=case.M)
     problem = make_problem(0, case.n_samples, 5, 5, case.D, torch_dtype, device)
     run_plain(cfg, problem, [(case.alphas[0], 0)], 1.0, 1)
+    timed_vmap(cfg, problem, [(case.alphas[0], 0)], 1.0, 1)
 
     outcomes: list[Any] = []
 
@@ -87,9 +98,17 @@ def run_case(case: Case, device: torch.device, dtype: str, quick: bool, gate: Qu
         latest.append(run_plain(cfg, problem, chosen, 1.0, case.steps))
         return sum(r.seconds for r in latest[-1]), 1
 
+    vmap_runs: list[VmapRun] = []
+
+    def vmapped() -> tuple[float, int]:
+        runs, seconds = timed_vmap(cfg, problem, configs, 1.0, case.steps)
+        vmap_runs[:] = runs
+        return seconds, 1
+
     engine_s, engine_repeats, engine_others = math.inf, 0, None
     plain_runs: list[PlainRun] = []
     plain_s, plain_others = math.inf, None
+    vmap_s, vmap_others = math.inf, None
     # Rounds alternate the two implementations, so that a burst of load from other processes
     # hits both alike; each keeps its best round, with the other processes' load during it.
     for _ in range(rounds):
@@ -105,12 +124,20 @@ def run_case(case: Case, device: torch.device, dtype: str, quick: bool, gate: Qu
         seconds, _, others = timed_under_load(plain)
         if seconds < plain_s:
             plain_runs, plain_s, plain_others = latest[-1], seconds, others
+        if gate is not None:
+            gate.wait()
+        seconds, _, others = timed_under_load(vmapped)
+        if seconds < vmap_s:
+            vmap_s, vmap_others = seconds, others
     engine_loss = {(o.point.alpha, r.unit_seed): r.metrics["loss_final"] for o in outcomes for r in o.seeds}
 
     tol = 1e-4 if dtype == "float64" else 1e-3
-    rel = [abs(r.loss_final - engine_loss[(r.alpha, r.unit_seed)]) / max(abs(engine_loss[(r.alpha, r.unit_seed)]),
-                                                                          1e-30)
-           for r in plain_runs]
+
+    def rel_to_engine(runs: Sequence[PlainRun | VmapRun]) -> list[float]:
+        return [abs(r.loss_final - engine_loss[(r.alpha, r.unit_seed)]) /
+                max(abs(engine_loss[(r.alpha, r.unit_seed)]), 1e-30) for r in runs]
+
+    rel = rel_to_engine(plain_runs)
     finite_rel = [x for x in rel if math.isfinite(x)]
     flops = train_flops(case.D, case.L, case.M, case.n_samples, case.steps, case.runs)
     engine_rps = case.runs / engine_s
@@ -129,6 +156,10 @@ def run_case(case: Case, device: torch.device, dtype: str, quick: bool, gate: Qu
         "plain_runs_per_s": plain_rps,
         "plain_seconds_all_runs_est": case.runs / plain_rps,
         "ratio": engine_rps / plain_rps,
+        "vmap_seconds": vmap_s,
+        "vmap_runs_per_s": case.runs / vmap_s,
+        "vmap_ratio": vmap_s / engine_s,
+        "vmap_agree_within_tol": sum(1 for x in rel_to_engine(vmap_runs) if x <= tol),
         "train_flops": flops,
         "engine_flops_per_s": engine_fps,
         "agree_tol": tol,
@@ -137,6 +168,7 @@ def run_case(case: Case, device: torch.device, dtype: str, quick: bool, gate: Qu
         "agree_median_rel": sorted(finite_rel)[len(finite_rel) // 2] if finite_rel else math.nan,
         "others_cores_engine": engine_others,
         "others_cores_plain": plain_others,
+        "others_cores_vmap": vmap_others,
     }
 
 
@@ -145,18 +177,19 @@ def grid_total(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     runs = sum(r["runs"] for r in rows)
     engine_s = sum(r["engine_seconds"] for r in rows)
     plain_s = sum(r["plain_seconds_all_runs_est"] for r in rows)
+    vmap_s = sum(r["vmap_seconds"] for r in rows)
     flops = sum(r["train_flops"] for r in rows)
     return {
         "group": "alpha-phase", "name": "alpha-phase grid (total)", "shape": "D=16, 3 shapes",
         "runs": runs, "engine_seconds": engine_s, "engine_runs_per_s": runs / engine_s,
         "plain_timed": sum(r["plain_timed"] for r in rows), "plain_seconds_all_runs_est": plain_s,
         "plain_runs_per_s": runs / plain_s, "ratio": plain_s / engine_s, "train_flops": flops,
+        "vmap_seconds": vmap_s, "vmap_runs_per_s": runs / vmap_s, "vmap_ratio": vmap_s / engine_s,
+        "vmap_agree_within_tol": sum(r["vmap_agree_within_tol"] for r in rows),
         "engine_flops_per_s": flops / engine_s, "target": "ratio",
         "agree_within_tol": sum(r["agree_within_tol"] for r in rows),
-        "others_cores_engine": max((r["others_cores_engine"] for r in rows if r["others_cores_engine"] is not None),
-                                   default=None),
-        "others_cores_plain": max((r["others_cores_plain"] for r in rows if r["others_cores_plain"] is not None),
-                                  default=None),
+        **{f"others_cores_{k}": max((r[f"others_cores_{k}"] for r in rows if r[f"others_cores_{k}"] is not None),
+                                    default=None) for k in ("engine", "plain", "vmap")},
     }
 
 
@@ -178,10 +211,25 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     }
 
 
+def targets(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each target of TARGETS whose case ran: its value, its case and whether it is met. A
+    ratio target on the alpha-phase grid is judged on the grid total when there is one."""
+    out = {}
+    for key, tag, field, at_least in TARGETS:
+        candidates = [r for r in rows if r["target"] == tag]
+        if not candidates:
+            continue
+        row = next((r for r in candidates if "total" in r["name"]), candidates[0])
+        out[key] = {"target": at_least, "case": row["name"], "field": field, "value": row[field],
+                    "met": row[field] >= at_least}
+    return out
+
+
 def run_benchmark(quick: bool, device: torch.device, dtype: str, wait_quiet_s: float = 0.0,
-                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                  progress: Callable[[str], None] | None = None, only: Sequence[str] = ()) -> dict[str, Any]:
     """Every number of the benchmark as one JSON-ready dict. With wait_quiet_s > 0, each timed
-    round first waits for other processes to leave the CPUs (at most that long in all)."""
+    round first waits for other processes to leave the CPUs (at most that long in all). `only`:
+    run just the cases whose name contains one of these strings."""
     started = time.perf_counter()
     date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     machine = machine_info(device)
@@ -191,6 +239,8 @@ def run_benchmark(quick: bool, device: torch.device, dtype: str, wait_quiet_s: f
     peak_before = matmul_peak(device, getattr(torch, dtype), quick)
     rows: list[dict[str, Any]] = []
     for case in make_cases(quick, device):
+        if only and not any(part in case.name for part in only):
+            continue
         if progress is not None:
             progress(f"running {case.name} ({case.shape}, {case.runs} runs)")
         rows.append(run_case(case, device, dtype, quick, gate))
@@ -206,21 +256,13 @@ def run_benchmark(quick: bool, device: torch.device, dtype: str, wait_quiet_s: f
     for r in rows:
         r["peak_fraction"] = r["engine_flops_per_s"] / peak["flops_per_s"]
     machine["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    ratio_row = next(r for r in rows if r["target"] == "ratio" and (len(phase_rows) == 1 or "total" in r["name"]))
-    peak_row = next(r for r in rows if r["target"] == "peak")
     return {
         "date": date,  # UTC, when the benchmark started
         "command": " ".join(["python -m benchmarks.engine", *sys.argv[1:]]),
         "quick": quick, "dtype": dtype, "machine": machine,
         "peak": {**peak, "before": peak_before["flops_per_s"], "after": peak_after["flops_per_s"]},
         "cases": rows,
-        "targets": {
-            "ratio": {"target": TARGET_RATIO, "case": ratio_row["name"], "value": ratio_row["ratio"],
-                      "met": ratio_row["ratio"] >= TARGET_RATIO},
-            "peak_fraction": {"target": TARGET_PEAK_FRACTION, "case": peak_row["name"],
-                              "value": peak_row["peak_fraction"],
-                              "met": peak_row["peak_fraction"] >= TARGET_PEAK_FRACTION},
-        },
+        "targets": targets(rows),
         "wait_quiet": {"budget_s": wait_quiet_s, "waited_s": gate.waited_s if gate else 0.0,
                        "threshold_cores": gate.threshold if gate else None},
         "seconds_total": time.perf_counter() - started,
@@ -236,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--wait-quiet", type=float, default=None, metavar="S",
                         help="before each timed round wait for other processes to use < 0.25 cores, at most S "
                              "seconds in all (default 600; 0 with --quick)")
+    parser.add_argument("--case", action="append", default=[], metavar="NAME",
+                        help="run only the cases whose name contains NAME (repeatable), e.g. --case large")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda asked for, but CUDA is not available here")
@@ -245,7 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     wait = args.wait_quiet if args.wait_quiet is not None else (0.0 if args.quick else 600.0)
-    report = run_benchmark(args.quick, device, args.dtype, wait, progress=None if args.json else progress)
+    report = run_benchmark(args.quick, device, args.dtype, wait, progress=None if args.json else progress,
+                           only=args.case)
     if args.json:
         print(json.dumps(_nulls(report), allow_nan=False))
     else:

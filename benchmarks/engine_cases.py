@@ -24,7 +24,7 @@ class Case:
     steps: int
     n_samples: int
     plain_max_runs: int  # the plain loop is timed on at most this many runs of the case
-    target: str = ""  # "ratio", "peak" or "" : which target this row is judged against
+    target: str = ""  # "ratio", "medium", "peak" or "": which targets this row is judged against
 
     @property
     def runs(self) -> int:
@@ -64,9 +64,13 @@ def make_cases(quick: bool, device: torch.device) -> list[Case]:
              for lm in (16, 32, 64)]
     cases += [
         Case("shapes", "small", 16, 16, 16, alphas, 4, 10, 10, plain_cap),
-        Case("shapes", "medium", 64, 32, 64, alphas, 4, 10, 10, plain_cap),
+        Case("shapes", "medium", 64, 32, 64, alphas, 4, 10, 10, plain_cap, "medium"),
     ]
     if on_gpu:
+        # the same cases, plus ensembles as large as a GPU sweep runs: the alpha-phase grid with
+        # 32 seeds a point (288 networks a shape) and the large shape with 4 alphas x 8 seeds
+        cases += [Case("gpu ensembles", f"alpha-phase L=M={lm} x32 seeds", 16, lm, lm, alphas, 32, 10, 10, plain_cap)
+                  for lm in (16, 32, 64)]
         cases.append(Case("shapes", "large", 512, 64, 512, (0.5, 1.0, 2.0, 4.0), 8, 10, 256, 4, "peak"))
     else:
         cases.append(Case("shapes", "large", 512, 64, 512, (1.0,), 2, 10, 256, 1, "peak"))

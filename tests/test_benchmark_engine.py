@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:  # benchmarks/ is not an installed package; run fr
 
 from backend.grid import PointSpec, RunSettings  # noqa: E402
 from benchmarks.plain_loop import PlainResNet, run_plain  # noqa: E402
+from benchmarks.vmap_loop import train_vmap  # noqa: E402
 from worker.engine import compute_points  # noqa: E402
 from worker.reference import MemoryDiskReferenceStore  # noqa: E402
 from worker.resnet import ResNetConfig, make_problem  # noqa: E402
@@ -35,16 +36,24 @@ def _engine_and_plain(dtype: str, scale: str = "mlu", activation: str = "tanh",
     outcomes = compute_points(points, torch.device("cpu"), MemoryDiskReferenceStore(None))
     cfg = ResNetConfig(D=D, L=L, M=M, activation=activation, residual_scale=scale)  # type: ignore[arg-type]
     problem = make_problem(5, N, 4, 3, D, getattr(torch, dtype))
-    plain = run_plain(cfg, problem, [(a, s) for a in alphas for s in range(seeds)], 0.7, steps)
+    configs = [(a, s) for a in alphas for s in range(seeds)]
+    plain = run_plain(cfg, problem, configs, 0.7, steps)
+    vmapped = train_vmap(cfg, problem, configs, 0.7, steps)
     engine = [(o.point.alpha, r) for o in outcomes for r in o.seeds]
-    assert len(engine) == len(plain) == len(alphas) * seeds
+    assert len(engine) == len(plain) == len(vmapped) == len(alphas) * seeds
+    for (a, r), p, v in zip(engine, plain, vmapped, strict=True):  # the vmap peer is the plain loop, batched
+        assert (v.alpha, v.unit_seed) == (p.alpha, p.unit_seed) == (a, r.unit_seed)
+        assert v.diverged_at_step == p.diverged_at_step
+        tol = 1e-8 if dtype == "float64" else 1e-3
+        assert v.loss_curve == pytest.approx(r.loss_curve[:len(v.loss_curve)], rel=tol)
     return [(a, r.unit_seed, r, p) for (a, r), p in zip(engine, plain, strict=True)]
 
 
 @pytest.mark.parametrize("scale", ["mlu", "plain"])
 @pytest.mark.parametrize("activation", ["tanh", "linear"])
 def test_plain_loop_matches_engine_float64(scale: str, activation: str) -> None:
-    """Same problem, same initial units, same learning-rate rule: the same loss curve."""
+    """Same problem, same initial units, same learning-rate rule: the same loss curve (the plain
+    loop here; the vmap peer in _engine_and_plain)."""
     trained = 0
     for alpha, seed, eng, plain in _engine_and_plain("float64", scale, activation):
         assert (plain.alpha, plain.unit_seed) == (alpha, seed)
@@ -99,13 +108,25 @@ def test_quick_benchmark_json_is_complete() -> None:
     assert {c["target"] for c in cases} >= {"ratio", "peak"}
     for c in cases:
         for key in ("engine_seconds", "engine_runs_per_s", "plain_seconds", "plain_runs_per_s", "ratio",
-                    "train_flops", "engine_flops_per_s", "peak_fraction"):
+                    "vmap_seconds", "vmap_runs_per_s", "vmap_ratio", "train_flops", "engine_flops_per_s",
+                    "peak_fraction"):
             assert _positive_finite(c[key]), (c["name"], key, c[key])
         assert 1 <= c["plain_timed"] <= c["runs"] == len(c["alphas"]) * c["seeds"]
         assert c["ratio"] == pytest.approx(c["engine_runs_per_s"] / c["plain_runs_per_s"])
         assert c["peak_fraction"] == pytest.approx(c["engine_flops_per_s"] / report["peak"]["flops_per_s"])
+        assert c["vmap_ratio"] == pytest.approx(c["vmap_seconds"] / c["engine_seconds"])
         assert 0 <= c["agree_within_tol"] <= c["plain_timed"]
-    for key in ("ratio", "peak_fraction"):
+        assert 0 <= c["vmap_agree_within_tol"] <= c["runs"]
+    assert set(report["targets"]) == {"ratio", "vmap_ratio", "large_ratio", "peak_fraction"}  # no medium case
+    for key in ("ratio", "vmap_ratio", "large_ratio", "peak_fraction"):
         t = report["targets"][key]
         assert _positive_finite(t["value"]) and isinstance(t["met"], bool)
         assert t["met"] == (t["value"] >= t["target"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_benchmark_on_cuda_without_a_gpu_says_so() -> None:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.engine", "--device", "cuda", "--quick"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2
+    assert "--device cuda asked for, but CUDA is not available here" in proc.stderr

@@ -80,10 +80,10 @@ def learning_rate(eta: float, s: float, cfg: ResNetConfig, alpha: float = 1.0) -
     return lr
 
 
-def seeded_generator(*key: object) -> torch.Generator:
-    """A CPU generator whose seed is a stable hash of `key` (same on every machine and run)."""
+def seeded_generator(*key: object, device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator on `device` whose seed is a stable hash of `key` (same on every machine and run)."""
     digest = hashlib.sha256(repr(key).encode()).digest()
-    g = torch.Generator(device="cpu")
+    g = torch.Generator(device=device)
     g.manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
     return g
 
@@ -125,6 +125,10 @@ def make_problem(problem_seed: int, n_samples: int, d_in: int, d_out: int, D: in
     return Problem(*(t.to(device=device, dtype=dtype) for t in (X, Y, W_E, W_U)))
 
 
+# Units are drawn in this dtype on the run's device, then cast to the run's dtype.
+UNIT_DRAW_DTYPE = torch.float32
+
+
 def init_units(cfg: ResNetConfig, unit_seeds: list[int | tuple[object, ...]],
                dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
                ) -> tuple[Tensor, Tensor]:
@@ -132,22 +136,27 @@ def init_units(cfg: ResNetConfig, unit_seeds: list[int | tuple[object, ...]],
 
     The draw depends on the seed and the shape only (not on alpha), so members that differ
     only in alpha start from the same units (common random numbers across the alpha axis); each
-    distinct seed is drawn once, in float64 on the CPU, and cast once.
+    distinct seed is drawn once, on `device` and in float32 whatever `dtype` (docs/science.md
+    section 1): a float64 run starts from exactly the float32 run's numbers, and no draw goes
+    through the CPU in float64 (SCIENCE_VERSION 4; before, ~1/3 of a large run's time on the CPU).
+    A (drawn, M, D) block is drawn contiguous and copied (cast) into its member's slice, so the
+    numbers do not depend on the layout of U, V.
     """
     distinct = list(dict.fromkeys(unit_seeds))
     drawn = 1 if cfg.tied_units else cfg.L  # tied: one block drawn, copied over the L blocks
     shape = (drawn, len(distinct), cfg.M, cfg.D)
-    U64, V64 = torch.empty(shape, dtype=torch.float64), torch.empty(shape, dtype=torch.float64)
+    U, V = torch.empty(shape, dtype=dtype, device=device), torch.empty(shape, dtype=dtype, device=device)
+    block = torch.empty(drawn, cfg.M, cfg.D, dtype=UNIT_DRAW_DTYPE, device=device)
     for i, seed in enumerate(distinct):
-        g = seeded_generator("units", seed, cfg.D, drawn, cfg.M)
-        U64[:, i] = torch.randn(drawn, cfg.M, cfg.D, generator=g, dtype=torch.float64)
-        V64[:, i] = torch.randn(drawn, cfg.M, cfg.D, generator=g, dtype=torch.float64)
+        g = seeded_generator("units", seed, cfg.D, drawn, cfg.M, device=block.device)
+        U[:, i] = block.normal_(generator=g)
+        V[:, i] = block.normal_(generator=g)
     if cfg.tied_units:
-        U64, V64 = U64.expand(cfg.L, -1, -1, -1).contiguous(), V64.expand(cfg.L, -1, -1, -1).contiguous()
-    index = torch.tensor([distinct.index(seed) for seed in unit_seeds])
+        U, V = U.expand(cfg.L, -1, -1, -1).contiguous(), V.expand(cfg.L, -1, -1, -1).contiguous()
     if len(distinct) < len(unit_seeds):
-        U64, V64 = U64[:, index], V64[:, index]
-    return U64.to(device=device, dtype=dtype), V64.to(device=device, dtype=dtype)
+        index = torch.tensor([distinct.index(seed) for seed in unit_seeds], device=block.device)
+        U, V = U[:, index], V[:, index]
+    return U, V
 
 
 def _act(cfg: ResNetConfig, pre: Tensor) -> Tensor:
@@ -196,31 +205,44 @@ def folded(cfg: ResNetConfig, U: Tensor, V: Tensor, s: Tensor) -> tuple[Tensor, 
 
 @dataclass
 class ForwardCache:
-    """Every block's input and activation, preallocated once per ensemble and reused each step."""
+    """Every block's input and activation, preallocated once per ensemble and reused each step,
+    and backward's scratch buffers (so no step allocates)."""
 
     hs: Tensor  # (L + 1, E, N, D): h^0 .. h^L
     acts: Tensor  # (L, E, N, M): act(<u, h^{l-1}>/sqrt(D))
+    dpre: Tensor  # (E, N, M): backward's gradient at one block's pre-activations
+    gs: Tensor  # (2, E, N, D): backward's gradient at h, ping-ponged between blocks
 
     @property
     def h_out(self) -> Tensor:
         return self.hs[-1]
 
+    def keep(self, mask: Tensor) -> ForwardCache:
+        """The cache of the members where mask (E,) is True, this step's states included."""
+        hs, acts = self.hs[:, mask], self.acts[:, mask]
+        return ForwardCache(hs, acts, acts.new_empty(acts.shape[1:]), hs.new_empty(2, *hs.shape[1:]))
+
 
 def new_cache(cfg: ResNetConfig, E: int, N: int, like: Tensor) -> ForwardCache:
     """Empty buffers for an ensemble of E members on like's device and dtype."""
-    return ForwardCache(like.new_empty(cfg.L + 1, E, N, cfg.D), like.new_empty(cfg.L, E, N, cfg.M))
+    return ForwardCache(like.new_empty(cfg.L + 1, E, N, cfg.D), like.new_empty(cfg.L, E, N, cfg.M),
+                        like.new_empty(E, N, cfg.M), like.new_empty(2, E, N, cfg.D))
 
+
+# The loops below take every layer's view with one unbind per tensor: L Python-level indexings
+# and transposes a step cost more than the small kernels of the alpha-phase grid shapes.
 
 def forward_cached(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, h0: Tensor, cache: ForwardCache) -> ForwardCache:
     """Forward pass without autograd, writing each block's input and activation into `cache`.
     Uh, sV from folded(); h0 (N, D)."""
-    hs, acts = cache.hs, cache.acts
-    hs[0].copy_(h0.expand(hs.shape[1], *h0.shape))
-    for layer in range(cfg.L):
-        a = torch.bmm(hs[layer], Uh[layer].transpose(1, 2), out=acts[layer])  # (E, N, M)
+    hs, acts = cache.hs.unbind(0), cache.acts.unbind(0)
+    hs[0].copy_(h0.expand(hs[0].shape[0], *h0.shape))
+    for h, h_next, a, UhT, sV_l in zip(hs[:-1], hs[1:], acts, Uh.transpose(2, 3).unbind(0), sV.unbind(0),
+                                       strict=True):
+        torch.bmm(h, UhT, out=a)  # (E, N, M)
         if cfg.activation == "tanh":
             a.tanh_()
-        torch.baddbmm(hs[layer], a, sV[layer], out=hs[layer + 1])  # h + a sV, (E, N, D)
+        torch.baddbmm(h, a, sV_l, out=h_next)  # h + a sV, (E, N, D)
     return cache
 
 
@@ -230,17 +252,21 @@ def backward(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardCache, gra
     (L, E, M, D) UNSCALED: the true gradients are dU / sqrt(D) and s * dV (see true_gradients).
 
     Block l: h^l = h^{l-1} + a sV_l with a = act(h^{l-1} Uh_l^T). Going down:
-        dV_l = a^T g,  dpre = (g sV_l^T) * act'(pre),  dU_l = dpre^T h^{l-1},  g <- g + dpre Uh_l.
+        dV_l = a^T g,  dpre = (g sV_l^T) * act'(pre),  dU_l = dpre^T h^{l-1},  g <- g + dpre Uh_l
+    (the last g, at h^0, is not needed and not computed).
     """
-    g = grad_h
-    for layer in reversed(range(cfg.L)):
-        a, h = cache.acts[layer], cache.hs[layer]
-        torch.bmm(a.transpose(1, 2), g, out=dV[layer])  # (E, M, D)
-        dpre = torch.bmm(g, sV[layer].transpose(1, 2))  # (E, N, M)
+    g, dpre, dpreT = grad_h, cache.dpre, cache.dpre.transpose(1, 2)
+    gs = cache.gs.unbind(0)
+    layers = zip(cache.hs.unbind(0)[:-1], cache.acts.unbind(0), cache.acts.transpose(2, 3).unbind(0), Uh.unbind(0),
+                 sV.transpose(2, 3).unbind(0), dU.unbind(0), dV.unbind(0), strict=True)
+    for layer, (h, a, aT, Uh_l, sVT, dU_l, dV_l) in reversed(list(enumerate(layers))):
+        torch.bmm(aT, g, out=dV_l)  # (E, M, D)
+        torch.bmm(g, sVT, out=dpre)  # (E, N, M)
         if cfg.activation == "tanh":
-            dpre = torch.ops.aten.tanh_backward(dpre, a)  # dpre * (1 - a^2), one kernel
-        torch.bmm(dpre.transpose(1, 2), h, out=dU[layer])  # (E, M, D)
-        g = torch.baddbmm(g, dpre, Uh[layer])  # (E, N, D)
+            torch.ops.aten.tanh_backward.grad_input(dpre, a, grad_input=dpre)  # dpre * (1 - a^2), in place
+        torch.bmm(dpreT, h, out=dU_l)  # (E, M, D)
+        if layer:
+            g = torch.baddbmm(g, dpre, Uh_l, out=gs[layer % 2])  # (E, N, D)
 
 
 def true_gradients(cfg: ResNetConfig, s: Tensor, dU: Tensor, dV: Tensor) -> tuple[Tensor, Tensor]:

@@ -8,7 +8,8 @@ recorded with their step and dropped from the batch; the others train on.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -37,6 +38,27 @@ StepHook = Callable[[int, int], None]
 # Called once, before the first step, with the (E, K + 1) float64 loss buffer the loop fills in
 # (NaN until a step is done): a reader on another thread sees the curves so far at no cost here.
 LossesHook = Callable[[Tensor], None]
+
+# On the CPU, an ensemble whose per-layer product has fewer multiply-adds than this (E N D M)
+# trains on one thread: its kernels are too small to split (elementwise kernels under ~32k
+# elements never are), and every op still pays the threads' fork and join. On a shared machine
+# that cost explodes: measured 75.6 runs/s on one thread against 3.5 on two at D = L = M = 16,
+# E = 36, with other processes keeping ~6 of the 2 cores busy (docs/benchmarks.md).
+SINGLE_THREAD_MACS = 2**22
+
+
+@contextmanager
+def _threads_for(cfg: ResNetConfig, E: int, N: int, device: torch.device) -> Iterator[None]:
+    """One intra-op thread for small CPU ensembles (SINGLE_THREAD_MACS), restored afterwards."""
+    before = torch.get_num_threads()
+    small = device.type == "cpu" and E * N * cfg.D * cfg.M < SINGLE_THREAD_MACS and before > 1
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small:
+            torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -67,35 +89,43 @@ def _rms(t: Tensor, dims: tuple[int, ...]) -> Tensor:
     return t.pow(2).mean(dim=dims).sqrt()
 
 
-def _final_diagnostics(cfg: ResNetConfig, U0: Tensor, V0: Tensor, U: Tensor, V: Tensor, s: Tensor,
+def _final_diagnostics(cfg: ResNetConfig, U0: Tensor, V0: Tensor, Uh: Tensor, sV: Tensor, s: Tensor,
                        h0: Tensor) -> tuple[dict[str, Tensor], Tensor]:
-    """Diagnostics comparing initial (U0, V0) and trained (U, V) networks (L, E, M, D), each an
+    """Diagnostics comparing the initial (U0, V0) and trained networks, the trained one held
+    folded (Uh = U / sqrt(D), sV = s V, as training keeps it), all (L, E, M, D); each metric an
     (E,) tensor, and the trained h^L (E, N, D). Walks both networks layer by layer in one pass,
-    so no temporary is larger than one layer."""
+    so no temporary is larger than one layer. The initial network is folded per layer by the same
+    operations that started training, so with no step taken every difference is exactly 0."""
     inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
-    E, N = U.shape[1], h0.shape[0]
+    E, N = Uh.shape[1], h0.shape[0]
     s3 = s[:, None, None]
     h_init = h0.expand(E, *h0.shape).contiguous()
     h_train = h_init.clone()
-    feat_sq, preact_sq, moved, size = (torch.zeros(E, dtype=U.dtype, device=U.device) for _ in range(4))
+    # per layer and member, (L, E): norms of the units' move, of the pre-activations' change, ...
+    norms = {name: Uh.new_empty(cfg.L, E) for name in ("local", "preact", "dU", "dV")}
     for layer in range(cfg.L):
-        dU = U[layer] - U0[layer]  # (E, M, D)
-        pre0 = torch.bmm(h_init, U0[layer].transpose(1, 2)) * inv_sqrt_D  # (E, N, M)
-        pre = torch.bmm(h_train, U[layer].transpose(1, 2)) * inv_sqrt_D
+        Uh0, sV0 = U0[layer] * inv_sqrt_D, V0[layer] * s3  # (E, M, D), as _Working.start folds them
+        dUh, dsV = Uh[layer] - Uh0, sV[layer] - sV0
+        pre0 = torch.bmm(h_init, Uh0.transpose(1, 2))  # (E, N, M)
+        pre = torch.bmm(h_train, Uh[layer].transpose(1, 2))
         # <u^K - u^0, h_0^{l-1}> / sqrt(D): the unit's own move, seen through the initial states
-        local = torch.bmm(h_init, dU.transpose(1, 2)) * inv_sqrt_D
-        feat_sq += local.pow(2).sum(dim=(1, 2))
-        preact_sq += (pre - pre0).pow(2).sum(dim=(1, 2))
-        moved += dU.pow(2).sum(dim=(1, 2)) + (V[layer] - V0[layer]).pow(2).sum(dim=(1, 2))
-        size += U0[layer].pow(2).sum(dim=(1, 2)) + V0[layer].pow(2).sum(dim=(1, 2))
-        act0 = torch.tanh(pre0) if cfg.activation == "tanh" else pre0
-        act = torch.tanh(pre) if cfg.activation == "tanh" else pre
-        h_init = torch.baddbmm(h_init, act0 * s3, V0[layer])
-        h_train = torch.baddbmm(h_train, act * s3, V[layer])
+        local = torch.bmm(h_init, dUh.transpose(1, 2))
+        torch.linalg.vector_norm(local, dim=(1, 2), out=norms["local"][layer])
+        torch.linalg.vector_norm(pre - pre0, dim=(1, 2), out=norms["preact"][layer])
+        torch.linalg.vector_norm(dUh, dim=(1, 2), out=norms["dU"][layer])
+        torch.linalg.vector_norm(dsV, dim=(1, 2), out=norms["dV"][layer])
+        act0 = pre0.tanh_() if cfg.activation == "tanh" else pre0
+        act = pre.tanh_() if cfg.activation == "tanh" else pre
+        h_init = torch.baddbmm(h_init, act0, sV0)
+        h_train = torch.baddbmm(h_train, act, sV[layer])
+    sq = {name: x.square().sum(dim=0) for name, x in norms.items()}  # (E,) sums of squares
+    # ||U - U0||^2 = D ||Uh - Uh0||^2 and ||V - V0||^2 = ||sV - sV0||^2 / s^2
+    moved = sq["dU"] * cfg.D + sq["dV"] / (s * s)
+    size = torch.linalg.vector_norm(U0, dim=(0, 2, 3)).square() + torch.linalg.vector_norm(V0, dim=(0, 2, 3)).square()
     n_terms = cfg.L * N * cfg.M
     metrics = {
-        "feature_update": (feat_sq / n_terms).sqrt(),
-        "preact_change": (preact_sq / n_terms).sqrt(),
+        "feature_update": (sq["local"] / n_terms).sqrt(),
+        "preact_change": (sq["preact"] / n_terms).sqrt(),
         "weight_change_rel": (moved / size).sqrt(),
         "rep_change": _rms(h_train - h_init, (1, 2)),
     }
@@ -105,35 +135,47 @@ def _final_diagnostics(cfg: ResNetConfig, U0: Tensor, V0: Tensor, U: Tensor, V: 
 @dataclass
 class _Working:
     """The still-training members and their buffers: `index` maps the ensemble axis of the
-    working tensors (axis 1 of U, V) to ensemble slots."""
+    working tensors (axis 1 of Uh, sV) to ensemble slots. The units are held folded, Uh = U /
+    sqrt(D) and sV = s V, and updated in that form, so no step re-folds them."""
 
     cfg: ResNetConfig
     index: Tensor  # (E_active,) long
-    U: Tensor  # (L, E_active, M, D)
-    V: Tensor
+    Uh: Tensor  # (L, E_active, M, D)
+    sV: Tensor
     s: Tensor  # (E_active,)
-    lr: Tensor
+    rate_U: Tensor  # (1, E_active, 1, 1): Uh -= lr / D * dU (the step on U, folded)
+    rate_V: Tensor  # (1, E_active, 1, 1): sV -= lr * s^2 * dV
     cache: ForwardCache
     dU: Tensor  # (L, E_active, M, D), backward's unscaled gradients
     dV: Tensor
 
     @classmethod
-    def start(cls, cfg: ResNetConfig, U0: Tensor, V0: Tensor, s: Tensor, lr: Tensor, n_samples: int) -> _Working:
+    def start(cls, cfg: ResNetConfig, U0: Tensor, V0: Tensor, s: Tensor, rates: Tensor, n_samples: int,
+              ) -> _Working:
+        """rates (2, E): lr / D and lr * s^2 per member, in U0's dtype and on its device."""
         E = U0.shape[1]
-        return cls(cfg, torch.arange(E, device=U0.device), U0.clone(), V0.clone(), s, lr,
+        Uh, sV = folded(cfg, U0, V0, s)
+        rate_U, rate_V = rates[0][None, :, None, None], rates[1][None, :, None, None]
+        return cls(cfg, torch.arange(E, device=U0.device), Uh, sV, s, rate_U, rate_V,
                    new_cache(cfg, E, n_samples, U0), torch.empty_like(U0), torch.empty_like(V0))
 
     def keep(self, mask: Tensor) -> None:
         """Drop the members where mask is False (rare: divergence), keeping this step's cache."""
-        self.index, self.s, self.lr = self.index[mask], self.s[mask], self.lr[mask]
-        self.U, self.V = self.U[:, mask], self.V[:, mask]
-        self.cache = ForwardCache(self.cache.hs[:, mask], self.cache.acts[:, mask])
-        self.dU, self.dV = torch.empty_like(self.U), torch.empty_like(self.V)
+        self.index, self.s = self.index[mask], self.s[mask]
+        self.rate_U, self.rate_V = self.rate_U[:, mask], self.rate_V[:, mask]
+        self.Uh, self.sV = self.Uh[:, mask], self.sV[:, mask]
+        self.cache = self.cache.keep(mask)
+        self.dU, self.dV = torch.empty_like(self.Uh), torch.empty_like(self.sV)
+
+    def step(self) -> None:
+        """One gradient step from backward's unscaled buffers: one fused pass per tensor."""
+        self.Uh.addcmul_(self.dU, self.rate_U, value=-1.0)
+        self.sV.addcmul_(self.dV, self.rate_V, value=-1.0)
 
     def finite(self) -> Tensor:
         """(E_active,) bool: no NaN or inf in the member's units. A non-finite entry makes the
         sum non-finite, so one reduction per tensor replaces an elementwise scan."""
-        return torch.isfinite(self.U.sum(dim=(0, 2, 3))) & torch.isfinite(self.V.sum(dim=(0, 2, 3)))
+        return torch.isfinite(self.Uh.sum(dim=(0, 2, 3))) & torch.isfinite(self.sV.sum(dim=(0, 2, 3)))
 
 
 def _bad_members(loss: Tensor, loss0: Tensor, h_out: Tensor, work: _Working) -> Tensor:
@@ -149,15 +191,24 @@ def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member
 
     All members run as one batched computation on problem's device and dtype.
     """
+    with _threads_for(cfg, len(members), problem.X.shape[0], problem.X.device):
+        return _train(cfg, problem, members, eta, steps, on_step, on_losses)
+
+
+def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: float,
+           steps: int, on_step: StepHook | None, on_losses: LossesHook | None) -> list[MemberResult]:
     dtype, device = problem.X.dtype, problem.X.device
     E, N, d_out = len(members), problem.X.shape[0], problem.Y.shape[1]
     h0 = problem.h0  # (N, D)
     U0, V0 = init_units(cfg, [m.unit_seed for m in members], dtype=dtype, device=device)
     s_list = [residual_multiplier(m.alpha, cfg) for m in members]
     s = torch.tensor(s_list, dtype=dtype, device=device)
-    lr = torch.tensor([learning_rate(eta, x, cfg, m.alpha) for x, m in zip(s_list, members, strict=True)],
-                      dtype=dtype, device=device)
-    work = _Working.start(cfg, U0, V0, s, lr, N)
+    # the folded steps lr / D and lr * s^2, formed in Python floats: lr reaches ~1e14 at alpha =
+    # 1e-6 while lr * s^2 stays O(1); cast on the CPU (MPS has no float64)
+    lrs = [learning_rate(eta, x, cfg, m.alpha) for x, m in zip(s_list, members, strict=True)]
+    rates = torch.tensor([[lr / cfg.D for lr in lrs], [lr * x * x for lr, x in zip(lrs, s_list, strict=True)]],
+                         dtype=torch.float64).to(dtype).to(device)
+    work = _Working.start(cfg, U0, V0, s, rates, N)
 
     losses = torch.full((E, steps + 1), math.nan, dtype=torch.float64)
     if on_losses is not None:
@@ -166,10 +217,8 @@ def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member
     init_deviation = torch.zeros(E, dtype=torch.float64)
     loss0 = torch.zeros(E, dtype=dtype, device=device)
     grad_scale = 1.0 / (cfg.D * N * d_out)  # dl/dh^L = (f - y) W_U^T / (D N d_out)
-    inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
     for k in range(steps + 1):
-        Uh, sV = folded(cfg, work.U, work.V, work.s)
-        h_out = forward_cached(cfg, Uh, sV, h0, work.cache).h_out
+        h_out = forward_cached(cfg, work.Uh, work.sV, h0, work.cache).h_out
         f = readout(h_out, problem.W_U)  # (E_active, N, d_out)
         mse = 2.0 * half_mse(f, problem.Y)  # (E_active,)
         if k == 0:
@@ -181,16 +230,14 @@ def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member
             for slot in work.index[bad].tolist():
                 diverged_at[slot] = k
             keep = ~bad
-            Uh, sV, f = Uh[:, keep], sV[:, keep], f[keep]
+            f = f[keep]
             work.keep(keep)
         if k == steps or work.index.numel() == 0:
             break
         grad_h = (f - problem.Y) @ problem.W_U.T * grad_scale  # (E_active, N, D)
-        backward(cfg, Uh, sV, work.cache, grad_h, work.dU, work.dV)
-        # U -= lr * dU / sqrt(D),  V -= lr * s * dV  (backward's buffers are unscaled)
-        work.U.sub_(work.dU.mul_((work.lr * inv_sqrt_D)[None, :, None, None]))
-        work.V.sub_(work.dV.mul_((work.lr * work.s)[None, :, None, None]))
-        del Uh, sV
+        backward(cfg, work.Uh, work.sV, work.cache, grad_h, work.dU, work.dV)
+        # U -= lr * dU / sqrt(D), V -= lr * s * dV (backward's buffers are unscaled), folded
+        work.step()
         if on_step is not None:
             on_step(k + 1, steps)
 
@@ -231,7 +278,7 @@ def _collect(cfg: ResNetConfig, members: Sequence[Member], problem: Problem, wor
     alive = work.index
     if alive.numel():
         U0a, V0a, sa = (U0, V0, s) if alive.numel() == len(members) else (U0[:, alive], V0[:, alive], s[alive])
-        metrics, h_trained = _final_diagnostics(cfg, U0a, V0a, work.U, work.V, sa, h0)
+        metrics, h_trained = _final_diagnostics(cfg, U0a, V0a, work.Uh, work.sV, sa, h0)
         f_trained = readout(h_trained, problem.W_U)
         slots = alive.cpu()
         for name, values in metrics.items():
