@@ -1,0 +1,36 @@
+"""sweep tags and note: a free-text note on each sweep, and its tags (one row per tag, indexed
+by tag for GET /sweeps?tag=). Sweeps stored before this revision have no tags and an empty note.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("sweep") as batch:
+        batch.add_column(sa.Column("note", sa.Text(), nullable=False, server_default=""))
+    op.create_table(
+        "sweep_tag",
+        sa.Column("sweep_id", sa.Integer(), sa.ForeignKey("sweep.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("tag", sa.String(64), primary_key=True),
+        sa.Column("position", sa.Integer(), nullable=False),
+    )
+    op.create_index("ix_sweep_tag_tag", "sweep_tag", ["tag"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_sweep_tag_tag", "sweep_tag")
+    op.drop_table("sweep_tag")
+    with op.batch_alter_table("sweep") as batch:
+        batch.drop_column("note")
