@@ -142,7 +142,7 @@ def get_sweep(sweep_id: int, session: ReadSession) -> SweepPublic:
     return _summary(session, sweep_id)
 
 
-@router.patch("/{sweep_id}", response_model=SweepPublic, responses=responses(403, 404))
+@router.patch("/{sweep_id}", response_model=SweepPublic, responses=responses(400, 403, 404, 413))
 def annotate_sweep(sweep_id: int, body: SweepPatch, db: DbDep, who: PrincipalDep) -> SweepPublic:
     """Replace the sweep's tags and/or note (the fields given; 422 naming max_tags, max_tag_chars or
     max_note_chars when over). Only the sweep's owner or an admin may (403 otherwise)."""

@@ -24,7 +24,8 @@ def test_progress_cancel_and_retry(dash: Any) -> None:
     dash.open(f"?sweep={sid}")
     item = page.get_by_test_id(f"sweep-item-{sid}")
     expect(item).to_contain_text("slow sweep")
-    expect(page.get_by_test_id(f"sweep-state-{sid}")).to_have_text("running")
+    # queued until the worker claims its points, then running
+    expect(page.get_by_test_id(f"sweep-state-{sid}")).to_have_text("running", timeout=30000)
     expect(item.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "0")
     expect(item).to_contain_text("0/4")
     # queued and running cells are marked, never holes
