@@ -13,13 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.api.sweep_progress import PRIOR_POINTS, remaining_seconds
+from backend.commands.reproduce import run_tag, specs_for, submit_run
 from backend.main import create_app
 from backend.settings import Settings
 from backend.store import Database
 from backend.store.points import claim, release
 from backend.store.sweep_reads import PointWork, sweep_record
 from backend.store.tables import utcnow
-from backend.sweep_tags import MAX_NOTE_CHARS, MAX_TAG_CHARS, MAX_TAGS
+from backend.sweep_tags import MAX_NOTE_CHARS, MAX_TAG_CHARS, MAX_TAGS, clean_tags
 from tests.test_api import _statements, compute_all
 from tests.test_tokens import _token
 
@@ -151,3 +152,21 @@ def test_time_left_follows_the_model_then_the_observed_speed(client: TestClient,
         trust = n / (n + PRIOR_POINTS)
         assert left == pytest.approx(half * per_s * 10 ** -trust, rel=1e-6)
     assert remaining_seconds(rec, now, True) == 0.0
+
+
+def test_a_reproduce_run_is_one_tag(client: TestClient) -> None:
+    """`resphase reproduce --url` submits its sweeps (a preset and its controls) with one run tag:
+    the list filters them together, apart from another run and from other sweeps."""
+    specs = specs_for(["D-scaling"], "quick", controls=True)
+    assert len(specs) >= 2
+    first, second = run_tag(), run_tag()
+    assert first != second and first.startswith("run:") and clean_tags([first]) == [first]
+    api = TestClient(client.app, base_url="http://testserver/api/v1")  # as reproduce's own client
+    ids = submit_run(api, specs, first)
+    submit_run(api, dict(list(specs.items())[:1]), second)
+    _post(client, "unrelated")
+    listed = client.get("/api/v1/sweeps", params={"tag": first})
+    assert sorted(s["id"] for s in listed.json()) == sorted(ids.values())
+    assert int(listed.headers["X-Total-Count"]) == len(specs)
+    assert all(s["tags"][-2:] == ["reproduce", first] for s in listed.json())
+    assert int(client.get("/api/v1/sweeps", params={"tag": "reproduce"}).headers["X-Total-Count"]) == len(specs) + 1

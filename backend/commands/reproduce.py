@@ -54,18 +54,25 @@ def run_tag(now: datetime | None = None) -> str:
     return f"{RUN_TAG_PREFIX}{t}-{secrets.token_hex(3)}"
 
 
+def submit_run(client: httpx.Client, specs: dict[tuple[str, str], SweepSpec], tag: str) -> dict[tuple[str, str], int]:
+    """POST every spec with the run's tag (and `reproduce`), so the run's sweeps are found and
+    listed together; {(preset, variant): sweep id}."""
+    ids = {}
+    for key, spec in specs.items():
+        tags = clean_tags([*spec.tags, "reproduce", tag])
+        resp = client.post("/sweeps", json=spec.model_copy(update={"tags": tags}).model_dump(mode="json"))
+        resp.raise_for_status()
+        ids[key] = resp.json()["id"]
+    return ids
+
+
 def _via_server(url: str, specs: dict[tuple[str, str], SweepSpec]) -> Runs:
     token = os.environ.get("RESPHASE_API_TOKEN", "")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     tag = run_tag()
     print(f"the sweeps of this run carry the tag {tag} (GET /sweeps?tag={tag})", file=sys.stderr)
     with httpx.Client(base_url=url.rstrip("/") + "/api/v1", headers=headers, timeout=60) as client:
-        ids = {}
-        for key, spec in specs.items():
-            tags = clean_tags([*spec.tags, "reproduce", tag])
-            resp = client.post("/sweeps", json=spec.model_copy(update={"tags": tags}).model_dump(mode="json"))
-            resp.raise_for_status()
-            ids[key] = resp.json()["id"]
+        ids = submit_run(client, specs, tag)
         for sweep_id in ids.values():
             while client.get(f"/sweeps/{sweep_id}").json()["state"] in ("queued", "running"):
                 time.sleep(1.0)
