@@ -147,10 +147,14 @@ def test_time_left_follows_the_model_then_the_observed_speed(client: TestClient,
     half = rec.work.flops["queued"] / 2
     for n in (1, 8):
         work = PointWork(flops={"queued": half, "done": half}, computed=n, computed_flops=half,
-                         first_started_at=now - timedelta(seconds=half * per_s / 10))
+                         first_started_at=now - timedelta(seconds=half * per_s / 10), last_computed_at=now)
         left = remaining_seconds(replace(rec, work=work), now, False)
         trust = n / (n + PRIOR_POINTS)
-        assert left == pytest.approx(half * per_s * 10 ** -trust, rel=1e-6)
+        assert left is not None and left == pytest.approx(half * per_s * 10 ** -trust, rel=1e-6)
+        # later, with no new point: it counts down from the last completion, never grows, stops at 0
+        later = [remaining_seconds(replace(rec, work=work), now + timedelta(seconds=t), False) for t in (1, 5, 1e6)]
+        assert later[0] == pytest.approx(left - 1, abs=1e-6) and later[1] == pytest.approx(left - 5, abs=1e-6)
+        assert later[2] == 0
     assert remaining_seconds(rec, now, True) == 0.0
 
 

@@ -7,11 +7,12 @@ shares them), `cancelled`. `state` stays the lifecycle that clients wait on (run
 Time left: the time model (backend.grid's per-point FLOP estimates, turned into seconds by the
 sweep's own seconds-per-FLOP at submission: `estimated_s / estimated_flops`) prices the points
 still queued or running; the throughput observed on the points computed since submission
-(wall time from the first of them starting to now, over their modelled seconds) rescales that
-price. The observed speed is trusted in proportion to how many points it rests on
-(n / (n + PRIOR_POINTS), blended geometrically), so one lucky point does not swing the figure and a
-GPU worker 100x faster than the model soon shows it. With nothing computed yet the figure is the
-model's alone; it does not count down by itself while nothing moves.
+(wall time from the first of them starting to the last of them finishing, over their modelled
+seconds) rescales that price. The observed speed is trusted in proportion to how many points it
+rests on (n / (n + PRIOR_POINTS), blended geometrically), so one lucky point does not swing the
+figure and a worker 100x faster than the model soon shows it. The evidence changes only when a
+point finishes, so the figure never grows while nothing moves: between two completions it counts
+down from the last one (to 0 at the least). With nothing computed yet it is the model's price alone.
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ def remaining_seconds(rec: SweepRecord, now: datetime, over: bool) -> float | No
     s_per_flop = rec.estimated_s / rec.estimated_flops
     model_left = left_flops * s_per_flop
     model_done = work.computed_flops * s_per_flop
-    if work.computed == 0 or work.first_started_at is None or model_done <= 0:
+    first, last = work.first_started_at, work.last_computed_at
+    if work.computed == 0 or first is None or last is None or model_done <= 0:
         return model_left
-    observed = max((now - work.first_started_at).total_seconds(), 1e-3)
+    observed = max((last - first).total_seconds(), 1e-3)
     speed = observed / model_done  # observed seconds per modelled second
     trust = work.computed / (work.computed + PRIOR_POINTS)
-    return model_left * math.exp(trust * math.log(speed))
+    estimate = model_left * math.exp(trust * math.log(speed))
+    return max(estimate - max((now - last).total_seconds(), 0.0), 0.0)

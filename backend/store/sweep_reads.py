@@ -46,12 +46,14 @@ class SweepRecord:
 class PointWork:
     """What the time model and the clock say about a sweep's points (backend.api.sweep_progress):
     estimated FLOPs by status, and the points computed since the sweep was submitted (finished
-    after created_at, done or diverged: reused ones are not), their FLOPs and when the first of them started."""
+    after created_at, done or diverged: reused ones are not), their FLOPs, when the first of them
+    started and when the last finished."""
 
     flops: dict[str, float] = field(default_factory=dict)  # by status (statuses without points absent)
     computed: int = 0
     computed_flops: float = 0.0
     first_started_at: datetime | None = None  # naive UTC
+    last_computed_at: datetime | None = None  # when the last of them finished
 
 
 _COLUMNS = (Sweep.id, Sweep.name, Sweep.created_at, Sweep.cancelled_at, Sweep.axes, Sweep.settings, Sweep.n_points,
@@ -80,6 +82,8 @@ def _point_states(session: Session, ids: Sequence[int]) -> _States:
         if status in COMPUTED:  # cancelled and failed points carry a finished_at but were not trained
             work.computed += int(computed or 0)
             work.computed_flops += float(computed_flops or 0.0)
+            if computed and last is not None and (work.last_computed_at is None or last > work.last_computed_at):
+                work.last_computed_at = last
         if started is not None and (work.first_started_at is None or started < work.first_started_at):
             work.first_started_at = started
         if last is not None and (latest is None or last > latest):

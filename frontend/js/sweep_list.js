@@ -84,14 +84,16 @@ function tagChips(s) {
     dataset: { testid: 'tag-chip' }, onclick: (ev) => { ev.stopPropagation(); setSearch(`tag:${t}`); } }));
 }
 
-/** "7/30 computed · 2 failed · 1 min 3 s · ~40 s left" (est. before anything started). */
+/** "7/30 computed · 2 failed · 1 min 3 s · ~40 s left" (est. before anything started; "finishing"
+ * once the API's count-down from the last finished point has reached 0 with points still running). */
 function timesText(s) {
   const parts = [`${n(s, 'done') + n(s, 'diverged')}/${s.n_points} computed`];
   if (n(s, 'failed')) parts.push(`${n(s, 'failed')} failed`);
   if (n(s, 'cancelled')) parts.push(`${n(s, 'cancelled')} cancelled`);
   parts.push(fmtDuration(s.elapsed_s));
   if (isLive(s) && s.remaining_s !== null && s.state !== 'cancelled') {
-    parts.push(s.label === 'queued' ? `est. ${fmtDuration(s.remaining_s)} of compute` : `~${fmtDuration(s.remaining_s)} left`);
+    if (s.label === 'queued') parts.push(`est. ${fmtDuration(s.remaining_s)} of compute`);
+    else parts.push(s.remaining_s < 1 ? 'finishing' : `~${fmtDuration(s.remaining_s)} left`);
   }
   return parts.join(' · ');
 }

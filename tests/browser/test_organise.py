@@ -102,7 +102,10 @@ def test_labels_bars_and_the_no_worker_banner(dash: Dashboard, idle: tuple[str, 
     expect(banner).to_be_visible()
     expect(banner).to_contain_text("No worker is running")
     expect(banner).to_contain_text("queued point")
-    dash.shot("labels-1400")
+    for width in (1400, 800):
+        page.set_viewport_size({"width": width, "height": 1000})
+        expect(banner).to_be_visible()
+        dash.shot(f"labels-{width}")
 
 
 def test_list_is_updated_in_place_focus_kept(dash: Dashboard) -> None:
