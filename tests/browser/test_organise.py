@@ -104,6 +104,7 @@ def test_labels_bars_and_the_no_worker_banner(dash: Dashboard, idle: tuple[str, 
     expect(banner).to_contain_text("queued point")
     for width in (1400, 800):
         page.set_viewport_size({"width": width, "height": 1000})
+        page.wait_for_timeout(600)  # the figures follow the new width
         expect(banner).to_be_visible()
         dash.shot(f"labels-{width}")
 
@@ -175,10 +176,10 @@ def test_tags_notes_search_and_delete(dash: Dashboard) -> None:
     page.get_by_test_id(f"sweep-tags-{two['id']}").get_by_text("lr-10").click()
     expect(search).to_have_value("tag:lr-10")
     expect(page.get_by_test_id(f"sweep-item-{one['id']}")).to_have_count(0)
-    page.set_viewport_size({"width": 1400, "height": 1000})
-    dash.shot("notes-1400")
-    page.set_viewport_size({"width": 800, "height": 1000})
-    dash.shot("notes-800")
+    for width in (1400, 800):
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.wait_for_timeout(600)  # the figures follow the new width
+        dash.shot(f"notes-{width}")
     # delete: the dialog asks; keeping it keeps it, confirming removes it
     dash.expect_failure(404, r"/api/v1/sweeps/\d+$")  # a poll in flight may still ask for it
     page.get_by_test_id("sweep-delete").click()
