@@ -38,13 +38,13 @@ def label(rec: SweepRecord, over: bool) -> Label:
 
 
 def remaining_seconds(rec: SweepRecord, now: datetime, over: bool) -> float | None:
-    """Seconds left (0 once over); None when the model has no price (a sweep with no FLOPs) and
-    nothing was computed yet."""
+    """Seconds left (0 once over); None when the model has no price for what is left (points
+    stored without a FLOP estimate, or a sweep between refinement rounds)."""
     if over:
         return 0.0
     work = rec.work
     left_flops = work.flops.get("queued", 0.0) + work.flops.get("running", 0.0)
-    if rec.estimated_flops <= 0 or rec.estimated_s <= 0:
+    if rec.estimated_flops <= 0 or rec.estimated_s <= 0 or left_flops <= 0:
         return None
     s_per_flop = rec.estimated_s / rec.estimated_flops
     model_left = left_flops * s_per_flop

@@ -18,6 +18,20 @@ from backend.store.sweep_notes import tags_of
 from backend.store.tables import STATUSES, Point, Refinement, Sweep, sweep_point, sweep_tag
 
 
+@dataclass
+class PointWork:
+    """What the time model and the clock say about a sweep's points (backend.api.sweep_progress):
+    estimated FLOPs by status, and the points computed since the sweep was submitted (finished
+    after created_at, done or diverged: reused ones are not), their FLOPs, when the first of them
+    started and when the last finished."""
+
+    flops: dict[str, float] = field(default_factory=dict)  # by status (statuses without points absent)
+    computed: int = 0
+    computed_flops: float = 0.0
+    first_started_at: datetime | None = None  # naive UTC
+    last_computed_at: datetime | None = None  # when the last of them finished
+
+
 @dataclass(frozen=True)
 class SweepRecord:
     """One stored sweep as submitted (axes achieved, settings with defaults filled, its cost) and
@@ -39,21 +53,7 @@ class SweepRecord:
     refinement: dict[str, Any] | None = None  # the RefinementPublic document (None: no refinement)
     note: str = ""
     tags: list[str] = field(default_factory=list)
-    work: PointWork = field(default_factory=lambda: PointWork())
-
-
-@dataclass
-class PointWork:
-    """What the time model and the clock say about a sweep's points (backend.api.sweep_progress):
-    estimated FLOPs by status, and the points computed since the sweep was submitted (finished
-    after created_at, done or diverged: reused ones are not), their FLOPs, when the first of them
-    started and when the last finished."""
-
-    flops: dict[str, float] = field(default_factory=dict)  # by status (statuses without points absent)
-    computed: int = 0
-    computed_flops: float = 0.0
-    first_started_at: datetime | None = None  # naive UTC
-    last_computed_at: datetime | None = None  # when the last of them finished
+    work: PointWork = field(default_factory=PointWork)
 
 
 _COLUMNS = (Sweep.id, Sweep.name, Sweep.created_at, Sweep.cancelled_at, Sweep.axes, Sweep.settings, Sweep.n_points,
