@@ -40,6 +40,7 @@ export function listQuery() {
 export function setSearch(text) {
   search.text = text;
   search.offset = 0;
+  announced = new Map();  // a new list is not news: it is read as a whole
   const box = $('#sweep-search-input');
   if (box && box.value !== text) box.value = text;
   hooks.refresh();
@@ -196,7 +197,11 @@ export function initSweepList(callbacks) {
     t = setTimeout(() => setSearch(input.value), 250);
   });
   $('#sweep-list').before(h('div', { class: 'sweep-search' }, input));
-  const page = (delta) => { search.offset = Math.max(0, search.offset + delta); hooks.refresh(); };
+  const page = (delta) => {
+    search.offset = Math.max(0, search.offset + delta);
+    announced = new Map();
+    hooks.refresh();
+  };
   $('#sweep-list-empty').after(
     h('div', { id: 'sweep-pager', class: 'sweep-pager', dataset: { testid: 'sweep-pager' }, hidden: true },
       h('button', { type: 'button', class: 'small', id: 'sweep-page-prev', text: '‹ Newer', dataset: { testid: 'sweep-page-prev' },
