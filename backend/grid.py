@@ -26,6 +26,7 @@ from backend.axes import axis_values as axis_values
 from backend.designs import Design as Design
 from backend.designs import GridSpec as GridSpec
 from backend.designs import expansion, points_as_grid
+from backend.refine_spec import Refine, check_refinements, refinements_of
 
 # re-exported: callers import the settings (and the refine spec) from here too
 from backend.refine_spec import RefineSpec as RefineSpec
@@ -107,7 +108,17 @@ class SweepSpec(BaseModel):
     name: str = Field("", max_length=200)
     tags: list[str] = Field(default_factory=list, description="Labels to find the sweep by (backend/sweep_tags.py: "
                                                               "at most max_tags, each max_tag_chars, no commas)")
-    refine: RefineSpec | None = None  # adaptive refinement of a boundary (backend/refine_spec.py)
+    # adaptive refinement of one boundary, or of several at once (backend/refine_spec.py)
+    refine: Refine | None = None
+
+    @field_validator("refine")
+    @classmethod
+    def _distinct_refinements(cls, v: RefineSpec | list[RefineSpec] | None) -> RefineSpec | list[RefineSpec] | None:
+        return check_refinements(v)
+
+    def refinements(self) -> list[RefineSpec]:
+        """The boundaries this sweep refines, in order (none, one, or several)."""
+        return refinements_of(self.refine)
 
     @model_validator(mode="before")
     @classmethod

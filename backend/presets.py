@@ -25,7 +25,8 @@ class Preset:
                 "full": self.full.model_dump(mode="json")}
 
 
-def _spec(name: str, grid: dict[str, Any], refine: dict[str, Any] | None = None, **settings: Any) -> SweepSpec:
+def _spec(name: str, grid: dict[str, Any], refine: dict[str, Any] | list[dict[str, Any]] | None = None,
+          **settings: Any) -> SweepSpec:
     return SweepSpec.model_validate({"name": name, "grid": grid, "settings": settings, "refine": refine})
 
 
@@ -39,6 +40,19 @@ REF_FULL = {"L": 1024, "M": 1024, "seeds": 16}
 REF_DEEP = {"L": 512, "M": 128, "seeds": 16}
 REF_DEEP_FULL = {"L": 1024, "M": 1024, "seeds": 16}
 
+# The boundary claims are slopes of log(crossing alpha) over the lines, and a crossing is known
+# only to within the grid alphas around it (backend.analysis.boundaries.Crossing.interval): on the
+# quick grids (a factor 2 apart) that alone makes init_deviation_boundary and plain_boundary_sqrt_D
+# inconclusive. So the presets that carry them refine the crossing they read, until each line's
+# interval is within tol: the noise boundary (init_deviation reaching init_deviation_max) on
+# alpha-phase, the feature-learning one (feature_update_rel falling through its minimum) on
+# plain-scale. Their controls (variant_spec) refine the same way. The noise boundary's tol is wider
+# than the feature-learning one's where seeds are few: init_deviation is a property of the draw at
+# initialisation, so its crossing varies from seed to seed by 5-10% at 4 seeds (the interval
+# includes that spread: a tighter tol would only spend the budget).
+NOISE_REFINE: dict[str, Any] = {"metric": "init_deviation", "threshold": "init_deviation_max"}
+FL_REFINE: dict[str, Any] = {"metric": "feature_update_rel", "threshold": "feature_update_rel_min"}
+
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset(
         "alpha-phase", "Regimes along alpha",
@@ -47,9 +61,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         ("feature_learning_boundary", "lazy_feature_update_slope", "feature_update_flat_in_L",
          "feature_update_flat_in_M", "init_deviation_boundary", "rate_alpha"),
         _spec("alpha-phase (quick)", {"alpha": {"geom": [0.25, 64, 9]}, "D": [16], "L": [16, 64], "M": [16, 64]},
-              seeds=16, reference=REF),
+              refine=NOISE_REFINE | {"tol": 0.2, "max_points": 36}, seeds=16, reference=REF),
         _spec("alpha-phase", {"alpha": {"geom": [0.125, 512, 13]}, "D": [16, 64], "L": [64, 256],
-                              "M": [64, 256, 1024]}, seeds=8, reference=REF_FULL),
+                              "M": [64, 256, 1024]}, refine=NOISE_REFINE | {"tol": 0.1, "max_points": 150},
+              seeds=8, reference=REF_FULL),
     ),
     Preset(
         "depth-width", "Depth acts as width",
@@ -94,22 +109,27 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "feature-learning boundary moves to alpha ~ sqrt(D).",
         ("plain_boundary_sqrt_D",),
         _spec("plain-scale (quick)", {"alpha": {"geom": [1, 128, 8]}, "D": [16, 64, 256], "L": [64], "M": [64]},
-              seeds=4, residual_scale="plain"),
+              refine=FL_REFINE | {"tol": 0.1, "max_points": 36}, seeds=4, residual_scale="plain"),
         _spec("plain-scale", {"alpha": {"geom": [0.5, 2048, 13]}, "D": [16, 64, 256, 1024], "L": [256],
-                              "M": [256]}, seeds=8, residual_scale="plain"),
+                              "M": [256]}, refine=FL_REFINE | {"tol": 0.05, "max_points": 120},
+              seeds=8, residual_scale="plain"),
     ),
     Preset(
-        "boundary-refined", "The feature-learning boundary, found by refinement",
-        "A coarse alpha grid for several L*M; the server then adds alphas where feature_update crosses "
-        "its feature-learning threshold, round by round, until every line's crossing interval is "
-        "narrower than tol: the boundary sits at alpha ~ 1 whatever L and M (no claim is evaluated "
-        "on it: the alpha-phase preset carries the boundary claims).",
+        "boundary-refined", "Both boundaries along alpha, found by refinement",
+        "A coarse alpha grid for several L*M; the server then adds alphas where feature_update falls "
+        "through its feature-learning threshold and where init_deviation reaches its noise threshold, "
+        "round by round, until every line's two crossing intervals are narrower than tol: the "
+        "feature-learning boundary sits at alpha ~ 2 whatever L and M, the noise boundary moves out "
+        "like sqrt(LM/D) (no claim is evaluated on it: alpha-phase and plain-scale carry the "
+        "boundary claims).",
         (),
         _spec("boundary-refined (quick)", {"alpha": [0.25, 1, 4, 16, 64], "D": [16], "L": [8, 32], "M": [16]},
-              refine={"metric": "feature_update", "threshold": 0.25, "tol": 0.05, "max_points": 60}, seeds=4),
+              refine=[{"metric": "feature_update", "threshold": 0.25, "tol": 0.05, "max_points": 60},
+                      NOISE_REFINE | {"tol": 0.15, "max_points": 60}], seeds=4),
         _spec("boundary-refined", {"alpha": {"geom": [0.125, 64, 5]}, "D": [16], "L": [16, 64, 256],
                                    "M": [16, 64, 256]},
-              refine={"metric": "feature_update", "threshold": 0.25, "tol": 0.02, "max_points": 400}, seeds=8),
+              refine=[{"metric": "feature_update", "threshold": 0.25, "tol": 0.02, "max_points": 400},
+                      NOISE_REFINE | {"tol": 0.1, "max_points": 400}], seeds=8),
     ),
 ]}
 

@@ -20,16 +20,21 @@ from backend.store import Database
 from backend.store import sweeps as repo
 from backend.store.copy import copy_store
 from backend.store.sweep_notes import set_note, tags_of
-from backend.store.tables import Point, Reference, Sweep, result_table, sweep_point
+from backend.store.tables import Point, Reference, Refinement, Sweep, result_table, sweep_point
 from tests.conftest import REPO, truncate
 from worker.runner import WorkerContext, run_batch
 
 SETTINGS = {"seeds": 2, "steps": 2, "n_samples": 4, "reference": {"L": 4, "M": 4, "seeds": 2}}
 
 
-def _spec(name: str, alpha: list[float]) -> SweepSpec:
+def _spec(name: str, alpha: list[float], refine: list[dict[str, Any]] | None = None) -> SweepSpec:
     return SweepSpec.model_validate({"name": name, "grid": {"alpha": alpha, "D": [4], "L": [2], "M": [4]},
-                                     "settings": SETTINGS, "tags": [f"tag-{name}", "shared"]})
+                                     "settings": SETTINGS, "refine": refine, "tags": [f"tag-{name}", "shared"]})
+
+
+# sweep "b" refines two boundaries: its refinement rows travel with it
+REFINE_B = [{"metric": "feature_update", "threshold": 0.25, "tol": 0.1, "max_points": 6},
+            {"metric": "init_deviation", "threshold": "init_deviation_max", "tol": 0.2, "max_points": 4}]
 
 
 @pytest.fixture
@@ -39,7 +44,7 @@ def source(tmp_path: Path) -> Database:
     settings = Settings(data_dir=tmp_path / "src", database_url="")
     db = Database.connect(settings.resolved_database_url)
     created = []
-    for spec in (_spec("a", [1, 2]), _spec("b", [2, 4])):
+    for spec in (_spec("a", [1, 2]), _spec("b", [2, 4], REFINE_B)):
         with db.session() as s:
             created.append(repo.create_sweep(s, spec, expand(spec, Limits()), expanded_axes(spec.grid, Limits())))
     with db.session() as s:  # a note (tags and note travel with the sweep)
@@ -60,8 +65,11 @@ def snapshot(db: Database) -> dict[str, Any]:
         tags = tags_of(s, [sw.id for sw in all_sweeps])
         for sw in all_sweeps:
             links = s.scalars(select(sweep_point.c.point_id).where(sweep_point.c.sweep_id == sw.id))
+            refinements = [(r.idx, r.metric, r.threshold, r.threshold_name, r.tol, r.max_points, r.rounds,
+                            r.points_added, r.state, repr(r.lines)) for r in s.scalars(
+                select(Refinement).where(Refinement.sweep_id == sw.id).order_by(Refinement.idx))]
             sweeps[(sw.name, sw.created_at, repr(sw.spec))] = (sw.n_points, sorted(hash_of[p] for p in links),
-                                                               tags[sw.id], sw.note)
+                                                               refinements, tags[sw.id], sw.note)
         points = {p.content_hash: (p.status, p.alpha, p.D, p.L, p.M, p.settings) for p in s.scalars(select(Point))}
         results = {hash_of[r["point_id"]]: {k: v for k, v in r.items() if k != "point_id"}
                    for r in s.execute(select(result_table)).mappings()}
@@ -81,6 +89,7 @@ def test_sqlite_to_postgres_and_back_keeps_everything_and_a_second_copy_adds_not
     truncate(pg)
     before = snapshot(source)
     assert len(before["results"]) == 2 and len(before["references"]) == 2 and len(before["points"]) == 3
+    assert sorted(len(v[2]) for v in before["sweeps"].values()) == [0, 2]  # b's two refinements
     report = copy_store(source, pg)
     assert (report.sweeps_added, report.points_added, report.results_added, report.links_added,
             report.references_added) == (2, 3, 2, 4, 2)

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from backend.analysis.boundaries import find_crossing
 from backend.analysis.refinement import LineEstimate, assess_line, plan_round, propose_alphas, uniform_points
+from backend.grid import SweepSpec
 from backend.main import create_app
 from backend.presets import PRESETS
 from backend.queue import TaskQueue
@@ -31,6 +32,7 @@ from backend.store import Database
 from backend.store.refinements import _claim_and_add, _compute_round, _Round, refine_once
 from backend.store.tables import Point, Refinement, Sweep, result_table, sweep_point
 from backend.store.transactions import transact
+from resphase.local import compute_sweep
 from tests.conftest import free_port, resphase_env, start, stop, truncate, wait_http
 from worker.runner import WorkerContext, run_batch
 
@@ -68,7 +70,25 @@ def test_submit_stores_the_refinement_and_checks_its_spec(client: TestClient) ->
         assert r.status_code == 422, (bad, r.text)
         assert any(d["loc"][-2:] == ["refine", field] or d["loc"][-1] == field for d in r.json()["detail"]), r.text
     plain = client.post("/api/v1/sweeps", json={k: v for k, v in EXAMPLE.items() if k != "refine"}).json()
-    assert plain["refinement"] is None
+    assert plain["refinement"] is None and plain["refinements"] == []
+
+
+def test_a_list_refines_several_boundaries_each_checked(client: TestClient) -> None:
+    one = EXAMPLE["refine"]
+    noise = {"metric": "init_deviation", "threshold": "init_deviation_max", "tol": 0.1, "max_points": 50}
+    r = client.post("/api/v1/sweeps", json={**EXAMPLE, "refine": [one, noise]})
+    assert r.status_code == 201, r.text
+    refs = r.json()["refinements"]
+    assert [(x["metric"], x["threshold"], x["max_points"]) for x in refs] == [
+        ("feature_update", 0.25, 200), ("init_deviation", 0.5, 50)]
+    assert r.json()["refinement"] == refs[0] and all(x["state"] == "waiting" for x in refs)
+    bad_field = client.post("/api/v1/sweeps", json={**EXAMPLE, "refine": [one, {**noise, "tol": 0}]})
+    assert bad_field.status_code == 422
+    assert [d["loc"] for d in bad_field.json()["detail"]] == [["body", "refine", 1, "tol"]], bad_field.text
+    for bad, words in (([one, one], "twice"), ([one] * 5, "1 to 4"), ([], "1 to 4"),
+                       ([one, {**noise, "max_points": 20_000 - 10 - 200 + 1}], "max_points_per_sweep")):
+        r = client.post("/api/v1/sweeps", json={**EXAMPLE, "refine": bad})
+        assert r.status_code == 422 and words in r.text, r.text
 
 
 def compute_queued(settings: Settings, client: TestClient, sweep_id: int) -> int:
@@ -104,6 +124,12 @@ def test_example_converges_with_fewer_points_than_a_uniform_grid(client: TestCli
     print(f"points: refined {refined} (initial 10 + {ref['points_added']}), uniform grid {uniform}")
     assert refined == 10 + ref["points_added"] and refined < uniform
     _assert_accounted(db, sweep_id)
+    # The same spec computed in process (resphase.run, reproduce) places exactly the same points:
+    # one decision (next_round) on the same cells, the bootstrap seeded.
+    rows = client.get(f"/api/v1/sweeps/{sweep_id}/export", params={"format": "json"}).json()
+    on_server = {(r["alpha"], r["L"]) for r in rows}
+    in_process = {(o.point.alpha, o.point.L) for o in compute_sweep(SweepSpec.model_validate(EXAMPLE), "cpu")}
+    assert in_process == on_server and len(on_server) == refined
 
 
 # (a) the decisions, on made-up lines: feature values fall linearly in log alpha through 0.25.
@@ -194,14 +220,15 @@ def test_racing_reapers_add_each_round_once(client: TestClient, settings: Settin
 
 
 def _assert_accounted(db: Database, sweep_id: int, expect_rounds: int | None = None) -> None:
-    """Every linked point is distinct (content hash), counted in n_points, and refinement's
-    points_added is what was linked beyond the initial 10."""
+    """Every linked point is distinct (content hash), counted in n_points, and the refinements'
+    points_added are together what was linked beyond the initial 10."""
     with db.read_session() as s:
         hashes = list(s.scalars(select(Point.content_hash).join(sweep_point, sweep_point.c.point_id == Point.id)
                                 .where(sweep_point.c.sweep_id == sweep_id)))
-        sweep, ref = s.get(Sweep, sweep_id), s.get(Refinement, sweep_id)
+        sweep, ref = s.get(Sweep, sweep_id), s.get(Refinement, (sweep_id, 0))
+        added = sum(s.scalars(select(Refinement.points_added).where(Refinement.sweep_id == sweep_id)))
         assert sweep is not None and ref is not None
-        assert len(hashes) == len(set(hashes)) == sweep.n_points == 10 + ref.points_added
+        assert len(hashes) == len(set(hashes)) == sweep.n_points == 10 + added
         alphas = set(s.scalars(select(Point.alpha).join(sweep_point, sweep_point.c.point_id == Point.id)
                                .where(sweep_point.c.sweep_id == sweep_id)))
         assert alphas == set(sweep.axes["alpha"])
@@ -270,13 +297,24 @@ def test_killed_worker_and_restarted_api_lose_nothing(tmp_path: Path, postgres_u
 
 def test_the_refinement_preset_converges_with_its_own_settings(client: TestClient, settings: Settings,
                                                                db: Database) -> None:
-    """The preset that shows refinement (default training settings, 4 seeds) ends converged on
-    every line with fewer points than a uniform alpha grid of its resolution."""
-    spec = PRESETS["boundary-refined"].quick.model_dump(mode="json")
-    sweep_id = client.post("/api/v1/sweeps", json=spec).json()["id"]
+    """The preset that shows refinement (default training settings, 4 seeds) ends with both its
+    boundaries (feature learning, noise) converged on every line, with fewer points than a
+    uniform alpha grid of its resolution; the same spec in process places the same points."""
+    preset = PRESETS["boundary-refined"].quick
+    sweep_id = client.post("/api/v1/sweeps", json=preset.model_dump(mode="json")).json()["id"]
     s = refine_to_the_end(settings, client, db, sweep_id)
-    ref = s["refinement"]
-    assert ref["state"] == "converged" and ref["rounds"] >= 2, ref
-    assert all(line["converged"] and line["width_rel"] <= ref["tol"] for line in ref["lines"])
-    assert s["n_points"] < ref["uniform_points"]
+    refs = s["refinements"]
+    assert [r["metric"] for r in refs] == ["feature_update", "init_deviation"] and s["refinement"] == refs[0]
+    for ref in refs:
+        assert ref["state"] == "converged" and ref["rounds"] >= 1, ref
+        assert len(ref["lines"]) == 2 and all(line["converged"] and line["width_rel"] <= ref["tol"]
+                                              for line in ref["lines"]), ref
+    noise = {line["L"]: line["crossing"] for line in refs[1]["lines"]}
+    assert noise[32] / noise[8] == pytest.approx(2.0, rel=0.1)  # alpha ~ sqrt(LM/D): L 4x -> 2x
+    assert s["n_points"] == 10 + sum(r["points_added"] for r in refs) < refs[0]["uniform_points"]
     _assert_accounted(db, sweep_id)
+    print(f"boundary-refined (quick): {s['n_points']} points, added {[r['points_added'] for r in refs]}, "
+          f"rounds {[r['rounds'] for r in refs]}, uniform {refs[0]['uniform_points']}")
+    rows = client.get(f"/api/v1/sweeps/{sweep_id}/export", params={"format": "json"}).json()
+    in_process = {(o.point.alpha, o.point.L) for o in compute_sweep(preset, "cpu")}
+    assert in_process == {(r["alpha"], r["L"]) for r in rows}

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
-from backend.grid import RunSettings, SweepSpec, estimate_seconds, expand, expanded_axes
+from backend.grid import RefineSpec, RunSettings, SweepSpec, estimate_seconds, expand, expanded_axes
 from backend.results import PointOutcome, Provenance, SeedRun
 from backend.settings import Limits
 from backend.store import Database
@@ -20,7 +20,7 @@ from backend.store.engine import alembic_config
 from backend.store.points import claim, heartbeat, point_detail, point_spec, reap, record, release
 from backend.store.sweep_lifecycle import cancel_sweep
 from backend.store.sweep_reads import status_counts
-from backend.store.tables import Base, Point, Sweep, result_table
+from backend.store.tables import Base, Point, Refinement, Sweep, result_table
 
 LIMITS = Limits()
 
@@ -171,3 +171,24 @@ def test_the_upgrade_to_0005_computes_the_estimate_of_sweeps_stored_before(db: D
         assert sweep is not None
         expected = estimate_seconds(sweep.axes, RunSettings.model_validate(sweep.settings))
     assert expected > 0 and sweep.estimated_s == pytest.approx(expected)
+
+
+def test_the_upgrade_to_0007_keys_refinements_by_sweep_and_index(db: Database) -> None:
+    """A refinement stored before 0007 (one per sweep) becomes idx 0 of its sweep; after it a sweep
+    holds several. Down to 0006 and up again, on SQLite and PostgreSQL."""
+    one = {"metric": "feature_update", "threshold": 0.25, "tol": 0.1, "max_points": 5}
+    created = _create(db, _spec().model_copy(update={"refine": RefineSpec.model_validate(one)}))
+    cfg = alembic_config(db.engine)
+    for step, target in ((command.downgrade, "0006"), (command.upgrade, "head")):
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, target)
+    with db.read_session() as s:
+        rows = s.execute(select(Refinement.sweep_id, Refinement.idx, Refinement.metric)).all()
+    assert [tuple(r) for r in rows] == [(created.sweep_id, 0, "feature_update")]
+    two = [one, {**one, "metric": "init_deviation", "threshold": 0.5}]
+    both = _create(db, _spec().model_copy(update={"refine": [RefineSpec.model_validate(r) for r in two]}))
+    with db.read_session() as s:
+        pairs = s.execute(select(Refinement.idx, Refinement.metric).where(
+            Refinement.sweep_id == both.sweep_id).order_by(Refinement.idx)).all()
+    assert [tuple(r) for r in pairs] == [(0, "feature_update"), (1, "init_deviation")]

@@ -37,6 +37,11 @@ class Crossing(JsonResult):
     `ci` over the replicates that cross (None if none does). Otherwise `alpha`, `alpha_ci`, `crossed`
     are None and `reason` says why: "too few finite cells", "never reaches threshold", or
     "crosses threshold only going up/down". `n_boot_no_crossing` counts replicates without a crossing.
+    `bracket`: the two usable alphas the crossing interpolates between (the largest below it, the
+    smallest at or above it); `interval`: the hull of the bracket and `alpha_ci`. The crossing is
+    known no better than either: between two grid alphas the interpolation is a model, and only
+    more alphas there (refinement, backend/analysis/refinement.py) narrow the bracket. The claims,
+    the refinement and the page read `interval`.
     `fixed` holds the other axes' values when the crossing comes from `boundary_curve`.
     """
 
@@ -55,7 +60,18 @@ class Crossing(JsonResult):
     n_boot: int
     n_boot_no_crossing: int
     ci: float
+    bracket: tuple[float, float] | None = None
+    interval: tuple[float, float] | None = None
     fixed: dict[str, Any] = field(default_factory=dict)
+
+
+def _bracket(usable: np.ndarray, x: float, ci: tuple[float, float] | None
+             ) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(bracket, interval) of a crossing at `x` among the sorted usable alphas (Crossing)."""
+    below, above = usable[usable < x], usable[usable >= x]
+    bracket = (float(below[-1]) if below.size else x, float(above[0]) if above.size else x)
+    interval = bracket if ci is None else (min(bracket[0], ci[0]), max(bracket[1], ci[1]))
+    return bracket, interval
 
 
 def _first_crossings(la: np.ndarray, diff: np.ndarray, direction: str) -> tuple[np.ndarray, np.ndarray]:
@@ -116,10 +132,15 @@ def find_crossing(
     def result(la: np.ndarray, crossed: str | None, why: str | None) -> Crossing:
         """`la`: log crossing alpha, estimate first then the replicates (NaN where none)."""
         lo, hi = percentile_ci(la[1:], ci)
+        x = math.exp(la[0]) if why is None else None
+        x_ci = (math.exp(lo), math.exp(hi)) if why is None and math.isfinite(lo) else None
+        bracket, interval = (None, None) if x is None else _bracket(xs[order], x, x_ci)
         return Crossing(
             found=why is None,
-            alpha=math.exp(la[0]) if why is None else None,
-            alpha_ci=(math.exp(lo), math.exp(hi)) if why is None and math.isfinite(lo) else None,
+            alpha=x,
+            alpha_ci=x_ci,
+            bracket=bracket,
+            interval=interval,
             crossed=crossed,
             reason=why,
             threshold=float(threshold),

@@ -102,9 +102,11 @@ def lazy_window(rows: Rows) -> list[dict[str, Any]]:
 def crossings(rows: Rows, metric: str, threshold: float, direction: str, line_axes: tuple[str, ...]
               ) -> list[tuple[dict[str, float], float, tuple[float, float] | None]]:
     """Per line (the distinct values of line_axes), where the seed mean of metric crosses threshold
-    along alpha: (line, crossing alpha, its bootstrap interval). Lines without one are left out."""
+    along alpha: (line, crossing alpha, its interval: the hull of the bootstrap interval and the
+    bracket of grid alphas around it, Crossing.interval). Lines without one are left out. A grid
+    coarse in alpha gives wide intervals, whatever its seeds: refinement narrows them."""
     found = line_crossings(from_rows(rows, metric), line_axes, threshold, direction=direction)  # type: ignore[arg-type]
-    return [(c.fixed, c.alpha, c.alpha_ci) for c in found if c.found and c.alpha is not None]
+    return [(c.fixed, c.alpha, c.interval) for c in found if c.found and c.alpha is not None]
 
 
 def crossing_slope(xs: np.ndarray, found: Sequence[tuple[dict[str, float], float, tuple[float, float] | None]],

@@ -25,12 +25,16 @@ from typing import Any
 
 import numpy as np
 
-from backend.analysis.boundaries import Crossing
-from backend.analysis.cells import seed_means
+from backend.analysis.boundaries import LINE_AXES, Crossing, line_crossings
+from backend.analysis.cells import CellData, seed_means
 from backend.grid import ALPHA_MAX, ALPHA_MIN, same_axis_value
 from backend.refine_spec import POINTS_PER_LINE
 
-__all__ = ["LineEstimate", "RoundPlan", "assess_line", "plan_round", "propose_alphas", "uniform_points"]
+__all__ = ["N_BOOT", "LineEstimate", "RoundPlan", "assess_line", "next_round", "plan_round", "propose_alphas",
+           "uniform_points"]
+
+N_BOOT = 300  # as GET /boundaries draws by default: the same intervals the route shows
+Line = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -79,13 +83,9 @@ def assess_line(fixed: dict[str, float], alpha: np.ndarray, values: np.ndarray, 
     means = seed_means(values)
     usable = np.sort(alpha[np.isfinite(means) & (alpha > 0)])
     line = (int(fixed["D"]), int(fixed["L"]), int(fixed["M"]))
-    x = crossing.alpha
-    if not crossing.found or x is None:
+    x, bracket, interval, ci = crossing.alpha, crossing.bracket, crossing.interval, crossing.alpha_ci
+    if not crossing.found or x is None or bracket is None or interval is None:
         return LineEstimate(*line, None, None, None, None, None, False, crossing.reason, tuple(usable.tolist()))
-    below, above = usable[usable < x], usable[usable >= x]
-    bracket = (float(below[-1]) if below.size else x, float(above[0]) if above.size else x)
-    ci = crossing.alpha_ci
-    interval = bracket if ci is None else (min(bracket[0], ci[0]), max(bracket[1], ci[1]))
     width = (interval[1] - interval[0]) / x
     return LineEstimate(*line, x, ci, bracket, interval, width, width <= tol, None, tuple(usable.tolist()))
 
@@ -139,3 +139,19 @@ def uniform_points(alpha_min: float, alpha_max: float, tol: float, n_lines: int)
     bracket of two neighbours has (hi - lo) / lo <= tol (ratio 1 + tol), on `n_lines` lines."""
     steps = math.ceil(math.log(alpha_max / alpha_min) / math.log1p(tol) - 1e-9) if alpha_max > alpha_min else 0
     return n_lines * (steps + 1)
+
+
+def next_round(cells: CellData, threshold: float, tol: float, budget: int
+               ) -> tuple[list[LineEstimate], RoundPlan]:
+    """Every line's estimate and the next round's plan from a sweep's cells of the refined metric
+    (computed or not: a cell without a finite mean still holds its alpha), `budget` points left.
+    The one decision both the server (backend/store/refinements.py) and an in-process sweep
+    (backend/analysis/refine_local.py) take: the same cells give the same plan (seeded bootstrap)."""
+    estimates: list[LineEstimate] = []
+    existing: dict[Line, list[float]] = {}
+    for crossing, (label, line) in zip(line_crossings(cells, LINE_AXES, threshold, n_boot=N_BOOT),
+                                       cells.split(LINE_AXES), strict=True):
+        line = line.along("alpha")
+        estimates.append(assess_line(label, line.axes["alpha"], line.values, crossing, tol))
+        existing[(int(label["D"]), int(label["L"]), int(label["M"]))] = list(line.axes["alpha"])
+    return estimates, plan_round(estimates, tol, budget, existing)

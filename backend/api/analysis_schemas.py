@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from backend.grid import SweepSpec
 
@@ -154,6 +154,9 @@ class Curve(FitCounts):
     found: bool
     alpha: float | None
     alpha_ci: Interval | None
+    bracket: Interval | None = Field(None, description="the two usable alphas the crossing interpolates between")
+    interval: Interval | None = Field(None, description="the hull of bracket and alpha_ci: the crossing is known "
+                                                        "no better than this (claims and refinement read it)")
     crossed: Literal["down", "up"] | None
     reason: str | None  # why not found
     threshold: float

@@ -24,6 +24,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.designs import DESIGN_TAGS
+from backend.refine_spec import REFINE_TAGS
+
+# Union tags pydantic puts in a loc after these fields: not fields, so they are taken out.
+_UNION_TAGS: dict[str, tuple[str, ...]] = {"grid": DESIGN_TAGS, "refine": REFINE_TAGS}
 
 
 class ErrorBody(BaseModel):
@@ -86,18 +90,19 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _without_design_tag(error: dict[str, Any]) -> dict[str, Any]:
-    """["body", "grid", <design tag>, "alpha", ...] -> ["body", "grid", "alpha", ...]: the design
-    union's tag is pydantic's bookkeeping, not a field; clients (the form) map locs to fields."""
+def _without_union_tag(error: dict[str, Any]) -> dict[str, Any]:
+    """["body", "grid", <design tag>, "alpha", ...] -> ["body", "grid", "alpha", ...], and the same
+    for "refine": a union's tag is pydantic's bookkeeping, not a field; clients (the form) map locs
+    to fields."""
     loc = list(error.get("loc", ()))
-    if len(loc) >= 3 and loc[:2] == ["body", "grid"] and loc[2] in DESIGN_TAGS:
+    if len(loc) >= 3 and loc[0] == "body" and loc[2] in _UNION_TAGS.get(str(loc[1]), ()):
         return {**error, "loc": loc[:2] + loc[3:]}
     return error
 
 
 async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [_without_design_tag(e) for e in exc.errors()]
+    errors = [_without_union_tag(e) for e in exc.errors()]
     detail = _finite(jsonable_encoder(errors, custom_encoder={float: lambda f: f}))
     return JSONResponse(status_code=422, content={"detail": detail})
 

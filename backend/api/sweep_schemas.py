@@ -25,6 +25,8 @@ class RefineRoundPublic(BaseModel):
     round: int = Field(description="0: from the initial grid; r: after the points of round r")
     crossing: float | None = Field(description="Crossing alpha (null: no crossing)")
     ci: list[float] | None = Field(description="Bootstrap percentile CI [lo, hi] of the crossing (95%)")
+    interval: list[float] | None = Field(None, description="The line's interval then: the hull of ci and the "
+                                                           "bracket (what width_rel measures)")
     width_rel: float | None = Field(description="(hi - lo) / crossing of the line's interval then")
     n_alphas: int = Field(description="Alphas of the line with a finite value then")
 
@@ -112,7 +114,10 @@ class SweepPublic(BaseModel):
     tags: list[str] = Field(default_factory=list, description="Its tags, in the order given (PATCH to change)")
     note: str = Field("", description="A free-text note (PATCH to change)")
     refinement: RefinementPublic | None = Field(None, description="Adaptive refinement (null: none asked for); "
-                                                                  "the sweep is finished once it is over")
+                                                                  "the first of `refinements`")
+    refinements: list[RefinementPublic] = Field(default_factory=list, description="Every boundary the sweep "
+                                                "refines, in the order of its `refine` list; the sweep is "
+                                                "finished once all of them are over")
     dispatch: Dispatch | None = Field(None, description="POST /sweeps and /retry only: sent when the broker took "
                                                         "every task (or there was none), pending when it refused "
                                                         "them (the points are queued; the reaper sends them)")
@@ -126,8 +131,8 @@ def sweep_public(rec: SweepRecord, now: datetime, dispatch: Dispatch | None = No
     """The summary of a stored sweep at time `now` (naive UTC, as the store's times)."""
     finished = sum(rec.counts.get(s, 0) for s in FINISHED)
     progress = finished / max(rec.n_points, 1)
-    refinement = RefinementPublic.model_validate(rec.refinement) if rec.refinement is not None else None
-    done = finished >= rec.n_points and (refinement is None or refinement.state not in REFINING)
+    refinements = [RefinementPublic.model_validate(r) for r in rec.refinements]
+    done = finished >= rec.n_points and all(r.state not in REFINING for r in refinements)
     end = (rec.last_finished_at or rec.created_at) if done else now
     elapsed = max((end - rec.created_at).total_seconds(), 0.0)
     state: State = "cancelled" if rec.cancelled_at else ("finished" if done else "running")
@@ -136,7 +141,8 @@ def sweep_public(rec: SweepRecord, now: datetime, dispatch: Dispatch | None = No
                        estimated_flops=rec.estimated_flops, estimated_s=rec.estimated_s, counts=rec.counts,
                        progress=progress, elapsed_s=elapsed, remaining_s=remaining_seconds(rec, now, done),
                        state=state, label=label(rec, done), owner=rec.owner, tags=rec.tags, note=rec.note,
-                       refinement=refinement, dispatch=dispatch)
+                       refinement=refinements[0] if refinements else None, refinements=refinements,
+                       dispatch=dispatch)
 
 
 def sweep_draft(name: str, tags: list[str], axes: dict[str, list[float]], settings: dict[str, Any], n_points: int,

@@ -24,10 +24,9 @@ import httpx
 from backend import __version__
 from backend.analysis.claims import VARIANTS, ClaimResult, Rows, evaluate_claims, runs_needed
 from backend.analysis.report import build_report
-from backend.grid import SweepSpec, expand
+from backend.grid import SweepSpec
 from backend.needs import require_worker_extra
 from backend.presets import PRESETS, variant_spec
-from backend.settings import get_settings
 from backend.sweep_tags import RUN_TAG_PREFIX, clean_tags
 
 Runs = dict[tuple[str, str], Rows]
@@ -80,13 +79,12 @@ def _via_server(url: str, specs: dict[tuple[str, str], SweepSpec]) -> Runs:
 
 
 def _in_process(specs: dict[tuple[str, str], SweepSpec], device_name: str) -> Runs:
-    from resphase.local import compute
+    from resphase.local import compute_sweep
 
-    settings = get_settings()
     out: Runs = {}
     for (preset, variant), spec in specs.items():
         start = time.perf_counter()
-        outcomes = compute(expand(spec, settings.limits), device_name)
+        outcomes = compute_sweep(spec, device_name)  # refined as a server would when the spec refines
         out[(preset, variant)] = [row for o in outcomes for row in o.tidy_rows()]
         label = preset if variant == "none" else f"{preset} [{variant}]"
         print(f"{label}: {len(outcomes)} points in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)

@@ -1,5 +1,5 @@
-"""Copy sweeps, points, their links, results and references from one store to another (SQLite <->
-PostgreSQL), idempotently: a second copy adds nothing.
+"""Copy sweeps (with their refinements), points, their links, results and references from one
+store to another (SQLite <-> PostgreSQL), idempotently: a second copy adds nothing.
 
 Identities (ids differ between stores, so nothing is matched by id):
   point      its content hash (unique in every store)
@@ -28,13 +28,14 @@ from backend.grid import digest
 from backend.store.engine import Database
 from backend.store.sweep_notes import set_tags, tags_of
 from backend.store.sweeps import chunks
-from backend.store.tables import Point, Reference, Sweep, result_table, sweep_point
+from backend.store.tables import Point, Reference, Refinement, Sweep, result_table, sweep_point
 
 FINISHED_WITH_RESULT = ("done", "diverged")
 _POINT_COLUMNS = [c.name for c in Point.__table__.columns if c.name != "id"]
 _SWEEP_COLUMNS = [c.name for c in Sweep.__table__.columns if c.name != "id"]
 _RESULT_COLUMNS = [c.name for c in result_table.columns if c.name != "point_id"]
 _REFERENCE_COLUMNS = [c.name for c in Reference.__table__.columns]
+_REFINEMENT_COLUMNS = [c.name for c in Refinement.__table__.columns if c.name != "sweep_id"]
 
 
 @dataclass
@@ -153,6 +154,10 @@ def _copy_sweep(src_s: Session, dst_s: Session, sweep_id: int, mapping: dict[int
                                .returning(Sweep.id)).one()
         set_tags(dst_s, dst_id, tags_of(src_s, [sweep_id])[sweep_id])  # the note is a column, copied above
         report.sweeps_added += 1
+        # its refinements as they stand (rounds, points added, state, lines): an active one goes
+        # on refining on the destination once the copied queued points are computed there
+        for ref in src_s.execute(select(Refinement.__table__).where(Refinement.sweep_id == sweep_id)).mappings():
+            dst_s.execute(insert(Refinement).values({**{k: ref[k] for k in _REFINEMENT_COLUMNS}, "sweep_id": dst_id}))
     src_points = list(src_s.scalars(select(sweep_point.c.point_id).where(sweep_point.c.sweep_id == sweep_id)))
     have = set(dst_s.scalars(select(sweep_point.c.point_id).where(sweep_point.c.sweep_id == dst_id)))
     links = [{"sweep_id": dst_id, "point_id": mapping[p]} for p in src_points if mapping[p] not in have]

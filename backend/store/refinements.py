@@ -23,8 +23,7 @@ from typing import Any
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from backend.analysis.boundaries import LINE_AXES, line_crossings
-from backend.analysis.refinement import LineEstimate, RoundPlan, assess_line, plan_round, uniform_points
+from backend.analysis.refinement import LineEstimate, RoundPlan, next_round, uniform_points
 from backend.grid import PointSpec, RunSettings, estimate_seconds, point_flops, reference_flops
 from backend.queue import TaskQueue, dispatch
 from backend.settings import Settings
@@ -37,8 +36,6 @@ from backend.store.transactions import transact
 log = logging.getLogger(__name__)
 
 ACTIVE: tuple[str, ...] = ("waiting", "refining")
-N_BOOT = 300  # as GET /boundaries draws by default: the same intervals the route shows
-Line = tuple[int, int, int]
 
 
 def extend_sweep(session: Session, sweep: Sweep, points: list[PointSpec], dispatch_timeout_s: float | None = None
@@ -46,9 +43,14 @@ def extend_sweep(session: Session, sweep: Sweep, points: list[PointSpec], dispat
     """Add points to a stored sweep through the submission's path (content-hashed, reused when
     stored by anyone, linked, batched by shape): its alpha axis grows to hold their alphas, its
     n_points, n_reused and cost grow by theirs. The caller sends the batches after commit."""
-    by_hash = {p.content_hash: p for p in points}
     now = utcnow()
-    existing, inserted = _store_points(session, by_hash, now)
+    existing, inserted = _store_points(session, {p.content_hash: p for p in points}, now)
+    # A point another refinement of the sweep added meanwhile (two boundaries refined by racing
+    # reapers) is linked already: it is not counted twice.
+    linked = set(session.scalars(select(sweep_point.c.point_id).where(
+        sweep_point.c.sweep_id == sweep.id, sweep_point.c.point_id.in_([pid for pid, _ in existing.values()]))))
+    by_hash = {p.content_hash: p for p in points if existing.get(p.content_hash, (None, ""))[0] not in linked}
+    existing = {h: v for h, v in existing.items() if v[0] not in linked}
     settings = RunSettings.model_validate(sweep.settings)
     lines: dict[tuple[int, int, int], list[float]] = defaultdict(list)
     for p in by_hash.values():
@@ -66,14 +68,15 @@ def extend_sweep(session: Session, sweep: Sweep, points: list[PointSpec], dispat
     return CreatedSweep(sweep.id, len(by_hash), sum(1 for _, st in existing.values() if st in REUSABLE), batches)
 
 
-def due_sweeps(session: Session) -> list[int]:
-    """Ids of the sweeps whose refinement is active, not cancelled, with every point finished."""
+def due_sweeps(session: Session) -> list[tuple[int, int]]:
+    """(sweep id, refinement idx) of the active refinements of sweeps not cancelled with every
+    point finished."""
     busy = (select(sweep_point.c.point_id).join(Point, Point.id == sweep_point.c.point_id)
             .where(sweep_point.c.sweep_id == Refinement.sweep_id, Point.status.in_(("queued", "running"))))
-    query = (select(Refinement.sweep_id).join(Sweep, Sweep.id == Refinement.sweep_id)
+    query = (select(Refinement.sweep_id, Refinement.idx).join(Sweep, Sweep.id == Refinement.sweep_id)
              .where(Refinement.state.in_(ACTIVE), Sweep.cancelled_at.is_(None), ~exists(busy))
-             .order_by(Refinement.sweep_id))
-    return list(session.scalars(query))
+             .order_by(Refinement.sweep_id, Refinement.idx))
+    return [(int(s), int(i)) for s, i in session.execute(query)]
 
 
 @dataclass(frozen=True)
@@ -92,26 +95,20 @@ def _history(old: dict[str, Any], estimates: list[LineEstimate], number: int) ->
     before = {(d["D"], d["L"], d["M"]): d.get("history", []) for d in old.get("lines", [])}
     out = []
     for e in estimates:
-        entry = {"round": number, "crossing": e.crossing, "ci": e.doc()["ci"], "width_rel": e.width_rel,
-                 "n_alphas": len(e.alphas)}
+        doc = e.doc()
+        entry = {"round": number, "crossing": e.crossing, "ci": doc["ci"], "interval": doc["interval"],
+                 "width_rel": e.width_rel, "n_alphas": len(e.alphas)}
         out.append({**e.doc(), "history": [*before.get((e.D, e.L, e.M), []), entry]})
     return out
 
 
-def _compute_round(session: Session, sweep_id: int) -> _Round | None:
+def _compute_round(session: Session, sweep_id: int, idx: int = 0) -> _Round | None:
     """Round r of an active refinement from the stored results (reads only); None if not active."""
-    ref, sweep = session.get(Refinement, sweep_id), session.get(Sweep, sweep_id)
+    ref, sweep = session.get(Refinement, (sweep_id, idx)), session.get(Sweep, sweep_id)
     if ref is None or sweep is None or ref.state not in ACTIVE:
         return None
     cells = metric_cells(session, sweep, ref.metric, {})
-    estimates = []
-    existing: dict[Line, list[float]] = defaultdict(list)
-    for crossing, (label, line) in zip(line_crossings(cells, LINE_AXES, ref.threshold, n_boot=N_BOOT),
-                                       cells.split(LINE_AXES), strict=True):
-        line = line.along("alpha")
-        estimates.append(assess_line(label, line.axes["alpha"], line.values, crossing, ref.tol))
-        existing[(int(label["D"]), int(label["L"]), int(label["M"]))] = list(line.axes["alpha"])
-    plan = plan_round(estimates, ref.tol, ref.max_points - ref.points_added, existing)
+    estimates, plan = next_round(cells, ref.threshold, ref.tol, ref.max_points - ref.points_added)
     settings = RunSettings.model_validate(sweep.settings)
     points = [PointSpec(alpha=a, D=d, L=l_, M=m, settings=settings)
               for (d, l_, m), alphas in plan.new.items() for a in alphas]
@@ -121,7 +118,8 @@ def _compute_round(session: Session, sweep_id: int) -> _Round | None:
     return _Round(ref.rounds, plan, lines, points)
 
 
-def _claim_and_add(session: Session, sweep_id: int, rnd: _Round, dispatch_timeout_s: float) -> list[list[int]] | None:
+def _claim_and_add(session: Session, sweep_id: int, rnd: _Round, dispatch_timeout_s: float, idx: int = 0
+                   ) -> list[list[int]] | None:
     """Claim round `rnd.number` (conditional UPDATE of the refinement row) and add its points;
     None when another reaper claimed it first. Returns the batches to send after commit."""
     added = len(rnd.points)
@@ -130,7 +128,8 @@ def _claim_and_add(session: Session, sweep_id: int, rnd: _Round, dispatch_timeou
     if added:
         values["rounds"] = rnd.number + 1
     claimed = session.scalar(update(Refinement).where(
-        Refinement.sweep_id == sweep_id, Refinement.rounds == rnd.number, Refinement.state.in_(ACTIVE))
+        Refinement.sweep_id == sweep_id, Refinement.idx == idx, Refinement.rounds == rnd.number,
+        Refinement.state.in_(ACTIVE))
         .values(**values).returning(Refinement.sweep_id).execution_options(synchronize_session=False))
     if claimed is None:
         return None
@@ -139,29 +138,36 @@ def _claim_and_add(session: Session, sweep_id: int, rnd: _Round, dispatch_timeou
     sweep = session.get(Sweep, sweep_id)
     if sweep is None:
         return []
-    return extend_sweep(session, sweep, rnd.points, dispatch_timeout_s).batches
+    created = extend_sweep(session, sweep, rnd.points, dispatch_timeout_s)
+    if created.n_points < added:  # some were linked already by another refinement of the sweep
+        session.execute(update(Refinement).where(Refinement.sweep_id == sweep_id, Refinement.idx == idx)
+                        .values(points_added=Refinement.points_added - (added - created.n_points))
+                        .execution_options(synchronize_session=False))
+    return created.batches
 
 
-def refine_sweep(db: Database, queue: TaskQueue, settings: Settings, sweep_id: int) -> int:
-    """One round of one due sweep: returns how many points it added (0 when it ended the
-    refinement, or another reaper took the round)."""
+def refine_sweep(db: Database, queue: TaskQueue, settings: Settings, sweep_id: int, idx: int = 0) -> int:
+    """One round of one due refinement (the `idx`-th of the sweep): returns how many points it
+    added (0 when it ended the refinement, or another reaper took the round). A sweep's other
+    refinements read the points it adds as soon as it commits (queued points hold their alphas)."""
     with db.read_session() as s:
-        rnd = _compute_round(s, sweep_id)
+        rnd = _compute_round(s, sweep_id, idx)
     if rnd is None:
         return 0
-    batches = transact(db, lambda s: _claim_and_add(s, sweep_id, rnd, settings.dispatch_timeout_s))
+    batches = transact(db, lambda s: _claim_and_add(s, sweep_id, rnd, settings.dispatch_timeout_s, idx))
     if batches is None:
         return 0
     if rnd.points:
-        log.info("refinement: sweep %d round %d adds %d points", sweep_id, rnd.number + 1, len(rnd.points))
+        log.info("refinement: sweep %d [%d] round %d adds %d points", sweep_id, idx, rnd.number + 1,
+                 len(rnd.points))
         dispatch(db, queue, batches)
     else:
-        log.info("refinement: sweep %d ends: %s", sweep_id, rnd.plan.state)
+        log.info("refinement: sweep %d [%d] ends: %s", sweep_id, idx, rnd.plan.state)
     return len(rnd.points)
 
 
 def refine_once(db: Database, queue: TaskQueue, settings: Settings) -> int:
-    """A round for every due sweep (the reaper's tick); returns how many points were added."""
+    """A round for every due refinement (the reaper's tick); returns how many points were added."""
     with db.read_session() as s:
         due = due_sweeps(s)
-    return sum(refine_sweep(db, queue, settings, sweep_id) for sweep_id in due)
+    return sum(refine_sweep(db, queue, settings, sweep_id, idx) for sweep_id, idx in due)

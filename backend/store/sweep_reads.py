@@ -50,7 +50,7 @@ class SweepRecord:
     owner: str | None
     counts: dict[str, int]  # every status of backend.store.tables.STATUSES, zeros included
     last_finished_at: datetime | None
-    refinement: dict[str, Any] | None = None  # the RefinementPublic document (None: no refinement)
+    refinements: list[dict[str, Any]] = field(default_factory=list)  # RefinementPublic documents, by idx
     note: str = ""
     tags: list[str] = field(default_factory=list)
     work: PointWork = field(default_factory=PointWork)
@@ -99,12 +99,15 @@ def refinement_doc(r: Refinement) -> dict[str, Any]:
             "state": r.state, "uniform_points": lines.get("uniform_points"), "lines": lines.get("lines", [])}
 
 
-def _refinements(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """{sweep id: refinement document} of those of these sweeps that refine (one query)."""
+def _refinements(session: Session, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """{sweep id: its refinement documents in idx order} of those of these sweeps that refine (one query)."""
+    out: dict[int, list[dict[str, Any]]] = {}
     if not ids:
-        return {}
-    return {r.sweep_id: refinement_doc(r) for r in session.scalars(select(Refinement).where(
-        Refinement.sweep_id.in_(ids)))}
+        return out
+    for r in session.scalars(select(Refinement).where(Refinement.sweep_id.in_(ids))
+                             .order_by(Refinement.sweep_id, Refinement.idx)):
+        out.setdefault(r.sweep_id, []).append(refinement_doc(r))
+    return out
 
 
 def _records(session: Session, query: Any) -> list[SweepRecord]:
@@ -112,7 +115,7 @@ def _records(session: Session, query: Any) -> list[SweepRecord]:
     ids = [r[0] for r in rows]
     states, refinements, tags = _point_states(session, ids), _refinements(session, ids), tags_of(session, ids)
     return [SweepRecord(**row._asdict(), counts=states[row.id][0], last_finished_at=states[row.id][1],
-                        work=states[row.id][2], refinement=refinements.get(row.id), tags=tags[row.id])
+                        work=states[row.id][2], refinements=refinements.get(row.id, []), tags=tags[row.id])
             for row in rows]
 
 

@@ -241,7 +241,7 @@ def create_sweep(session: Session, spec: SweepSpec, points: list[PointSpec], axe
     """Store the sweep, insert its new points, link every point, in one transaction (run it with
     `transact` on PostgreSQL: see the module docstring for what concurrent submissions and
     deletions do). Points already stored by anyone (same content hash) are reused: see
-    `_attach`. A spec with `refine` gets its refinement row (state "waiting", threshold resolved).
+    `_attach`. A spec with `refine` gets a refinement row per boundary (state "waiting", threshold resolved).
     The returned batches are what the caller sends after commit."""
     by_hash = {p.content_hash: p for p in points}
     now = utcnow()
@@ -253,9 +253,8 @@ def create_sweep(session: Session, spec: SweepSpec, points: list[PointSpec], axe
                   estimated_flops=cost.flops, estimated_s=cost.seconds, owner=owner)
     session.add(sweep)
     session.flush()
-    if spec.refine is not None:
-        r = spec.refine
-        session.add(Refinement(sweep_id=sweep.id, metric=r.metric, threshold=r.threshold_value(),
+    for idx, r in enumerate(spec.refinements()):
+        session.add(Refinement(sweep_id=sweep.id, idx=idx, metric=r.metric, threshold=r.threshold_value(),
                                threshold_name=r.threshold_name(), axis=r.axis, tol=r.tol, max_points=r.max_points,
                                rounds=0, points_added=0, state="waiting", lines={}, updated_at=now))
     set_tags(session, sweep.id, spec.tags)

@@ -70,13 +70,15 @@ sweep_tag = Table(
 
 
 class Refinement(Base):
-    """The adaptive refinement of one sweep (backend/store/refinements.py): its spec, with the
-    threshold resolved, and its progress. `rounds` is the claim: a round is added by the one
-    conditional UPDATE that moves it from r to r + 1, so racing reapers never add one twice."""
+    """One boundary a sweep refines (backend/store/refinements.py): its spec (the `idx`-th of the
+    sweep's `refine` list, 0 for a single one), with the threshold resolved, and its progress.
+    `rounds` is the claim: a round is added by the one conditional UPDATE that moves it from r to
+    r + 1, so racing reapers never add one twice."""
 
     __tablename__ = "refinement"
 
     sweep_id: Mapped[int] = mapped_column(ForeignKey("sweep.id", ondelete="CASCADE"), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
     metric: Mapped[str] = mapped_column(String(64))
     threshold: Mapped[float] = mapped_column(Float)
     threshold_name: Mapped[str | None] = mapped_column(String(64))

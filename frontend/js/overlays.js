@@ -189,8 +189,10 @@ export async function boundaryTraces(slice) {
   const gVals = X === 'alpha' ? slice.y : slice.x;
   const a = found.map((c) => aPos(c.alpha));
   const g = found.map((c) => logPosition(gVals, c.fixed[group]));
-  const plus = found.map((c, k) => (c.alpha_ci ? aPos(c.alpha_ci[1]) - a[k] : 0));
-  const minus = found.map((c, k) => (c.alpha_ci ? a[k] - aPos(c.alpha_ci[0]) : 0));
+  // The crossing's interval: its bootstrap interval widened to the grid alphas it sits between.
+  const span = (c) => c.interval || c.alpha_ci;
+  const plus = found.map((c, k) => (span(c) ? aPos(span(c)[1]) - a[k] : 0));
+  const minus = found.map((c, k) => (span(c) ? a[k] - aPos(span(c)[0]) : 0));
   const err = { type: 'data', array: plus, arrayminus: minus, color: '#111', thickness: 1.5, width: 4 };
   const trace = {
     type: 'scatter', mode: 'markers', name: `measured: ${metric} = ${fmtThreshold(r.threshold)}`, hoverinfo: 'skip',

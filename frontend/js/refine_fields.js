@@ -62,14 +62,25 @@ export function buildRefine(serverMeta) {
         title: 'converged when the crossing interval is at most this fraction of the crossing' }), 'refine.tol'),
       field('f-refine-max_points', 'max points added', input('f-refine-max_points', 'refine max points',
         { placeholder: '100', inputmode: 'numeric', title: 'most points refinement may add to the grid' }), 'refine.max_points'),
+      h('p', { id: 'f-refine-more', class: 'muted', dataset: { testid: 'f-refine-more' }, hidden: true }),
       errorSpan('refine')));
   return section;
 }
 
-/** Put a spec's `refine` (or none: disabled) into the section. */
+// A loaded spec may refine several boundaries (`refine` a list): the section edits the first, the
+// others are kept as loaded and sent with it (a note under the section says so).
+let more = [];
+
+/** Put a spec's `refine` (one, a list, or none: disabled) into the section. */
 export function fillRefine(refine) {
-  $('#f-refine').checked = !!refine;
-  const r = refine || {};
+  const list = Array.isArray(refine) ? refine : (refine ? [refine] : []);
+  more = list.slice(1);
+  const note = $('#f-refine-more');
+  note.hidden = !more.length;
+  note.textContent = more.length ? `and ${more.length} more boundar${more.length > 1 ? 'ies' : 'y'} from the loaded spec, `
+    + `sent as they are: ${more.map((r) => `${r.metric} = ${r.threshold}`).join(', ')}` : '';
+  $('#f-refine').checked = !!list.length;
+  const r = list[0] || {};
   const metrics = [...$('#f-refine-metric').options].map((o) => o.value);
   $('#f-refine-metric').value = metrics.includes(r.metric) ? r.metric : (metrics.includes('feature_update') ? 'feature_update' : metrics[0]);
   $('#f-refine-threshold-kind').replaceChildren();  // no choice to keep: the metric's default
@@ -83,9 +94,15 @@ export function fillRefine(refine) {
   syncEnabled();
 }
 
-/** The `refine` the section describes, or undefined when it is not enabled. */
+/** The `refine` the section describes (a list when the loaded spec had several), or undefined
+ * when it is not enabled. */
 export function readRefine() {
   if (!$('#f-refine').checked) return undefined;
+  const first = readFirst();
+  return more.length ? [first, ...more] : first;
+}
+
+function readFirst() {
   const kind = $('#f-refine-threshold-kind').value;
   const out = { metric: $('#f-refine-metric').value, threshold: kind === NUMBER ? numeric($('#f-refine-threshold').value) : kind, axis: 'alpha' };
   for (const k of ['tol', 'max_points']) {
@@ -97,6 +114,7 @@ export function readRefine() {
 
 /** The form path of an API error under `refine` (parts after it: ['threshold'], ...). */
 export function refinePath(parts) {
+  if (/^\d+$/.test(parts[0] ?? '')) return parts[0] === '0' ? refinePath(parts.slice(1)) : 'refine';
   return FIELDS.includes(parts[0]) ? `refine.${parts[0]}` : 'refine';
 }
 

@@ -2,7 +2,9 @@
 // `refinement`, GET /sweeps/{id}): state, rounds, points spent of the budget, per line (D, L, M)
 // the crossing and its interval, and a chart of each line's interval round by round (one bar per
 // round, so the interval visibly narrows). It is drawn from the summaries the sweep polling
-// already fetches (sweeps.js emits 'summary' for each): there is no poll loop here.
+// already fetches (sweeps.js emits 'summary' for each): there is no poll loop here. A sweep that
+// refines several boundaries (summary.refinements, in the order of its `refine` list) gets a
+// picker; the panel shows one boundary at a time.
 //
 // summary.refinement: null | {metric, threshold, threshold_name, axis, tol, max_points, rounds,
 //   points_added, uniform_points, state: 'waiting' | 'refining' | 'converged' | 'budget_spent' | 'no_crossing',
@@ -25,6 +27,8 @@ const STATE_TEXT = {
 // One colour per line (cycled): the bars of a line's rounds share it.
 const COLORS = ['#4c78a8', '#e45756', '#54a24b', '#b279a2', '#f58518', '#72b7b2', '#9d755d', '#79706e'];
 let drawn = '';   // the refinement last drawn (JSON), so an unchanged poll does not redraw
+let picked = { sweep: null, index: 0 };  // which of the sweep's refinements the panel shows
+let lastSummary = null;
 
 const lineKey = (l) => `D=${fmtValue(l.D)}, L=${fmtValue(l.L)}, M=${fmtValue(l.M)}`;
 const widthOf = (e) => e.width_rel ?? (e.ci && e.crossing > 0 ? (e.ci[1] - e.ci[0]) / e.crossing : null);
@@ -71,7 +75,7 @@ function linesTable(r) {
 
 /**
  * The interval history as horizontal bars on a log alpha axis: line k's round r is a thick
- * segment over that round's bootstrap CI, ci[0] to ci[1], at y = r (lines offset a little so they do not overlap), its
+ * segment over that round's interval (bootstrap CI and grid bracket), at y = r (lines offset a little so they do not overlap), its
  * crossing a tick mark. Rounds run downwards, so a converging line draws a narrowing funnel.
  * Each bar trace carries meta {role: 'interval', line, rounds, widths} for tests and exports.
  */
@@ -79,11 +83,14 @@ function historyFigure(r) {
   const data = [];
   const n = r.lines.length;
   r.lines.forEach((l, k) => {
-    const hist = (l.history || []).filter((e) => e.ci);
+    // each round's interval (the hull of its bootstrap CI and grid bracket; rounds stored before
+    // intervals were kept have their CI only)
+    const span = (e) => e.interval || e.ci;
+    const hist = (l.history || []).filter(span);
     if (!hist.length) return;
     const dy = n > 1 ? (k / (n - 1) - 0.5) * 0.5 : 0;
     const color = COLORS[k % COLORS.length];
-    const x = hist.flatMap((e) => [e.ci[0], e.ci[1], null]);
+    const x = hist.flatMap((e) => [span(e)[0], span(e)[1], null]);
     const y = hist.flatMap((e) => [e.round + dy, e.round + dy, null]);
     data.push({
       type: 'scatter', mode: 'lines', name: lineKey(l), x, y, line: { color, width: n > 4 ? 5 : 9 },
@@ -93,7 +100,7 @@ function historyFigure(r) {
     data.push({
       type: 'scatter', mode: 'markers', name: `${lineKey(l)} crossing`, showlegend: false, legendgroup: lineKey(l),
       x: hist.map((e) => e.crossing), y: hist.map((e) => e.round + dy),
-      text: hist.map((e) => `${lineKey(l)}<br>round ${e.round}: ${axisLabel(r.axis)} = ${fmt(e.crossing, 4)} in ${fmtCi(e.ci)}`
+      text: hist.map((e) => `${lineKey(l)}<br>round ${e.round}: ${axisLabel(r.axis)} = ${fmt(e.crossing, 4)} in ${fmtCi(span(e))}`
         + `<br>width / crossing ${fmt(widthOf(e), 3)} (${e.n_alphas ?? '?'} alphas)`),
       hovertemplate: '%{text}<extra></extra>', meta: { role: 'crossing', line: lineKey(l) },
       marker: { symbol: 'line-ns', size: 16, color: '#111', line: { width: 2, color: '#111' } },
@@ -103,7 +110,7 @@ function historyFigure(r) {
   const layout = {
     margin: { l: 56, r: 16, t: 8, b: 44 }, height: Math.min(360, 90 + 34 * rounds), showlegend: n > 1 && n <= 8,
     legend: { orientation: 'h', x: 0, y: 1.02, yanchor: 'bottom', font: { size: 11 } },
-    xaxis: { type: 'log', title: { text: `${axisLabel(r.axis)}: crossing and its 95% bootstrap CI, per round` }, automargin: true },
+    xaxis: { type: 'log', title: { text: `${axisLabel(r.axis)}: crossing and its interval (95% CI and grid bracket), per round` }, automargin: true },
     yaxis: { title: { text: 'round' }, autorange: 'reversed', dtick: 1, zeroline: false, automargin: true },
     plot_bgcolor: '#ffffff', paper_bgcolor: '#ffffff', hovermode: 'closest', uirevision: 'refinement',
     font: { family: 'system-ui, -apple-system, Segoe UI, Roboto, sans-serif', size: 12, color: '#1f2933' },
@@ -111,23 +118,43 @@ function historyFigure(r) {
   return { data, layout };
 }
 
+const boundaryName = (r) => `${r.metric} = ${typeof r.threshold === 'number' ? fmt(r.threshold, 4) : r.threshold}`;
+
+/** A picker among the sweep's refinements (null when it refines one boundary). */
+function picker(all, index) {
+  if (all.length < 2) return null;
+  const select = h('select', { 'aria-label': 'refined boundary', dataset: { testid: 'refinement-pick' } },
+    all.map((r, k) => h('option', { value: String(k), text: `${boundaryName(r)} (${STATE_TEXT[r.state] || r.state})` })));
+  select.value = String(index);
+  select.addEventListener('change', () => {
+    picked = { sweep: picked.sweep, index: Number(select.value) };
+    drawn = '';
+    renderRefinement(lastSummary);
+  });
+  return h('label', { class: 'refine-pick' }, `boundary ${index + 1} of ${all.length}: `, select);
+}
+
 /** Show the selected sweep's refinement (hidden when it has none); redraws only on a change. */
 export function renderRefinement(summary) {
   const root = $('#refinement');
-  const r = summary ? summary.refinement : null;
+  lastSummary = summary;
+  const all = summary ? (summary.refinements || (summary.refinement ? [summary.refinement] : [])) : [];
+  if (summary && picked.sweep !== summary.id) picked = { sweep: summary.id, index: 0 };
+  const index = Math.min(picked.index, Math.max(all.length - 1, 0));
+  const r = all.length ? all[index] : null;
   if (!r) {
     root.hidden = true;
     if (drawn) window.Plotly.purge($(`#${PLOT}`));
     drawn = '';
     return;
   }
-  const key = JSON.stringify([summary.id, r]);
+  const key = JSON.stringify([summary.id, index, all.map((x) => x.state), r]);
   if (key === drawn) return;
   drawn = key;
   root.hidden = false;
   const noLines = r.lines.length ? null : h('p', { class: 'muted', text: r.state === 'waiting'
     ? 'The initial grid is still computing: refinement starts when its lines are done.' : 'No line has a crossing to refine.' });
-  $('#refinement-body').replaceChildren(summaryLine(r), noLines || linesTable(r));
+  $('#refinement-body').replaceChildren(...[picker(all, index), summaryLine(r), noLines || linesTable(r)].filter(Boolean));
   const div = $(`#${PLOT}`);
   const fig = historyFigure(r);
   div.hidden = !fig.data.length;

@@ -136,3 +136,35 @@ def test_refine_section_of_the_form(dash: Any) -> None:
     assert sent == {"metric": "feature_update", "threshold": "feature_update_min", "axis": "alpha", "tol": 0.2}
     page.get_by_test_id("f-refine").uncheck()
     assert "refine" not in page.evaluate("async () => (await import('/js/form.js')).spec()")
+
+
+def test_two_boundaries_refine_together_and_the_panel_picks_one(dash: Any) -> None:
+    """A sweep refining two boundaries (feature learning and noise): the panel has a picker, shows
+    each boundary's own state, metric and lines; loading the preset that does this into the form
+    keeps the second boundary in the spec it sends."""
+    noise = {"metric": "init_deviation", "threshold": "init_deviation_max", "tol": 0.2, "max_points": 30}
+    spec = {**REFINE_SPEC, "name": "two boundaries", "refine": [REFINE_SPEC["refine"], noise]}
+    sid = dash.create_sweep(spec)["id"]
+    dash.open(f"?sweep={sid}&x=alpha&y=L")
+    page = dash.page
+    pick = page.get_by_test_id("refinement-pick")
+    expect(pick).to_be_visible()
+    dash.wait(lambda: all(r["state"] in FINAL for r in dash.api(f"/sweeps/{sid}")["refinements"]), 300,
+              "both refinements to end")
+    refs = dash.api(f"/sweeps/{sid}")["refinements"]
+    for k, ref in enumerate(refs):
+        pick.select_option(str(k))
+        expect(page.get_by_test_id("refinement-state")).to_have_attribute("data-state", ref["state"])
+        expect(page.get_by_test_id("refinement-points")).to_have_attribute("data-added", str(ref["points_added"]))
+        expect(page.get_by_test_id("refinement-panel")).to_contain_text(ref["metric"])
+        row = page.get_by_test_id("refinement-line-0")
+        expect(row).to_have_attribute("data-width", str(ref["lines"][0]["width_rel"]))
+        dash.shot(f"boundary-{k}")
+    assert {r["metric"] for r in refs} == {"feature_update", "init_deviation"}
+
+    page.get_by_label("preset", exact=True).select_option("boundary-refined")
+    page.get_by_label("preset size", exact=True).select_option("quick")
+    page.get_by_test_id("preset-load").click()
+    expect(page.get_by_test_id("f-refine-more")).to_contain_text("init_deviation")
+    sent = page.evaluate("async () => (await import('/js/form.js')).spec().refine")
+    assert [r["metric"] for r in sent] == ["feature_update", "init_deviation"], sent

@@ -1,8 +1,8 @@
 """sweep tags and note: a free-text note on each sweep, and its tags (one row per tag, indexed
 by tag for GET /sweeps?tag=). Sweeps stored before this revision have no tags and an empty note.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -32,5 +32,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_sweep_tag_tag", "sweep_tag")
     op.drop_table("sweep_tag")
-    with op.batch_alter_table("sweep") as batch:
-        batch.drop_column("note")
+    # a plain ALTER TABLE DROP COLUMN (SQLite >= 3.35), not a batch copy of the table: copying and
+    # dropping `sweep` with foreign keys on would cascade to its links and refinements
+    op.drop_column("sweep", "note")
