@@ -34,6 +34,7 @@ from backend.run_settings import FiniteFloat as FiniteFloat
 from backend.run_settings import ReferenceSettings as ReferenceSettings
 from backend.run_settings import RunSettings as RunSettings
 from backend.settings import Limits
+from backend.sweep_tags import clean_tags
 
 # Bump when a change to worker/ changes any number it produces: old results then stop matching.
 SCIENCE_VERSION = "4"
@@ -105,6 +106,8 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("", max_length=200)
+    tags: list[str] = Field(default_factory=list, description="Labels to find the sweep by (backend/sweep_tags.py: "
+                                                              "at most max_tags, each max_tag_chars, no commas)")
     # adaptive refinement of one boundary, or of several at once (backend/refine_spec.py)
     refine: Refine | None = None
 
@@ -126,6 +129,11 @@ class SweepSpec(BaseModel):
     @classmethod
     def _name_printable(cls, v: str) -> str:
         return _printable(v)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        return clean_tags(v)
     grid: Design  # a Cartesian grid or another design (backend/designs.py)
     settings: RunSettings = Field(default_factory=RunSettings)
 

@@ -73,9 +73,12 @@ class Client:
         meta: dict[str, Any] = self.get("/meta")
         return meta
 
-    def sweeps(self, limit: int = 50) -> list[Sweep]:
-        """The newest sweeps first."""
-        return [Sweep(self, s) for s in self.get("/sweeps", params={"limit": limit})]
+    def sweeps(self, limit: int = 50, offset: int = 0, name: str | None = None, tag: str | None = None,
+               owner: str | None = None) -> list[Sweep]:
+        """The newest sweeps first, filtered by a name substring, one tag (`run:<id>`: one
+        `resphase reproduce --url` run) and the token name that created them."""
+        params = {"limit": limit, "offset": offset, "name": name, "tag": tag, "owner": owner}
+        return [Sweep(self, s) for s in self.get("/sweeps", params=params)]
 
     def sweep(self, sweep_id: int) -> Sweep:
         return Sweep(self, self.get(f"/sweeps/{int(sweep_id)}"))

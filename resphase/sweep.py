@@ -121,6 +121,20 @@ class Sweep(_Results):
         self.summary = self.client.post(f"/sweeps/{self.id}/cancel")
         return self
 
+    @property
+    def tags(self) -> list[str]:
+        return list(self.summary.get("tags", []))
+
+    @property
+    def note(self) -> str:
+        return str(self.summary.get("note", ""))
+
+    def annotate(self, tags: list[str] | None = None, note: str | None = None) -> Sweep:
+        """Replace the tags and/or the note (the sweep's owner or an admin only)."""
+        body = {k: v for k, v in (("tags", tags), ("note", note)) if v is not None}
+        self.summary = self.client.request("PATCH", f"/sweeps/{self.id}", json=body)
+        return self
+
     def _rows(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.client.get(f"/sweeps/{self.id}/export", params={"format": "json"})
         return rows

@@ -57,7 +57,7 @@ def redis_url() -> str:
 
 
 def truncate(db: Database) -> None:
-    tables = ["refinement", "result", "sweep_point", "point", "sweep", "reference", "worker", "api_token"]
+    tables = ["refinement", "sweep_tag", "result", "sweep_point", "point", "sweep", "reference", "worker", "api_token"]
     with db.session() as s:
         if db.is_sqlite:
             for t in tables:

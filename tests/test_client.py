@@ -130,6 +130,9 @@ def test_phase_and_fit_come_back_as_typed_arrays(server: Server, finished: resph
     assert all(np.isfinite(line.exponent) for line in fit.lines)
     assert [p.name for p in c.presets()] and all(p.quick["grid"] for p in c.presets())
     assert finished.id in [x.id for x in c.sweeps()]
+    tagged = c.sweep(finished.id).annotate(tags=["client-test"], note="from the client")
+    assert tagged.tags == ["client-test"] and c.sweep(finished.id).note == "from the client"
+    assert [x.id for x in c.sweeps(tag="client-test")] == [finished.id]
 
 
 def test_errors_are_one_line_api_errors_and_a_clear_connection_error(server: Server) -> None:
@@ -171,6 +174,9 @@ def test_cli_list_finds_the_recorded_server_prints_a_header_and_full_names(
     lines = out.stdout.splitlines()
     assert re.match(r"\s+id\s+state\s+points", lines[0])
     assert any(line.startswith(f"{finished.id:>5}") and line.endswith(NAME) for line in lines[1:])
+    found = _cli(server, "sweep", "list", "--name", NAME[1:].upper(), "--limit", "500").stdout.splitlines()
+    assert any(line.startswith(f"{finished.id:>5}") for line in found[1:])
+    assert _cli(server, "sweep", "list", "--tag", "no-such-tag").stdout.splitlines()[1:] == []
     status = _cli(server, "sweep", "status", str(finished.id), "--json")
     assert json.loads(status.stdout)["id"] == finished.id
 

@@ -19,6 +19,7 @@ from backend.settings import Limits, Settings
 from backend.store import Database
 from backend.store import sweeps as repo
 from backend.store.copy import copy_store
+from backend.store.sweep_notes import set_note, tags_of
 from backend.store.tables import Point, Reference, Refinement, Sweep, result_table, sweep_point
 from tests.conftest import REPO, truncate
 from worker.runner import WorkerContext, run_batch
@@ -28,7 +29,7 @@ SETTINGS = {"seeds": 2, "steps": 2, "n_samples": 4, "reference": {"L": 4, "M": 4
 
 def _spec(name: str, alpha: list[float], refine: list[dict[str, Any]] | None = None) -> SweepSpec:
     return SweepSpec.model_validate({"name": name, "grid": {"alpha": alpha, "D": [4], "L": [2], "M": [4]},
-                                     "settings": SETTINGS, "refine": refine})
+                                     "settings": SETTINGS, "refine": refine, "tags": [f"tag-{name}", "shared"]})
 
 
 # sweep "b" refines two boundaries: its refinement rows travel with it
@@ -46,6 +47,8 @@ def source(tmp_path: Path) -> Database:
     for spec in (_spec("a", [1, 2]), _spec("b", [2, 4], REFINE_B)):
         with db.session() as s:
             created.append(repo.create_sweep(s, spec, expand(spec, Limits()), expanded_axes(spec.grid, Limits())))
+    with db.session() as s:  # a note (tags and note travel with the sweep)
+        set_note(s, s.get(Sweep, created[0].sweep_id), "the computed one")  # type: ignore[arg-type]
     ctx = WorkerContext(settings, db, TaskQueue(settings), torch.device("cpu"))
     for batch in created[0].batches:
         assert run_batch(ctx, batch)["recorded"] == len(batch)
@@ -58,13 +61,15 @@ def snapshot(db: Database) -> dict[str, Any]:
     with db.read_session() as s:
         hash_of = {pid: h for pid, h in s.execute(select(Point.id, Point.content_hash))}
         sweeps = {}
-        for sw in s.scalars(select(Sweep)):
+        all_sweeps = list(s.scalars(select(Sweep)))
+        tags = tags_of(s, [sw.id for sw in all_sweeps])
+        for sw in all_sweeps:
             links = s.scalars(select(sweep_point.c.point_id).where(sweep_point.c.sweep_id == sw.id))
             refinements = [(r.idx, r.metric, r.threshold, r.threshold_name, r.tol, r.max_points, r.rounds,
                             r.points_added, r.state, repr(r.lines)) for r in s.scalars(
                 select(Refinement).where(Refinement.sweep_id == sw.id).order_by(Refinement.idx))]
             sweeps[(sw.name, sw.created_at, repr(sw.spec))] = (sw.n_points, sorted(hash_of[p] for p in links),
-                                                                 refinements)
+                                                               refinements, tags[sw.id], sw.note)
         points = {p.content_hash: (p.status, p.alpha, p.D, p.L, p.M, p.settings) for p in s.scalars(select(Point))}
         results = {hash_of[r["point_id"]]: {k: v for k, v in r.items() if k != "point_id"}
                    for r in s.execute(select(result_table)).mappings()}

@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from backend.api.sweep_progress import Label, label, remaining_seconds
 from backend.store.sweep_reads import SweepRecord
 from backend.store.tables import FINISHED
+from backend.sweep_tags import clean_note, clean_tags
 
 State = Literal["draft", "running", "finished", "cancelled"]
 Dispatch = Literal["sent", "pending"]
@@ -67,6 +69,26 @@ class RefinementPublic(BaseModel):
     lines: list[RefineLinePublic] = Field(default_factory=list)
 
 
+class SweepPatch(BaseModel):
+    """The body of PATCH /sweeps/{id}: the fields given replace the stored ones (tags as a whole)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tags: list[str] | None = Field(None, description="The new tags (backend/sweep_tags.py: at most max_tags, "
+                                                     "each at most max_tag_chars, no commas)")
+    note: str | None = Field(None, description="The new note (at most max_note_chars characters)")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else clean_tags(v)
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, v: str | None) -> str | None:
+        return None if v is None else clean_note(v)
+
+
 class SweepPublic(BaseModel):
     """A sweep: its grid, settings and cost, its points' counts by status, progress and timings."""
 
@@ -90,10 +112,15 @@ class SweepPublic(BaseModel):
     progress: float = Field(description="Finished points (done, diverged, failed, cancelled) over n_points")
     elapsed_s: float = Field(description="Seconds from submission to the last finished point (to now while "
                                          "running)")
-    remaining_s: float | None = Field(description="Seconds left at the rate so far: 0 once finished, null "
-                                                  "before the first point finishes")
-    state: State = Field(description="draft (validate only), running, finished or cancelled")
+    remaining_s: float | None = Field(description="Seconds left: the time model's price of the points still to "
+                                                  "compute, rescaled by the throughput observed so far "
+                                                  "(backend/api/sweep_progress.py); 0 once finished")
+    state: State = Field(description="draft (validate only), running (not over yet), finished or cancelled")
+    label: Label = Field("draft", description="What to show: queued (nothing started), running, finished, "
+                                              "finished_with_failures (failed or cancelled points), cancelled")
     owner: str | None = Field(None, description="The token name that created it (null: created in open mode)")
+    tags: list[str] = Field(default_factory=list, description="Its tags, in the order given (PATCH to change)")
+    note: str = Field("", description="A free-text note (PATCH to change)")
     refinement: RefinementPublic | None = Field(None, description="Adaptive refinement (null: none asked for); "
                                                                   "the first of `refinements`")
     refinements: list[RefinementPublic] = Field(default_factory=list, description="Every boundary the sweep "
@@ -116,19 +143,19 @@ def sweep_public(rec: SweepRecord, now: datetime, dispatch: Dispatch | None = No
     done = finished >= rec.n_points and all(r.state not in REFINING for r in refinements)
     end = (rec.last_finished_at or rec.created_at) if done else now
     elapsed = max((end - rec.created_at).total_seconds(), 0.0)
-    remaining = 0.0 if done else (None if finished == 0 or progress >= 1 else elapsed / progress * (1 - progress))
     state: State = "cancelled" if rec.cancelled_at else ("finished" if done else "running")
     return SweepPublic(id=rec.id, name=rec.name, created_at=_iso(rec.created_at), axes=rec.axes,
                        settings=rec.settings, n_points=rec.n_points, n_reused=rec.n_reused,
                        estimated_flops=rec.estimated_flops, estimated_s=rec.estimated_s, counts=rec.counts,
-                       progress=progress, elapsed_s=elapsed, remaining_s=remaining, state=state, owner=rec.owner,
+                       progress=progress, elapsed_s=elapsed, remaining_s=remaining_seconds(rec, now, done),
+                       state=state, label=label(rec, done), owner=rec.owner, tags=rec.tags, note=rec.note,
                        refinement=refinements[0] if refinements else None, refinements=refinements,
                        dispatch=dispatch)
 
 
-def sweep_draft(name: str, axes: dict[str, list[float]], settings: dict[str, Any], n_points: int, n_reused: int,
-                estimated_flops: float, estimated_s: float) -> SweepPublic:
+def sweep_draft(name: str, tags: list[str], axes: dict[str, list[float]], settings: dict[str, Any], n_points: int,
+                n_reused: int, estimated_flops: float, estimated_s: float) -> SweepPublic:
     """The answer of POST /sweeps/validate: what a submission would store, nothing counted yet."""
-    return SweepPublic(name=name, axes=axes, settings=settings, n_points=n_points, n_reused=n_reused,
+    return SweepPublic(name=name, tags=tags, axes=axes, settings=settings, n_points=n_points, n_reused=n_reused,
                        estimated_flops=estimated_flops, estimated_s=estimated_s, counts={}, progress=0.0,
                        elapsed_s=0.0, remaining_s=None, state="draft")

@@ -1,4 +1,5 @@
-"""Sweeps: create (validate, expand, reuse, commit, then enqueue), list, get, cancel, retry, delete.
+"""Sweeps: create (validate, expand, reuse, commit, then enqueue), list and search, get, annotate
+(tags, note), cancel, retry, delete.
 
 Writes run with `repo.transact`, which runs a transaction again when PostgreSQL aborted it for a
 concurrent change, so racing submissions, retries and deletions of the same points are never a
@@ -28,7 +29,7 @@ from backend.api.deps import (
     sweep_or_404,
 )
 from backend.api.errors import responses
-from backend.api.sweep_schemas import Dispatch, SweepPublic, sweep_draft, sweep_public
+from backend.api.sweep_schemas import Dispatch, SweepPatch, SweepPublic, sweep_draft, sweep_public
 from backend.grid import LimitViolation, PointSpec, SweepSpec, check_limits, expand, expanded_axes
 from backend.memory import MemoryPeak, memory_violation, sweep_peak
 from backend.queue import TaskQueue, dispatch
@@ -37,9 +38,11 @@ from backend.settings import Limits
 from backend.store import Database
 from backend.store import sweep_lifecycle as life
 from backend.store import sweeps as repo
-from backend.store.sweep_reads import sweep_record, sweep_records
+from backend.store.sweep_notes import set_note, set_tags
+from backend.store.sweep_reads import SweepSearch, count_sweeps, sweep_record, sweep_records
 from backend.store.tables import utcnow
 from backend.store.transactions import transact
+from backend.sweep_tags import MAX_TAG_CHARS
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"], responses=responses(401, 422, 503))
 log = logging.getLogger(__name__)
@@ -87,8 +90,8 @@ def validate_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep) -> SweepPu
     with db.read_session() as s:
         reused = repo.count_reusable(s, [p.content_hash for p in points])
     cost = repo.sweep_cost(points, spec.settings)
-    draft = sweep_draft(spec.name, axes, spec.settings.model_dump(mode="json"), len(points), reused, cost.flops,
-                        cost.seconds)
+    draft = sweep_draft(spec.name, spec.tags, axes, spec.settings.model_dump(mode="json"), len(points), reused,
+                        cost.flops, cost.seconds)
     return draft.model_copy(update={"peak_memory_bytes": peak.bytes, "peak_memory_shape": peak.shape})
 
 
@@ -124,16 +127,46 @@ def create_sweep(spec: SweepSpec, settings: SettingsDep, db: DbDep, queue: Queue
         return _summary(s, created.sweep_id, sent).model_dump(mode="json")
 
 
-@router.get("", response_model=list[SweepPublic])
-def list_sweeps(session: ReadSession, limit: int = Query(50, ge=1, le=500)) -> list[SweepPublic]:
-    """The newest `limit` sweeps, newest first (two queries however many)."""
+_TOTAL = {"X-Total-Count": {"description": "How many sweeps match the filters (all pages)",
+                             "schema": {"type": "integer"}}}
+
+
+@router.get("", response_model=list[SweepPublic], responses={200: {"headers": _TOTAL}})
+def list_sweeps(session: ReadSession, response: Response, limit: int = Query(50, ge=1, le=500),
+                offset: int = Query(0, ge=0, le=MAX_ID),
+                name: str | None = Query(None, max_length=200, description="Case-insensitive substring of the name"),
+                tag: str | None = Query(None, max_length=MAX_TAG_CHARS, description="One exact tag (run:<id>: "
+                                                                                   "the sweeps of one reproduce run)"),
+                owner: str | None = Query(None, max_length=100, description="The token name that created it"),
+                ) -> list[SweepPublic]:
+    """The newest sweeps matching every filter given, newest first, `offset` skipped; the
+    X-Total-Count header says how many match in all (five queries however many)."""
+    search = SweepSearch(name=name, tag=tag, owner=owner)
+    response.headers["X-Total-Count"] = str(count_sweeps(session, search))
     now = utcnow()
-    return [sweep_public(rec, now) for rec in sweep_records(session, limit)]
+    return [sweep_public(rec, now) for rec in sweep_records(session, limit, offset, search)]
 
 
 @router.get("/{sweep_id}", response_model=SweepPublic, responses=responses(404))
 def get_sweep(sweep_id: int, session: ReadSession) -> SweepPublic:
     return _summary(session, sweep_id)
+
+
+@router.patch("/{sweep_id}", response_model=SweepPublic, responses=responses(400, 403, 404, 413))
+def annotate_sweep(sweep_id: int, body: SweepPatch, db: DbDep, who: PrincipalDep) -> SweepPublic:
+    """Replace the sweep's tags and/or note (the fields given; 422 naming max_tags, max_tag_chars or
+    max_note_chars when over). Only the sweep's owner or an admin may (403 otherwise)."""
+
+    def work(s: Session) -> None:
+        sweep = owned(sweep_or_404(s, sweep_id), who, "annotate")
+        if body.tags is not None:
+            set_tags(s, sweep.id, body.tags)
+        if body.note is not None:
+            set_note(s, sweep, body.note)
+
+    transact(db, work)
+    with db.read_session() as s:
+        return _summary(s, sweep_id)
 
 
 @router.post("/{sweep_id}/cancel", response_model=SweepPublic, responses=responses(403, 404))

@@ -25,13 +25,14 @@ def add_client_args(p: argparse.ArgumentParser) -> None:
                         "else http://127.0.0.1:8000)")
 
 
-LIST_HEADER = (f"{'id':>5}  {'state':<9} {'points':>7} {'finished':>8} {'done':>5} {'diverged':>8} {'failed':>6} "
+LIST_HEADER = (f"{'id':>5}  {'state':<22} {'points':>7} {'finished':>8} {'done':>5} {'diverged':>8} {'failed':>6} "
                f"{'running':>7} {'queued':>6}  name")
 
 
 def _line(s: Sweep) -> str:
     c = s.counts
-    return (f"{s.id:>5}  {s.status:<9} {s.n_points:>7} {100 * s.progress:7.1f}% {c.get('done', 0):>5} "
+    label = str(s.summary.get("label", s.status)).replace("_", " ")
+    return (f"{s.id:>5}  {label:<22} {s.n_points:>7} {100 * s.progress:7.1f}% {c.get('done', 0):>5} "
             f"{c.get('diverged', 0):>8} {c.get('failed', 0):>6} {c.get('running', 0):>7} {c.get('queued', 0):>6}  "
             f"{s.name}")
 
@@ -51,7 +52,7 @@ def submit(client: Client, args: argparse.Namespace) -> int:
 
 def list_sweeps(client: Client, args: argparse.Namespace) -> int:
     print(LIST_HEADER)
-    for s in client.sweeps():
+    for s in client.sweeps(limit=args.limit, name=args.name, tag=args.tag, owner=args.owner):
         print(_line(s))
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shlex
 import sys
 import time
@@ -26,6 +27,7 @@ from backend.analysis.report import build_report
 from backend.grid import SweepSpec
 from backend.needs import require_worker_extra
 from backend.presets import PRESETS, variant_spec
+from backend.sweep_tags import RUN_TAG_PREFIX, clean_tags
 
 Runs = dict[tuple[str, str], Rows]
 
@@ -44,15 +46,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="device for in-process runs")
 
 
+def run_tag(now: datetime | None = None) -> str:
+    """The tag shared by the sweeps of one run (`run:<UTC time>-<random>`): GET /sweeps?tag= and
+    the page's search find them together."""
+    t = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
+    return f"{RUN_TAG_PREFIX}{t}-{secrets.token_hex(3)}"
+
+
+def submit_run(client: httpx.Client, specs: dict[tuple[str, str], SweepSpec], tag: str) -> dict[tuple[str, str], int]:
+    """POST every spec with the run's tag (and `reproduce`), so the run's sweeps are found and
+    listed together; {(preset, variant): sweep id}."""
+    ids = {}
+    for key, spec in specs.items():
+        tags = clean_tags([*spec.tags, "reproduce", tag])
+        resp = client.post("/sweeps", json=spec.model_copy(update={"tags": tags}).model_dump(mode="json"))
+        resp.raise_for_status()
+        ids[key] = resp.json()["id"]
+    return ids
+
+
 def _via_server(url: str, specs: dict[tuple[str, str], SweepSpec]) -> Runs:
     token = os.environ.get("RESPHASE_API_TOKEN", "")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    tag = run_tag()
+    print(f"the sweeps of this run carry the tag {tag} (GET /sweeps?tag={tag})", file=sys.stderr)
     with httpx.Client(base_url=url.rstrip("/") + "/api/v1", headers=headers, timeout=60) as client:
-        ids = {}
-        for key, spec in specs.items():
-            resp = client.post("/sweeps", json=spec.model_dump(mode="json"))
-            resp.raise_for_status()
-            ids[key] = resp.json()["id"]
+        ids = submit_run(client, specs, tag)
         for sweep_id in ids.values():
             while client.get(f"/sweeps/{sweep_id}").json()["state"] in ("queued", "running"):
                 time.sleep(1.0)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from backend.grid import digest
 from backend.store.engine import Database
+from backend.store.sweep_notes import set_tags, tags_of
 from backend.store.sweeps import chunks
 from backend.store.tables import Point, Reference, Refinement, Sweep, result_table, sweep_point
 
@@ -151,6 +152,7 @@ def _copy_sweep(src_s: Session, dst_s: Session, sweep_id: int, mapping: dict[int
     else:
         dst_id = dst_s.scalars(insert(Sweep).values({k: row[k] for k in _SWEEP_COLUMNS})
                                .returning(Sweep.id)).one()
+        set_tags(dst_s, dst_id, tags_of(src_s, [sweep_id])[sweep_id])  # the note is a column, copied above
         report.sweeps_added += 1
         # its refinements as they stand (rounds, points added, state, lines): an active one goes
         # on refining on the destination once the copied queued points are computed there

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from backend.grid import PointSpec, RunSettings, SweepSpec, estimate_points_seconds, point_flops, reference_flops
+from backend.store.sweep_notes import set_tags
 from backend.store.tables import Point, Refinement, Sweep, sweep_point, utcnow
 from backend.store.transactions import ConcurrentChange, chunks, is_postgres
 from backend.store.transactions import transact as transact  # re-exported: callers run create_sweep with it
@@ -257,6 +258,7 @@ def create_sweep(session: Session, spec: SweepSpec, points: list[PointSpec], axe
                                threshold_name=r.threshold_name(), threshold_formula=r.threshold_formula(),
                                axis=r.axis, tol=r.tol, max_points=r.max_points,
                                rounds=0, points_added=0, state="waiting", lines={}, updated_at=now))
+    set_tags(session, sweep.id, spec.tags)
     batches = _attach(session, sweep.id, existing, inserted, now, dispatch_timeout_s)
     return CreatedSweep(sweep.id, len(by_hash), sweep.n_reused, batches)
 

@@ -54,6 +54,19 @@ class Sweep(Base):
     estimated_flops: Mapped[float] = mapped_column(Float, default=0.0)
     estimated_s: Mapped[float] = mapped_column(Float, default=0.0)  # on one CPU worker, estimated at submission
     owner: Mapped[str | None] = mapped_column(String(100))  # the token name that created it (None: open mode)
+    note: Mapped[str] = mapped_column(Text, default="")  # free text (backend/sweep_tags.py: max_note_chars)
+
+
+# A sweep's tags, one row each (backend/sweep_tags.py says what a tag may be): GET /sweeps?tag=
+# filters through the index on tag, and the list reads the tags of a page of sweeps in one query.
+sweep_tag = Table(
+    "sweep_tag",
+    Base.metadata,
+    Column("sweep_id", ForeignKey("sweep.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),  # the order the tags were given in
+    Index("ix_sweep_tag_tag", "tag"),
+)
 
 
 class Refinement(Base):

@@ -37,7 +37,7 @@ export function query(params) {
   return s ? `?${s}` : '';
 }
 
-async function request(method, path, body, signal) {
+async function request(method, path, body, signal, withTotal = false) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const token = sessionStorage.getItem(TOKEN_KEY);
@@ -50,12 +50,15 @@ async function request(method, path, body, signal) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
   if (!res.ok) throw new ApiError(res.status, data && data.detail !== undefined ? data.detail : data, path);
+  // a page of a list: its items and how many match in all (the X-Total-Count header)
+  if (withTotal) return { items: data, total: Number(res.headers.get('X-Total-Count') || (data || []).length) };
   return data;
 }
 
 export const get = (path, params, signal) => request('GET', path + query(params), undefined, signal);
 export const post = (path, body) => request('POST', path, body);
 export const del = (path) => request('DELETE', path);
+export const patch = (path, body) => request('PATCH', path, body);
 
 // Named endpoints (paths from docs/api.md).
 export const api = {
@@ -63,6 +66,10 @@ export const api = {
   health: () => get('/health'),
   sweeps: (limit = 50) => get('/sweeps', { limit }),
   sweep: (id) => get(`/sweeps/${id}`),
+  // {items, total}: a page of sweeps matching {name, tag, owner}, with limit and offset
+  sweepsPage: (params) => request('GET', `/sweeps${query(params)}`, undefined, undefined, true),
+  annotate: (id, body) => patch(`/sweeps/${id}`, body),
+  remove: (id) => del(`/sweeps/${id}`),
   validate: (spec) => post('/sweeps/validate', spec),
   create: (spec) => post('/sweeps', spec),
   cancel: (id) => post(`/sweeps/${id}/cancel`),

@@ -14,8 +14,10 @@ import { showPoint, refreshPoint } from './detail.js';
 import { renderRefinement } from './refinement.js';
 import { clearParcoords, refreshParcoords, refreshParcoordsSoon } from './parcoords.js';
 import { store } from './state/store.js';
-import { mergeSummary, poll, renderHeader, setSelected } from './sweeps.js';
+import { initNotes, renderNotes } from './sweep_notes.js';
+import { initSweeps, mergeSummary, poll, renderHeader, setSelected } from './sweeps.js';
 import { initTable, refreshTable, resetTable } from './table.js';
+import { renderWorkerBanner } from './worker_banner.js';
 
 const PHASE_KEYS = ['x', 'y', 'metric', 'agg', 'log', 'fixed', 'ov', 'custom'];
 const LINES_KEYS = ['lmetric', 'along', 'group', 'lfixed', 'pred'];
@@ -104,6 +106,8 @@ async function health() {
   const el = $('#server-health');
   try {
     const hs = await api.health();
+    store.health = hs;
+    renderWorkerBanner();
     el.className = `health ${hs.status === 'ok' ? 'ok' : 'bad'}`;
     el.textContent = `${hs.status} · ${hs.workers ? hs.workers.count : 0} worker${hs.workers && hs.workers.count === 1 ? '' : 's'}`;
   } catch {
@@ -125,6 +129,12 @@ async function boot() {
     $('#api-token').addEventListener('change', (e) => setToken(e.target.value.trim()));
   }
   health();
+  initSweeps();
+  initNotes((id) => {
+    store.sweeps = store.sweeps.filter((s) => s.id !== id);
+    store.update({ sweep: null, point: null }, { push: true });
+    poll();
+  });
   initForm();
   initPhase();
   initLines();
@@ -135,6 +145,9 @@ async function boot() {
   store.on('sweep', onSweep);
   store.on('summary', renderRefinement);
   store.on('selection', () => refresh('phase'));  // ring the selected points' cells
+  store.on('summary', renderNotes);
+  store.on('annotated', mergeSummary);
+  store.on('polled', renderWorkerBanner);
   store.on('results', () => {
     refresh('phase');
     refresh('lines');

@@ -1,23 +1,21 @@
-// sweeps.js: the sweep list (live counts, progress bar, elapsed and remaining time, cancel and
-// retry), the selected sweep's header, and the polling that tells the panels when results arrive
+// sweeps.js: the selected sweep's header and the polling (the list itself, updated in place, with
+// its search and pages, is sweep_list.js) that tells the panels when results arrive
 // ('results' for the selected sweep, 'polled' after every poll: other sweeps, such as controls, moved;
 // 'summary' with each fresh summary of the selected sweep, changed or not).
 
 import { api } from './api.js';
 import { AXES } from './axes.js';
-import { $, fmtDuration, fmtFlops, fmtValue, h } from './dom.js';
+import { $, fmtFlops, fmtValue, h } from './dom.js';
+import { initSweepList, isLive, labelText, listQuery, renderSweepList } from './sweep_list.js';
 import { store } from './state/store.js';
 
 const FAST_MS = 1000;   // while any sweep is running
 const SLOW_MS = 5000;
 let timer = null;
 
-const finished = (s) => (s.counts.done || 0) + (s.counts.diverged || 0) + (s.counts.failed || 0) + (s.counts.cancelled || 0);
-const isLive = (s) => s.state === 'running' || (s.counts.queued || 0) + (s.counts.running || 0) > 0;
-
-async function act(fn, id) {
+async function act(kind, id) {
   try {
-    const summary = await fn(id);
+    const summary = await (kind === 'cancel' ? api.cancel : api.retry)(id);
     mergeSummary(summary);
   } catch (err) {
     window.alert(err.text ? err.text() : String(err));
@@ -25,48 +23,11 @@ async function act(fn, id) {
   poll();
 }
 
-/** One count per point status (GET /meta `statuses`, in its order); zeros left out but done. */
-function countsLine(s) {
-  return h('div', { class: 'counts', dataset: { testid: `sweep-counts-${s.id}` } }, store.meta.statuses
-    .filter((k) => (s.counts[k] || 0) > 0 || k === 'done')
-    .map((k) => h('span', { class: `count ${k}`, dataset: { testid: `count-${k}` } }, h('b', { text: s.counts[k] || 0 }), ` ${k}`)));
-}
+export { renderSweepList };
 
-function item(s) {
-  const selected = store.view.sweep === s.id;
-  const pct = Math.round(100 * (s.progress || 0));
-  const actions = h('div', { class: 'sweep-actions' });
-  if (isLive(s)) {
-    actions.append(h('button', { type: 'button', class: 'small danger', text: 'Cancel', dataset: { testid: `cancel-${s.id}` },
-      'aria-label': `cancel sweep ${s.id}`, onclick: (ev) => { ev.stopPropagation(); act(api.cancel, s.id); } }));
-  }
-  if ((s.counts.failed || 0) + (s.counts.cancelled || 0) > 0) {
-    actions.append(h('button', { type: 'button', class: 'small', text: 'Retry', dataset: { testid: `retry-${s.id}` },
-      'aria-label': `retry sweep ${s.id}`, onclick: (ev) => { ev.stopPropagation(); act(api.retry, s.id); } }));
-  }
-  const remaining = s.remaining_s === null || !isLive(s) ? '' : ` · ~${fmtDuration(s.remaining_s)} left`;
-  const li = h('li', {
-    class: `sweep-item${selected ? ' selected' : ''}`, tabindex: '0', 'aria-current': selected ? 'true' : null,
-    dataset: { testid: `sweep-item-${s.id}`, state: s.state, progress: String(s.progress) },
-  },
-  h('div', { class: 'row' },
-    h('span', { class: 'sweep-name', text: `#${s.id} ${s.name || '(unnamed)'}` }),
-    h('span', { class: `sweep-state ${s.state}`, dataset: { testid: `sweep-state-${s.id}` }, text: s.state })),
-  h('div', { class: 'progress', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(pct),
-    'aria-label': `progress of sweep ${s.id}` }, h('div', { class: s.state, style: `width:${pct}%` })),
-  countsLine(s),
-  h('div', { class: 'row' },
-    h('span', { class: 'times', text: `${finished(s)}/${s.n_points} · ${fmtDuration(s.elapsed_s)}${remaining}` }), actions));
-  const select = () => { if (store.view.sweep !== s.id) store.update({ sweep: s.id, point: null, fixed: {}, lfixed: {} }, { push: true }); };
-  li.addEventListener('click', select);
-  li.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') select(); });
-  return li;
-}
-
-export function renderSweepList() {
-  const list = $('#sweep-list');
-  list.replaceChildren(...store.sweeps.map(item));
-  $('#sweep-list-empty').hidden = store.sweeps.length > 0;
+/** The list's search box and pager (sweep_list.js); the list itself is drawn by each poll. */
+export function initSweeps() {
+  initSweepList({ act, refresh: () => poll() });
 }
 
 /** The header above the panels: name, axes, settings, export link, copy-link button. */
@@ -95,7 +56,7 @@ export function renderHeader() {
   });
   root.replaceChildren(
     h('h2', { text: `#${s.id} ${s.name || '(unnamed)'}` }),
-    h('span', { class: 'badge', text: s.state }),
+    h('span', { class: `badge ${s.label}`, dataset: { testid: 'sweep-label' }, text: labelText(s) }),
     h('span', { class: 'meta', text: axes.join(' · ') }),
     h('span', { class: 'meta', text: `${st.residual_scale} · ${st.activation} · K=${st.steps} · η=${st.lr} · ${st.seeds} seeds · ${ref}` }),
     h('span', { class: 'meta', text: `${s.n_points} points (${s.n_reused} reused) · ${fmtFlops(s.estimated_flops)}` }),
@@ -129,14 +90,16 @@ export function setSelected(summary) {
   if (moved) {
     renderHeader();
     store.emit('results', summary);
-  }
+  } else if (prev.label !== summary.label) renderHeader();
 }
 
 /** One poll: the list, then the selected sweep if it is not in the list. */
 export async function poll() {
   clearTimeout(timer);
   try {
-    store.sweeps = await api.sweeps(50);
+    const page = await api.sweepsPage(listQuery());
+    store.sweeps = page.items;
+    store.sweepTotal = page.total;
     const id = store.view.sweep;
     let sel = store.sweeps.find((s) => s.id === id) || null;
     if (id !== null && !sel) {

@@ -44,7 +44,7 @@ def test_alpha_phase_preset_fills_in_live_then_cancel(dash: Any) -> None:
 
     # stop it from the list (the quick preset may already be done on a fast machine: then it stays finished)
     cancel = page.get_by_test_id(f"cancel-{sweep_id}")
-    if dash.api(f"/sweeps/{sweep_id}")["state"] == "running" and cancel.count():
+    if dash.api(f"/sweeps/{sweep_id}")["state"] == "running" and cancel.is_visible():
         cancel.click()
         expect(page.get_by_test_id(f"sweep-state-{sweep_id}")).to_have_text(
             re.compile("cancelled|finished"), timeout=30000)

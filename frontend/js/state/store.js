@@ -9,7 +9,9 @@ export const store = {
   view: { ...DEFAULT_VIEW },
   meta: null,        // GET /meta
   sweep: null,       // summary of the selected sweep (GET /sweeps/{id})
-  sweeps: [],        // GET /sweeps
+  sweeps: [],        // GET /sweeps (the page of the list's search)
+  sweepTotal: 0,     // how many sweeps match that search (X-Total-Count)
+  health: null,      // GET /health, as last polled
 
   /** Subscribe to 'view' | 'sweep' | 'results' | 'polled'; returns an unsubscribe function. */
   on(event, fn) {
