@@ -12,8 +12,9 @@ A round places up to POINTS_PER_LINE new alphas per unconverged line: two at cro
 exp(-+delta), delta = min(log(hi / lo) / 4, tol / 3) in log alpha (when the interpolation is
 right, the next bracket is those two: width ~ 2 delta < tol), and the log-midpoint of the wider
 remainder of the interval (bisection, so that a curved metric cannot stall the bracket on one
-side). New alphas are rounded as grid axis values are (12 significant digits), stay inside the
-interval and the alpha bounds, and never repeat an alpha the line already has.
+side). New alphas are put on a geometric lattice of ratio exp(tol / 30) (LATTICE_PER_TOL) and
+rounded as grid axis values are (12 significant digits), stay inside the interval and the alpha
+bounds, and never repeat an alpha the line already has.
 """
 
 from __future__ import annotations
@@ -94,8 +95,16 @@ def assess_line(fixed: dict[str, float], alpha: np.ndarray, values: np.ndarray, 
                         threshold)
 
 
-def _rounded(v: float) -> float:
-    return float(f"{v:.12g}")  # as backend.grid.axis_values rounds alpha
+# New alphas sit on a geometric lattice of ratio exp(tol / LATTICE_PER_TOL): a crossing that moves
+# at float32 rounding level (the same point computed in another batch can differ in its 7th digit)
+# then almost never moves a placed alpha, so a sweep refined on a server and in process, or twice,
+# places the same points; the lattice is 10x finer than the spacing refinement places (tol / 3).
+LATTICE_PER_TOL = 30
+
+
+def _rounded(v: float, tol: float) -> float:
+    step = tol / LATTICE_PER_TOL
+    return float(f"{math.exp(round(math.log(v) / step) * step):.12g}")  # as backend.grid.axis_values rounds
 
 
 def propose_alphas(est: LineEstimate, tol: float, existing: Sequence[float], k: int = POINTS_PER_LINE) -> list[float]:
@@ -109,7 +118,7 @@ def propose_alphas(est: LineEstimate, tol: float, existing: Sequence[float], k: 
     wide = left if math.log(left[1] / left[0]) >= math.log(right[1] / right[0]) else right
     out: list[float] = []
     for v in (*near, math.sqrt(wide[0] * wide[1])):
-        v = _rounded(v)
+        v = _rounded(v, tol)
         taken = [*existing, *out]
         if lo < v < hi and ALPHA_MIN <= v <= ALPHA_MAX and not any(same_axis_value(a, v) for a in taken):
             out.append(v)
