@@ -19,6 +19,7 @@ import { FLOOR_MARK, MARKS, categories, cellCategory, floorLabel } from './categ
 import { gridScale } from './axes.js';
 import { MAX_MARKS, floorTrace, markTraces } from './cell_traces.js';
 import { fmt, fmtValue } from './dom.js';
+import { themed } from './theme.js';
 
 export { MARKS, MAX_MARKS, categories, cellCategory };
 
@@ -157,9 +158,15 @@ export function heatmapFigure(slice, opts) {
   return { data, layout };
 }
 
+const rawOf = (c) => Object.entries(c.params).map(([k, v]) => `${k}=${fmtValue(v)}`).join(', ');
+
 function cellHover(c, opts) {
-  const raw = Object.entries(c.params).map(([k, v]) => `${k}=${fmtValue(v)}`).join(', ');
-  return `${opts.xLabel} = ${fmt(c.xv, 4)}<br>${opts.yLabel} = ${fmt(c.yv, 4)}<br>${raw}<br>`
+  if (c.members) {  // coincident cells (coincident.js): their mean, then every member
+    return `${opts.xLabel} = ${fmt(c.xv, 4)}<br>${opts.yLabel} = ${fmt(c.yv, 4)}<br>`
+      + `<b>${c.members.length} cells here</b>, ${opts.metric} mean ${fmt(c.z, 4)}:<br>`
+      + c.members.map((m) => `${rawOf(m)}: ${fmt(m.z, 4)} ± ${fmt(m.stderr, 2)} (${m.status}${m.regime ? `, ${m.regime.replace(/_/g, ' ')}` : ''})`).join('<br>');
+  }
+  return `${opts.xLabel} = ${fmt(c.xv, 4)}<br>${opts.yLabel} = ${fmt(c.yv, 4)}<br>${rawOf(c)}<br>`
     + `${opts.metric}: ${fmt(c.z, 4)} ± ${fmt(c.stderr, 2)} (n=${c.n ?? 0})<br>`
     + `status: ${c.status}${c.regime ? `, regime: ${c.regime.replace(/_/g, ' ')}` : ''}`
     + floorHover(c.floor, c.near_floor, opts);
@@ -174,6 +181,16 @@ function logRange(vs) {
   return [lo - pad, hi + pad];
 }
 
+/** A log axis of derived values, ticks at the values the cells take (thinned as gridAxis does), not 2-5-10. */
+function valueAxis(vs, title) {
+  const values = [...new Set(vs.filter((v) => v > 0).map((v) => Number(v.toPrecision(9))))].sort((a, b) => a - b);
+  const axis = { title: { text: title }, type: 'log', range: logRange(values), automargin: true, ticks: 'outside' };
+  if (!values.length) return axis;
+  const logs = values.map(Math.log10);
+  const ticks = values.length === 1 ? [0] : tickIndices(values, logs);
+  return { ...axis, tickmode: 'array', tickvals: ticks.map((i) => values[i]), ticktext: ticks.map((i) => fmtValue(values[i])) };
+}
+
 /**
  * Figure of cells at derived coordinates ([{xv, yv, z, stderr, n, status, regime, point_id, params}])
  * on log axes: squares coloured by value (or regime), symbols where there is no value.
@@ -181,8 +198,8 @@ function logRange(vs) {
 export function scatterFigure(cells, opts) {
   const layout = baseLayout(opts);
   const size = cells.length > 900 ? 6 : cells.length > 200 ? 9 : 14;
-  layout.xaxis = { title: { text: opts.xLabel }, type: 'log', range: logRange(cells.map((c) => c.xv)), automargin: true };
-  layout.yaxis = { title: { text: opts.yLabel }, type: 'log', range: logRange(cells.map((c) => c.yv)), automargin: true };
+  layout.xaxis = valueAxis(cells.map((c) => c.xv), opts.xLabel);
+  layout.yaxis = valueAxis(cells.map((c) => c.yv), opts.yLabel);
   const data = [];
   const cats = categories(opts.regimes);
   if (opts.mode === 'regime') {
@@ -236,9 +253,9 @@ export function scatterFigure(cells, opts) {
 
 export const PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
 
-/** Draw (or redraw in place) a figure; resolves when Plotly is done. */
+/** Draw (or redraw in place) a figure in the page's colour scheme; resolves when Plotly is done. */
 export function draw(div, figure) {
-  return Plotly().react(div, figure.data, figure.layout, PLOT_CONFIG);
+  return Plotly().react(div, figure.data, themed(figure.layout), PLOT_CONFIG);
 }
 
 /** A /phase-shaped slice of nx x ny done cells with a smooth synthetic metric. */

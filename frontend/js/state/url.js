@@ -1,7 +1,9 @@
 // state/url.js: the whole view <-> the page URL's query string, so a copied link reopens it.
 //   ?sweep=3&tab=phase&x=alpha&y=L&metric=feature_update&agg=mean&log=1&fixed=D:16,M:64
 //    &ov=feature+learning,noise&f=alpha:sqrt(L)&lmetric=err_out&along=L&group=M&lfixed=alpha:1,D:16
-//    &pred=-1&point=17
+//    &pred=-1&point=17&zoom=-0.5,3.2,0.5,2.5
+// `zoom` is the phase diagram's x and y ranges after a zoom or pan (drawn coordinates: gridScale
+// positions on grid axes, log10 on derived ones), cleared with a new x, y, sweep or held values.
 // `ov` lists the built-in overlays shown (absent: the defaults for the sweep's residual scale);
 // each `f` is a custom overlay "AXIS:FORMULA".
 
@@ -24,7 +26,17 @@ export const DEFAULT_VIEW = Object.freeze({
   lfixed: {},
   pred: '',
   point: null,
+  zoom: null,
 });
+
+// Keys the page writes into every link (a link without them takes the sweep's defaults).
+export const LINK_KEYS = ['x', 'y', 'metric', 'lmetric', 'along', 'group'];
+
+/** The keys of LINK_KEYS that a query string sets. */
+export function givenKeys(search) {
+  const q = new URLSearchParams(search);
+  return LINK_KEYS.filter((k) => q.has(k));
+}
 
 function intOrNull(s) {
   const n = Number.parseInt(s, 10);
@@ -47,6 +59,8 @@ export function parseView(search) {
     const i = s.indexOf(':');
     return i > 0 ? { axis: s.slice(0, i), formula: s.slice(i + 1) } : null;
   }).filter(Boolean);
+  const zoom = (q.get('zoom') || '').split(',').map(Number);
+  v.zoom = zoom.length === 4 && zoom.every(Number.isFinite) ? zoom : null;
   return v;
 }
 
@@ -69,6 +83,7 @@ export function serializeView(v) {
   if (Object.keys(v.lfixed).length) q.set('lfixed', formatFixed(v.lfixed));
   if (v.pred !== '') q.set('pred', v.pred);
   if (v.point !== null) q.set('point', String(v.point));
+  if (v.zoom) q.set('zoom', v.zoom.map((r) => Number(r.toPrecision(5))).join(','));
   return `?${q.toString()}`;
 }
 
@@ -76,7 +91,7 @@ export function readView() {
   return parseView(window.location.search);
 }
 
-/** Write the view to the address bar; `push` adds a history entry (sweep changes), else replaces. */
+/** Write the view to the address bar; `push` adds a history entry (a change of view), else replaces. */
 export function writeView(v, push = false) {
   const url = `${window.location.pathname}${serializeView(v)}`;
   if (url === `${window.location.pathname}${window.location.search}`) return;
