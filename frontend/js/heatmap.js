@@ -158,7 +158,8 @@ export function heatmapFigure(slice, opts) {
   return { data, layout };
 }
 
-const rawOf = (c) => Object.entries(c.params).map(([k, v]) => `${k}=${fmtValue(v)}`).join(', ');
+const RAW_ORDER = ['alpha', 'D', 'L', 'M'];
+const rawOf = (c) => RAW_ORDER.filter((k) => k in c.params).map((k) => `${k}=${fmtValue(c.params[k])}`).join(', ');
 
 function cellHover(c, opts) {
   if (c.members) {  // coincident cells (coincident.js): their mean, then every member

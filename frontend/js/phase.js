@@ -172,8 +172,7 @@ export async function refreshPhase() {
     fig.data.push(...extra.traces);
     fig.layout.title = { text: titleOf(mode, plan), x: 0.01, xanchor: 'left', y: 0.985, yanchor: 'top', font: { size: 12 } };
     const div = document.getElementById(mode === 'metric' ? HEATMAP : REGIME);
-    fitLegend(div, fig);
-    return draw(div, zoomed(div, fig, v.zoom)).then(() => { bindClick(div); keepZoom(div); });
+    return draw(div, zoomed(div, fig, v.zoom)).then(() => fitLegend(div)).then(() => { bindClick(div); keepZoom(div); });
   }));
   document.getElementById(HEATMAP).dataset.sweep = String(store.sweep.id);
   document.getElementById(HEATMAP).dataset.drawn = String(my);

@@ -3,13 +3,13 @@
 //   coordinates, as Plotly's axis ranges are), a double-click back to the full view clears it, and
 //   a view opened with a zoom draws with it (zoomed());
 // - a legend that grows the figure instead of squeezing the map: the horizontal legend under the
-//   plot wraps into rows; each row beyond the two the margin holds adds its height to the figure.
+//   plot wraps into rows; the height they take beyond the margin is added to the figure's.
 
 import { store } from './state/store.js';
 
 const full = new WeakMap();    // div -> the figure's own [x0, x1, y0, y1] (before any zoom)
-const LEGEND_ROW_PX = 19;
-const BASE_ROWS = 2;
+const BASE_PX = 460;  // css/style.css .plot height
+const PLOT_PX = 320;  // the plot area in it (margins t 36, b 104: heatmap.js)
 
 const close = (a, b) => a.every((v, i) => Math.abs(v - b[i]) <= 1e-6 * Math.max(1, Math.abs(b[i])));
 
@@ -36,24 +36,16 @@ export function keepZoom(div) {
   div.on('plotly_relayout', (ev) => onRelayout(div, ev));
 }
 
-/** Rows the horizontal legend wraps into at the div's width (Plotly's entry: symbol + text). */
-function legendRows(fig, width) {
-  const names = fig.data.filter((t) => t.name && t.showlegend !== false && t.type !== 'heatmap' && t.type !== 'contour'
-    || (t.type === 'contour' && t.showlegend)).map((t) => t.name);
-  let rows = names.length ? 1 : 0;
-  let used = 0;
-  for (const n of new Set(names)) {
-    const w = 46 + 6.4 * n.length;
-    if (used + w > width && used > 0) { rows += 1; used = 0; }
-    used += w;
-  }
-  return rows;
-}
-
-/** Grow the figure (its margin and the div) by the legend rows beyond BASE_ROWS. */
-export function fitLegend(div, fig) {
-  const extra = Math.max(0, legendRows(fig, div.clientWidth || 600) - BASE_ROWS) * LEGEND_ROW_PX;
-  const margin = fig.layout.margin || {};
-  fig.layout.margin = { ...margin, b: (margin.b || 80) + extra };
-  div.style.height = extra ? `${460 + extra}px` : '';
+/**
+ * After a draw: when the legend took height from the plot (Plotly pushes the bottom margin for it),
+ * grow the div by what the plot lost, so the map keeps PLOT_PX; shrink it back when the legend shrinks.
+ */
+export async function fitLegend(div) {
+  const fl = div._fullLayout;
+  if (!fl || !fl._size) return;
+  const deficit = PLOT_PX - fl._size.h;
+  const height = Math.max(BASE_PX, Math.round(div.clientHeight + deficit));
+  if (Math.abs(height - div.clientHeight) < 2) return;
+  div.style.height = height > BASE_PX ? `${height}px` : '';
+  await window.Plotly.Plots.resize(div);
 }
