@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from backend.metrics import METRICS
 from backend.main import create_app
+from backend.metrics import METRICS
 from backend.settings import Settings
 from backend.store import Database
 from backend.store.tables import Reference
@@ -134,5 +134,6 @@ def test_every_preset_is_a_valid_sweep(client: TestClient) -> None:
         # the recommended view names a metric, and axes the quick grid varies or the page derives
         view = p["view"]
         assert view["metric"] in METRICS and view["x"] != view["y"], p["name"]
-        varied = {a for a, v in p["quick"]["grid"].items() if isinstance(v, list) and len(v) > 1 or isinstance(v, dict)}
+        grid = p["quick"]["grid"]
+        varied = {a for a, v in grid.items() if (isinstance(v, list) and len(v) > 1) or isinstance(v, dict)}
         assert view["along"] in varied and (view["x"] in varied or view["x"] in ("L*M", "alpha/sqrt(D)")), p["name"]

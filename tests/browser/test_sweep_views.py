@@ -26,6 +26,10 @@ TINY_DEPTH_WIDTH: dict[str, Any] = {
 }
 
 
+OVERLAY_TRACES = "document.getElementById('phase-heatmap').data.filter(t => t.meta && t.meta.role === 'overlay')"
+VALUE_TRACE = "document.getElementById('phase-heatmap').data.find(t => t.meta && t.meta.role === 'value')"
+
+
 def value_of(dash: Dashboard, label: str) -> str:
     return str(dash.page.get_by_label(label, exact=True).input_value())
 
@@ -66,8 +70,9 @@ def test_default_view_of_each_preset_shape(dash: Dashboard) -> None:
             dash.open(f"?sweep={s['id']}")
             view = p["view"]
             axes = s["axes"]
-            dash.wait(lambda: value_of(dash, "x axis") == view["x"] and value_of(dash, "y axis") == view["y"], 20,
-                      f"{p['name']}: its view")
+            want_xy = (view["x"], view["y"])
+            dash.wait(lambda: (value_of(dash, "x axis"), value_of(dash, "y axis")) == want_xy,  # noqa: B023
+                      20, f"{p['name']}: its view")
             shape = dash.wait(lambda: heat_shape(dash), 20, f"{p['name']}: the heatmap")
             assert shape == (len(axes[view["y"]]), len(axes[view["x"]])), p["name"]
             varied = [a for a in ("alpha", "D", "L", "M") if len(axes[a]) > 1]
@@ -78,7 +83,8 @@ def test_default_view_of_each_preset_shape(dash: Dashboard) -> None:
             want = "feature_update" if view["metric"].startswith("err_") else view["metric"]  # err_* needs a reference
             assert value_of(dash, "colour by") == want, p["name"]
             dash.page.get_by_test_id("tab-lines").click()
-            dash.wait(lambda: value_of(dash, "against") == view["along"], 10, f"{p['name']}: lines along")
+            along = view["along"]
+            dash.wait(lambda: value_of(dash, "against") == along, 10, f"{p['name']}: lines along")  # noqa: B023
         finally:
             httpx.post(f"{dash.base}/api/v1/sweeps/{s['id']}/cancel", timeout=10)
 
@@ -95,7 +101,7 @@ def test_default_view_without_a_preset_and_with_its_metric(dash: Dashboard, tiny
     dash.wait(lambda: heat_shape(dash) == (2, 2), 20, "L x M")
     assert (value_of(dash, "x axis"), value_of(dash, "y axis"), value_of(dash, "colour by")) == ("L", "M", "err_out")
     dash.page.get_by_test_id("tab-lines").click()
-    dash.wait(lambda: value_of(dash, "against") == "L" and value_of(dash, "metric") == "err_out", 10, "lines on err_out")
+    dash.wait(lambda: (value_of(dash, "against"), value_of(dash, "metric")) == ("L", "err_out"), 10, "lines on err_out")
     assert "x=L" in dash.page.url and "metric=err_out" in dash.page.url  # the link holds the view
 
 
@@ -163,8 +169,7 @@ def test_overlays_non_finite_palette_and_legend(dash: Dashboard, small_sweep: di
     dash.open(f"?sweep={sid}&ov=&" + "&".join(f"f=alpha:{quote(f)}" for f in formulas))
 
     def overlays() -> list[dict[str, Any]]:
-        return page.evaluate("document.getElementById('phase-heatmap').data.filter(t => t.meta && t.meta.role === 'overlay')"
-                             ".map(t => [t.line.color, t.line.dash])")
+        return page.evaluate(OVERLAY_TRACES + ".map(t => [t.line.color, t.line.dash])")
 
     styles = dash.wait(lambda: len(overlays()) == 8 and overlays(), 20, "eight overlays")
     assert len({tuple(s) for s in styles}) == 8 and len({s[0] for s in styles}) == 8
@@ -179,8 +184,7 @@ def test_derived_overlays_are_lines_and_coincident_cells_merge(dash: Dashboard, 
     page = dash.page
 
     def overlay_lines() -> list[dict[str, Any]]:
-        return page.evaluate("document.getElementById('phase-heatmap').data.filter(t => t.meta && t.meta.role === 'overlay')"
-                             ".map(t => ({mode: t.mode, n: t.x.length, ticks: null}))")
+        return page.evaluate(OVERLAY_TRACES + ".map(t => ({mode: t.mode, n: t.x.length}))")
 
     lines = dash.wait(overlay_lines, 20, "the overlays on derived axes")
     assert all(t["mode"] == "lines" and t["n"] >= 3 for t in lines), lines
@@ -188,9 +192,9 @@ def test_derived_overlays_are_lines_and_coincident_cells_merge(dash: Dashboard, 
     assert [round(t, 6) for t in ticks] == [round(a / math.sqrt(8), 6) for a in (0.25, 1, 4)]  # the grid's own values
     dash.open(f"?sweep={tiny_depth_width['id']}&x={quote('L*M')}&y=alpha&metric=feature_update")
     expect(page.get_by_test_id("phase-note")).to_contain_text("several cells")
-    value = dash.wait(lambda: [t for t in dash.traces("phase-heatmap") if (t["meta"] or {}).get("role") == "value"], 20, "cells")
-    assert sorted(value[0]["x"]) == [8, 16, 32]
-    texts = page.evaluate("document.getElementById('phase-heatmap').data.find(t => t.meta && t.meta.role === 'value').text")
+    xs = dash.wait(lambda: page.evaluate(VALUE_TRACE + ".x"), 20, "the cells")
+    assert sorted(xs) == [8, 16, 32]
+    texts = page.evaluate(VALUE_TRACE + ".text")
     merged = [t for t in texts if "2 cells here" in t]
     assert len(merged) == 1 and "L=2, M=8" in merged[0] and "L=4, M=4" in merged[0]
 
