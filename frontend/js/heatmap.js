@@ -35,17 +35,24 @@ function discreteScale(cats) {
 
 const finite = (v) => typeof v === 'number' && Number.isFinite(v);
 
-/** Colour values (log10 when asked; non-positive values have no log) and a colorbar to match. */
-function colourValues(zs, log) {
+/**
+ * Colour values (log10 when asked; non-positive values have no log), a colorbar to match, and
+ * the colour range: `range` ([lo, hi] in metric units: a locked range) or the data's own.
+ * Returns {vals, colorbar, span: {zmin, zmax} | {}} (span in colour units, empty when unlocked).
+ */
+function colourValues(zs, log, range) {
   const vals = zs.map((row) => row.map((v) => (finite(v) && (!log || v > 0) ? (log ? Math.log10(v) : v) : null)));
-  if (!log) return { vals, colorbar: {} };
+  const locked = Array.isArray(range) && range.every(finite) && (!log || range.every((v) => v > 0));
+  const span = locked ? { zmin: log ? Math.log10(range[0]) : range[0], zmax: log ? Math.log10(range[1]) : range[1] } : {};
+  if (!log) return { vals, colorbar: {}, span };
   let lo = Infinity;
   let hi = -Infinity;
   for (const row of vals) for (const v of row) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  if (locked) [lo, hi] = [span.zmin, span.zmax];
   let ticks = [];
   for (let d = Math.ceil(lo); d <= Math.floor(hi); d += 1) ticks.push(d);
   if (ticks.length < 2 && hi > lo) ticks = [lo, (lo + hi) / 2, hi];
-  return { vals, colorbar: { tickvals: ticks, ticktext: ticks.map((t) => fmt(10 ** t, 2)) } };
+  return { vals, colorbar: { tickvals: ticks, ticktext: ticks.map((t) => fmt(10 ** t, 2)) }, span };
 }
 
 /** Significant digits of a value as labelled (0.25 -> 2, 16 -> 2, 0.7327 -> 4): rounder reads better. */
@@ -105,7 +112,7 @@ function baseLayout(opts) {
 
 /**
  * Figure of one raw-axis slice. opts: {mode: 'metric'|'regime', metric, log, xLabel, yLabel,
- * regimes, uirevision, floorLabel}. In 'metric' mode data[0].z is the API's z as is (log colour: log10 of it).
+ * regimes, uirevision, floorLabel, crange: [lo, hi] | null (a locked colour range, metric units)}. In 'metric' mode data[0].z is the API's z as is (log colour: log10 of it).
  */
 export function heatmapFigure(slice, opts) {
   const cats = categories(opts.regimes);
@@ -137,7 +144,7 @@ export function heatmapFigure(slice, opts) {
     data.push(...markTraces(marks, false));
     return { data, layout };
   }
-  const { vals, colorbar } = colourValues(slice.z, opts.log);
+  const { vals, colorbar, span } = colourValues(slice.z, opts.log, opts.crange);
   const status = vals.map((row, i) => row.map((v, j) => {
     const st = slice.status[i][j];
     if (st === MISSING) return null;
@@ -147,7 +154,7 @@ export function heatmapFigure(slice, opts) {
   }));
   data.push({
     type: 'heatmap', x: xi, y: yi, z: opts.log ? vals : slice.z, text, hovertemplate: '%{text}<extra></extra>',
-    colorscale: COLORSCALE, hoverongaps: true, meta: { role: 'value', log: !!opts.log },
+    colorscale: COLORSCALE, hoverongaps: true, meta: { role: 'value', log: !!opts.log }, ...span,
     colorbar: { title: { text: opts.log ? `${opts.metric} (log)` : opts.metric, side: 'right' }, thickness: 14, ...colorbar },
   });
   data.push({
@@ -219,13 +226,14 @@ export function scatterFigure(cells, opts) {
   }
   const withValue = cells.filter((c) => finite(c.z) && (!opts.log || c.z > 0));
   const colour = withValue.map((c) => (opts.log ? Math.log10(c.z) : c.z));
-  const { colorbar } = colourValues([colour.map((v) => (opts.log ? 10 ** v : v))], opts.log);
+  const { colorbar, span } = colourValues([colour.map((v) => (opts.log ? 10 ** v : v))], opts.log, opts.crange);
   data.push({
     type: 'scatter', mode: 'markers', name: opts.metric, showlegend: false,
     x: withValue.map((c) => c.xv), y: withValue.map((c) => c.yv), customdata: withValue.map((c) => c.point_id),
     text: withValue.map((c) => cellHover(c, opts)), hovertemplate: '%{text}<extra></extra>', meta: { role: 'value' },
     marker: {
       symbol: 'square', size, color: colour, colorscale: COLORSCALE, showscale: true, line: { width: 0 },
+      ...(span.zmin === undefined ? {} : { cmin: span.zmin, cmax: span.zmax }),
       colorbar: { title: { text: opts.log ? `${opts.metric} (log)` : opts.metric, side: 'right' }, thickness: 14, ...colorbar },
     },
   });

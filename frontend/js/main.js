@@ -17,7 +17,7 @@ import { mergeSummary, poll, renderHeader, setSelected } from './sweeps.js';
 import { sweepDefaults } from './view_defaults.js';
 import { initViewMessages, viewMessage } from './view_messages.js';
 
-const PHASE_KEYS = ['x', 'y', 'metric', 'agg', 'log', 'fixed', 'ov', 'custom'];
+const PHASE_KEYS = ['x', 'y', 'metric', 'agg', 'log', 'fixed', 'ov', 'custom', 'crange', 'multi'];
 const LINES_KEYS = ['lmetric', 'along', 'group', 'lfixed', 'pred'];
 const dirty = { phase: true, lines: true, claims: true };
 

@@ -10,6 +10,8 @@ import { attachFigureActions, sliceCsv } from './export.js';
 import { formatFixed } from './format.js';
 import { draw, heatmapFigure, scatterFigure } from './heatmap.js';
 import { mergeCoincident } from './coincident.js';
+import { colourLockControl } from './colour_lock.js';
+import { clearMultiples, multiplesControl, refreshMultiples } from './multiples.js';
 import { boundaryTraces, overlayTraces, renderOverlayControls } from './overlays.js';
 import { store } from './state/store.js';
 import { fitLegend, keepZoom, zoomed } from './zoom_legend.js';
@@ -48,13 +50,15 @@ export function renderPhaseControls() {
   );
   const log = h('input', { type: 'checkbox', id: 'phase-log', checked: v.log, dataset: { testid: 'phase-log' } });
   log.addEventListener('change', () => store.update({ log: log.checked }));
-  root.append(h('div', { class: 'control inline' }, log, h('label', { for: 'phase-log', text: 'log colour scale' })));
+  root.append(h('div', { class: 'control inline' }, log, h('label', { for: 'phase-log', text: 'log colour scale' })),
+    colourLockControl());
   if (!store.sweep) {
     $('#overlay-controls').replaceChildren();
     return;
   }
   try {
-    root.append(...heldControls(planSlices(v.x, v.y, store.sweep.axes, v.fixed)));
+    const plan = planSlices(v.x, v.y, store.sweep.axes, v.fixed);
+    root.append(...heldControls(plan), ...multiplesControl(plan));
   } catch {
     // an impossible x/y pair: refresh() explains it
   }
@@ -64,7 +68,7 @@ export function renderPhaseControls() {
 function figureOpts(mode, plan) {
   const v = store.view;
   return {
-    mode, metric: v.metric, log: v.log, xLabel: axisLabel(v.x), yLabel: axisLabel(v.y),
+    mode, metric: v.metric, log: v.log, crange: v.crange, xLabel: axisLabel(v.x), yLabel: axisLabel(v.y),
     regimes: store.meta.regimes, floorLabel: floorLabel(store.meta), uirevision: `${v.sweep}|${v.x}|${v.y}|${JSON.stringify(plan.fixed)}`,
   };
 }
@@ -174,6 +178,7 @@ export async function refreshPhase() {
     const div = document.getElementById(mode === 'metric' ? HEATMAP : REGIME);
     return draw(div, zoomed(div, fig, v.zoom)).then(() => fitLegend(div)).then(() => { bindClick(div); keepZoom(div); });
   }));
+  await refreshMultiples(plan);
   document.getElementById(HEATMAP).dataset.sweep = String(store.sweep.id);
   document.getElementById(HEATMAP).dataset.drawn = String(my);
 }
@@ -210,6 +215,7 @@ export function clearPhase() {
     window.Plotly.purge(div);
   }
   lastSlices = null;
+  clearMultiples();
   note('');
 }
 

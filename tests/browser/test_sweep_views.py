@@ -226,3 +226,40 @@ def test_dark_mode_follows_the_system(dark: Dashboard, small_sweep: dict[str, An
     ink = rgb(page.evaluate("getComputedStyle(document.body).color"))
     assert sum(ink) > 500, ink
     dark.shot("dark")
+
+
+def colour_span(dash: Dashboard, div: str) -> list[float] | None:
+    return dash.page.evaluate(
+        """id => { const gd = document.getElementById(id);
+             const t = gd && gd._fullData ? gd._fullData.find(d => d.meta && d.meta.role === 'value') : null;
+             return t ? [t.zmin, t.zmax] : null; }""", div)
+
+
+def test_small_multiples_and_a_locked_colour_range(dash: Dashboard, tiny_depth_width: dict[str, Any]) -> None:
+    sid = tiny_depth_width["id"]
+    dash.open(f"?sweep={sid}&x=L&y=alpha&metric=feature_update")
+    dash.wait(lambda: heat_shape(dash) == (1, 2), 20, "L x alpha at M = 4")
+    page = dash.page
+    page.get_by_label("small multiples over", exact=True).select_option("M")
+    dash.wait(lambda: "multi=M" in page.url and page.get_by_test_id("multiple-1").get_attribute("data-value") == "8",
+              20, "one panel per M")
+    spans = dash.wait(lambda: all(colour_span(dash, f"multiple-{k}") for k in (0, 1))
+                      and [colour_span(dash, f"multiple-{k}") for k in (0, 1)], 20, "the panels' colour ranges")
+    assert spans[0] == spans[1]  # one colour range over the panels
+    api = [dash.api(f"/sweeps/{sid}/phase", x="L", y="alpha", metric="feature_update", fixed=f"D:8,M:{m}")
+           for m in (4, 8)]
+    values = [z for a in api for z in a["z"][0]]
+    assert math.isclose(spans[0][0], min(values)) and math.isclose(spans[0][1], max(values))
+
+    # lock the colour range of M = 4, then look at M = 8: the same range, not M = 8's own
+    own = colour_span(dash, "phase-heatmap")
+    page.get_by_label("lock colour range").check()
+    dash.wait(lambda: "crange=" in page.url, 5, "the range in the URL")
+    page.get_by_label("M (held)", exact=True).select_option("8")
+    dash.wait(lambda: "fixed=" in page.url and "M%3A8" in page.url, 5, "M = 8")
+    locked = dash.wait(lambda: colour_span(dash, "phase-heatmap"), 20, "the redrawn heatmap")
+    assert own is not None
+    assert all(math.isclose(a, b, rel_tol=1e-3) for a, b in zip(locked, own, strict=True)), (locked, own)
+    page.get_by_label("colour by", exact=True).select_option("init_deviation")  # a new metric unlocks it
+    dash.wait(lambda: "crange=" not in page.url, 5, "unlocked")
+    dash.shot("multiples")

@@ -40,7 +40,8 @@ export const store = {
    * Merge `patch` into the view, write the URL (a new history entry unless `push` is false), tell
    * listeners which keys changed. A different sweep clears the typed predicted exponent (it was
    * typed for the previous sweep) unless the patch sets one, and hands the sweep's keys not in
-   * the patch to its defaults; a new sweep, x, y or held value clears the zoom.
+   * the patch to its defaults; a new sweep, x, y or held value clears the zoom, a new metric the
+   * locked colour range.
    */
   update(patch, { push = true } = {}) {
     if ('sweep' in patch && patch.sweep !== this.view.sweep) {
@@ -50,6 +51,7 @@ export const store = {
     if (!('zoom' in patch) && UNZOOM.some((k) => k in patch && JSON.stringify(patch[k]) !== JSON.stringify(this.view[k]))) {
       patch = { ...patch, zoom: null };
     }
+    if ('metric' in patch && patch.metric !== this.view.metric && !('crange' in patch)) patch = { ...patch, crange: null };
     const changed = Object.keys(patch).filter((k) => JSON.stringify(this.view[k]) !== JSON.stringify(patch[k]));
     if (!changed.length) return;
     this.view = { ...this.view, ...patch };

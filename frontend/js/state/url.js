@@ -3,7 +3,9 @@
 //    &ov=feature+learning,noise&f=alpha:sqrt(L)&lmetric=err_out&along=L&group=M&lfixed=alpha:1,D:16
 //    &pred=-1&point=17&zoom=-0.5,3.2,0.5,2.5
 // `zoom` is the phase diagram's x and y ranges after a zoom or pan (drawn coordinates: gridScale
-// positions on grid axes, log10 on derived ones), cleared with a new x, y, sweep or held values.
+// positions on grid axes, log10 on derived ones), cleared with a new x, y, sweep or held values;
+// `crange` a locked colour range (colour_lock.js), cleared with a new metric; `multi` the held axis
+// of the small multiples (multiples.js).
 // `ov` lists the built-in overlays shown (absent: the defaults for the sweep's residual scale);
 // each `f` is a custom overlay "AXIS:FORMULA".
 
@@ -27,6 +29,8 @@ export const DEFAULT_VIEW = Object.freeze({
   pred: '',
   point: null,
   zoom: null,
+  crange: null,
+  multi: '',
 });
 
 // Keys the page writes into every link (a link without them takes the sweep's defaults).
@@ -50,7 +54,7 @@ export function parseView(search) {
   const str = (k) => { if (q.has(k)) v[k] = q.get(k); };
   v.sweep = intOrNull(q.get('sweep'));
   v.point = intOrNull(q.get('point'));
-  ['tab', 'x', 'y', 'metric', 'agg', 'lmetric', 'along', 'group', 'pred'].forEach(str);
+  ['tab', 'x', 'y', 'metric', 'agg', 'lmetric', 'along', 'group', 'pred', 'multi'].forEach(str);
   v.log = q.get('log') === '1';
   v.fixed = parseFixed(q.get('fixed'));
   v.lfixed = parseFixed(q.get('lfixed'));
@@ -61,6 +65,8 @@ export function parseView(search) {
   }).filter(Boolean);
   const zoom = (q.get('zoom') || '').split(',').map(Number);
   v.zoom = zoom.length === 4 && zoom.every(Number.isFinite) ? zoom : null;
+  const crange = (q.get('crange') || '').split(',').map(Number);
+  v.crange = crange.length === 2 && crange.every(Number.isFinite) && crange[0] < crange[1] ? crange : null;
   return v;
 }
 
@@ -83,6 +89,8 @@ export function serializeView(v) {
   if (Object.keys(v.lfixed).length) q.set('lfixed', formatFixed(v.lfixed));
   if (v.pred !== '') q.set('pred', v.pred);
   if (v.point !== null) q.set('point', String(v.point));
+  if (v.crange) q.set('crange', v.crange.join(','));
+  if (v.multi) q.set('multi', v.multi);
   if (v.zoom) q.set('zoom', v.zoom.map((r) => Number(r.toPrecision(5))).join(','));
   return `?${q.toString()}`;
 }

@@ -43,6 +43,8 @@ export function checkView(view, meta, search) {
     if (q.has(k) && v[k] === null) problems.push(`${k}=${q.get(k)} is not a number`);
   }
   if (v.pred !== '' && !Number.isFinite(Number(v.pred))) bad('pred', v.pred, 'a number');
+  if (v.multi && !RAW_AXES.includes(v.multi)) bad('multi', v.multi, `a sweep axis (${RAW_AXES.join(', ')})`);
+  if (q.has('crange') && !v.crange) problems.push(`crange=${q.get('crange')} is not two increasing numbers`);
   if (q.has('zoom') && !v.zoom) problems.push(`zoom=${q.get('zoom')} is not four numbers`);
   return { view: v, problems, reset };
 }
