@@ -18,11 +18,18 @@ class Preset:
     claims: tuple[str, ...]
     quick: SweepSpec
     full: SweepSpec
+    # The recommended view (GET /presets `view`; the page opens a sweep of this preset on it):
+    # {"metric", "x", "y", "along"}, x and y raw axes or derived ones ("L*M", "alpha/sqrt(D)").
+    view: dict[str, str]
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "title": self.title, "description": self.description,
                 "claims": list(self.claims), "quick": self.quick.model_dump(mode="json"),
-                "full": self.full.model_dump(mode="json")}
+                "full": self.full.model_dump(mode="json"), "view": dict(self.view)}
+
+
+def _view(metric: str, x: str, y: str, along: str) -> dict[str, str]:
+    return {"metric": metric, "x": x, "y": y, "along": along}
 
 
 def _spec(name: str, grid: dict[str, Any], refine: dict[str, Any] | list[dict[str, Any]] | None = None,
@@ -64,6 +71,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         _spec("alpha-phase", {"alpha": {"geom": [0.125, 512, 13]}, "D": [16, 64], "L": [64, 256],
                               "M": [64, 256, 1024]}, refine=NOISE_REFINE | {"tol": 0.1, "max_points": 150},
               seeds=8, reference=REF_FULL),
+        _view("feature_update", "alpha", "L", "alpha"),
     ),
     Preset(
         "depth-width", "Depth acts as width",
@@ -74,6 +82,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
               seeds=4, reference=REF_DEEP),
         _spec("depth-width", {"alpha": [1], "D": [16], "L": [16, 32, 64, 128, 256],
                               "M": [16, 32, 64, 128, 256, 512]}, seeds=8, reference=REF_DEEP_FULL),
+        _view("err_out", "L", "M", "L"),
     ),
     Preset(
         "rates-L", "Error along depth",
@@ -84,6 +93,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
               seeds=8, reference=REF),
         _spec("rates-L", {"alpha": [1], "D": [16], "L": {"geom": [2, 64, 6]}, "M": [4096]},
               seeds=8, reference=REF_FULL),
+        _view("err_out", "L", "alpha", "L"),
     ),
     Preset(
         "rates-M", "Error along width",
@@ -93,6 +103,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
               seeds=6, reference=REF),
         _spec("rates-M", {"alpha": [1], "D": [16], "L": [256], "M": {"geom": [1, 256, 9]}},
               seeds=16, reference=REF_FULL),
+        _view("err_out", "M", "alpha", "M"),
     ),
     Preset(
         "D-scaling", "Embedding dimension",
@@ -101,6 +112,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         ("feature_update_flat_in_D", "init_deviation_sqrt_D"),
         _spec("D-scaling (quick)", {"alpha": [1], "D": {"geom": [16, 256, 5]}, "L": [32], "M": [32]}, seeds=4),
         _spec("D-scaling", {"alpha": [1], "D": {"geom": [16, 2048, 8]}, "L": [128], "M": [128]}, seeds=8),
+        _view("init_deviation", "D", "alpha", "D"),
     ),
     Preset(
         "plain-scale", "The plain residual scale",
@@ -112,6 +124,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         _spec("plain-scale", {"alpha": {"geom": [0.5, 2048, 13]}, "D": [16, 64, 256, 1024], "L": [256],
                               "M": [256]}, refine=FL_REFINE | {"tol": 0.05, "max_points": 120},
               seeds=8, residual_scale="plain"),
+        _view("feature_update", "alpha", "D", "alpha"),
     ),
     Preset(
         "boundary-refined", "Both boundaries along alpha, found by refinement",
@@ -129,6 +142,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
                                    "M": [16, 64, 256]},
               refine=[{"metric": "feature_update", "threshold": 0.25, "tol": 0.08, "max_points": 400},
                       NOISE_REFINE | {"tol": 0.08, "max_points": 400}], seeds=8),
+        _view("feature_update", "alpha", "L", "alpha"),
     ),
 ]}
 

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from backend.main import create_app
+from backend.metrics import METRICS
 from backend.settings import Settings
 from backend.store import Database
 from backend.store.tables import Reference
@@ -130,3 +131,9 @@ def test_every_preset_is_a_valid_sweep(client: TestClient) -> None:
             r = client.post("/api/v1/sweeps/validate", json=p[size])
             assert r.status_code == 200, (p["name"], size, r.text)
             assert r.json()["n_points"] >= 4
+        # the recommended view names a metric, and axes the quick grid varies or the page derives
+        view = p["view"]
+        assert view["metric"] in METRICS and view["x"] != view["y"], p["name"]
+        grid = p["quick"]["grid"]
+        varied = {a for a, v in grid.items() if (isinstance(v, list) and len(v) > 1) or isinstance(v, dict)}
+        assert view["along"] in varied and (view["x"] in varied or view["x"] in ("L*M", "alpha/sqrt(D)")), p["name"]

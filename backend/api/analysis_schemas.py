@@ -93,6 +93,16 @@ class TheoryModel(BaseModel):
     axes: list[str]
 
 
+class PresetView(BaseModel):
+    """The view the page opens a sweep of this preset on: the colour metric, the x and y axes (raw
+    or derived, as the page's axis menu names them) and the Lines & fits axis."""
+
+    metric: str
+    x: str
+    y: str
+    along: str
+
+
 class Preset(BaseModel):
     name: str
     title: str
@@ -100,6 +110,7 @@ class Preset(BaseModel):
     claims: list[str]
     quick: SweepSpec  # POST as is to /sweeps
     full: SweepSpec
+    view: PresetView
 
 
 class FitCounts(BaseModel):

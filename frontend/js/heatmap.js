@@ -19,6 +19,7 @@ import { FLOOR_MARK, MARKS, categories, cellCategory, floorLabel } from './categ
 import { gridScale } from './axes.js';
 import { MAX_MARKS, floorTrace, markTraces } from './cell_traces.js';
 import { fmt, fmtValue } from './dom.js';
+import { themed } from './theme.js';
 
 export { MARKS, MAX_MARKS, categories, cellCategory };
 
@@ -34,17 +35,24 @@ function discreteScale(cats) {
 
 const finite = (v) => typeof v === 'number' && Number.isFinite(v);
 
-/** Colour values (log10 when asked; non-positive values have no log) and a colorbar to match. */
-function colourValues(zs, log) {
+/**
+ * Colour values (log10 when asked; non-positive values have no log), a colorbar to match, and
+ * the colour range: `range` ([lo, hi] in metric units: a locked range) or the data's own.
+ * Returns {vals, colorbar, span: {zmin, zmax} | {}} (span in colour units, empty when unlocked).
+ */
+function colourValues(zs, log, range) {
   const vals = zs.map((row) => row.map((v) => (finite(v) && (!log || v > 0) ? (log ? Math.log10(v) : v) : null)));
-  if (!log) return { vals, colorbar: {} };
+  const locked = Array.isArray(range) && range.every(finite) && (!log || range.every((v) => v > 0));
+  const span = locked ? { zmin: log ? Math.log10(range[0]) : range[0], zmax: log ? Math.log10(range[1]) : range[1] } : {};
+  if (!log) return { vals, colorbar: {}, span };
   let lo = Infinity;
   let hi = -Infinity;
   for (const row of vals) for (const v of row) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  if (locked) [lo, hi] = [span.zmin, span.zmax];
   let ticks = [];
   for (let d = Math.ceil(lo); d <= Math.floor(hi); d += 1) ticks.push(d);
   if (ticks.length < 2 && hi > lo) ticks = [lo, (lo + hi) / 2, hi];
-  return { vals, colorbar: { tickvals: ticks, ticktext: ticks.map((t) => fmt(10 ** t, 2)) } };
+  return { vals, colorbar: { tickvals: ticks, ticktext: ticks.map((t) => fmt(10 ** t, 2)) }, span };
 }
 
 /** Significant digits of a value as labelled (0.25 -> 2, 16 -> 2, 0.7327 -> 4): rounder reads better. */
@@ -104,7 +112,7 @@ function baseLayout(opts) {
 
 /**
  * Figure of one raw-axis slice. opts: {mode: 'metric'|'regime', metric, log, xLabel, yLabel,
- * regimes, uirevision, floorLabel}. In 'metric' mode data[0].z is the API's z as is (log colour: log10 of it).
+ * regimes, uirevision, floorLabel, crange: [lo, hi] | null (a locked colour range, metric units)}. In 'metric' mode data[0].z is the API's z as is (log colour: log10 of it).
  */
 export function heatmapFigure(slice, opts) {
   const cats = categories(opts.regimes);
@@ -136,7 +144,7 @@ export function heatmapFigure(slice, opts) {
     data.push(...markTraces(marks, false));
     return { data, layout };
   }
-  const { vals, colorbar } = colourValues(slice.z, opts.log);
+  const { vals, colorbar, span } = colourValues(slice.z, opts.log, opts.crange);
   const status = vals.map((row, i) => row.map((v, j) => {
     const st = slice.status[i][j];
     if (st === MISSING) return null;
@@ -146,7 +154,7 @@ export function heatmapFigure(slice, opts) {
   }));
   data.push({
     type: 'heatmap', x: xi, y: yi, z: opts.log ? vals : slice.z, text, hovertemplate: '%{text}<extra></extra>',
-    colorscale: COLORSCALE, hoverongaps: true, meta: { role: 'value', log: !!opts.log },
+    colorscale: COLORSCALE, hoverongaps: true, meta: { role: 'value', log: !!opts.log }, ...span,
     colorbar: { title: { text: opts.log ? `${opts.metric} (log)` : opts.metric, side: 'right' }, thickness: 14, ...colorbar },
   });
   data.push({
@@ -157,9 +165,16 @@ export function heatmapFigure(slice, opts) {
   return { data, layout };
 }
 
+const RAW_ORDER = ['alpha', 'D', 'L', 'M'];
+const rawOf = (c) => RAW_ORDER.filter((k) => k in c.params).map((k) => `${k}=${fmtValue(c.params[k])}`).join(', ');
+
 function cellHover(c, opts) {
-  const raw = Object.entries(c.params).map(([k, v]) => `${k}=${fmtValue(v)}`).join(', ');
-  return `${opts.xLabel} = ${fmt(c.xv, 4)}<br>${opts.yLabel} = ${fmt(c.yv, 4)}<br>${raw}<br>`
+  if (c.members) {  // coincident cells (coincident.js): their mean, then every member
+    return `${opts.xLabel} = ${fmt(c.xv, 4)}<br>${opts.yLabel} = ${fmt(c.yv, 4)}<br>`
+      + `<b>${c.members.length} cells here</b>, ${opts.metric} mean ${fmt(c.z, 4)}:<br>`
+      + c.members.map((m) => `${rawOf(m)}: ${fmt(m.z, 4)} ± ${fmt(m.stderr, 2)} (${m.status}${m.regime ? `, ${m.regime.replace(/_/g, ' ')}` : ''})`).join('<br>');
+  }
+  return `${opts.xLabel} = ${fmt(c.xv, 4)}<br>${opts.yLabel} = ${fmt(c.yv, 4)}<br>${rawOf(c)}<br>`
     + `${opts.metric}: ${fmt(c.z, 4)} ± ${fmt(c.stderr, 2)} (n=${c.n ?? 0})<br>`
     + `status: ${c.status}${c.regime ? `, regime: ${c.regime.replace(/_/g, ' ')}` : ''}`
     + floorHover(c.floor, c.near_floor, opts);
@@ -174,6 +189,16 @@ function logRange(vs) {
   return [lo - pad, hi + pad];
 }
 
+/** A log axis of derived values, ticks at the values the cells take (thinned as gridAxis does), not 2-5-10. */
+function valueAxis(vs, title) {
+  const values = [...new Set(vs.filter((v) => v > 0).map((v) => Number(v.toPrecision(9))))].sort((a, b) => a - b);
+  const axis = { title: { text: title }, type: 'log', range: logRange(values), automargin: true, ticks: 'outside' };
+  if (!values.length) return axis;
+  const logs = values.map(Math.log10);
+  const ticks = values.length === 1 ? [0] : tickIndices(values, logs);
+  return { ...axis, tickmode: 'array', tickvals: ticks.map((i) => values[i]), ticktext: ticks.map((i) => fmtValue(values[i])) };
+}
+
 /**
  * Figure of cells at derived coordinates ([{xv, yv, z, stderr, n, status, regime, point_id, params}])
  * on log axes: squares coloured by value (or regime), symbols where there is no value.
@@ -181,8 +206,8 @@ function logRange(vs) {
 export function scatterFigure(cells, opts) {
   const layout = baseLayout(opts);
   const size = cells.length > 900 ? 6 : cells.length > 200 ? 9 : 14;
-  layout.xaxis = { title: { text: opts.xLabel }, type: 'log', range: logRange(cells.map((c) => c.xv)), automargin: true };
-  layout.yaxis = { title: { text: opts.yLabel }, type: 'log', range: logRange(cells.map((c) => c.yv)), automargin: true };
+  layout.xaxis = valueAxis(cells.map((c) => c.xv), opts.xLabel);
+  layout.yaxis = valueAxis(cells.map((c) => c.yv), opts.yLabel);
   const data = [];
   const cats = categories(opts.regimes);
   if (opts.mode === 'regime') {
@@ -201,13 +226,14 @@ export function scatterFigure(cells, opts) {
   }
   const withValue = cells.filter((c) => finite(c.z) && (!opts.log || c.z > 0));
   const colour = withValue.map((c) => (opts.log ? Math.log10(c.z) : c.z));
-  const { colorbar } = colourValues([colour.map((v) => (opts.log ? 10 ** v : v))], opts.log);
+  const { colorbar, span } = colourValues([colour.map((v) => (opts.log ? 10 ** v : v))], opts.log, opts.crange);
   data.push({
     type: 'scatter', mode: 'markers', name: opts.metric, showlegend: false,
     x: withValue.map((c) => c.xv), y: withValue.map((c) => c.yv), customdata: withValue.map((c) => c.point_id),
     text: withValue.map((c) => cellHover(c, opts)), hovertemplate: '%{text}<extra></extra>', meta: { role: 'value' },
     marker: {
       symbol: 'square', size, color: colour, colorscale: COLORSCALE, showscale: true, line: { width: 0 },
+      ...(span.zmin === undefined ? {} : { cmin: span.zmin, cmax: span.zmax }),
       colorbar: { title: { text: opts.log ? `${opts.metric} (log)` : opts.metric, side: 'right' }, thickness: 14, ...colorbar },
     },
   });
@@ -236,9 +262,9 @@ export function scatterFigure(cells, opts) {
 
 export const PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
 
-/** Draw (or redraw in place) a figure; resolves when Plotly is done. */
+/** Draw (or redraw in place) a figure in the page's colour scheme; resolves when Plotly is done. */
 export function draw(div, figure) {
-  return Plotly().react(div, figure.data, figure.layout, PLOT_CONFIG);
+  return Plotly().react(div, figure.data, themed(figure.layout), PLOT_CONFIG);
 }
 
 /** A /phase-shaped slice of nx x ny done cells with a smooth synthetic metric. */

@@ -14,14 +14,16 @@ import { showPoint, refreshPoint } from './detail.js';
 import { renderRefinement } from './refinement.js';
 import { clearParcoords, refreshParcoords, refreshParcoordsSoon } from './parcoords.js';
 import { store } from './state/store.js';
+import { TABS } from './state/view_check.js';
 import { initNotes, renderNotes } from './sweep_notes.js';
 import { initSweeps, mergeSummary, poll, renderHeader, setSelected } from './sweeps.js';
 import { initTable, refreshTable, resetTable } from './table.js';
+import { sweepDefaults } from './view_defaults.js';
+import { initViewMessages, viewMessage } from './view_messages.js';
 import { renderWorkerBanner } from './worker_banner.js';
 
-const PHASE_KEYS = ['x', 'y', 'metric', 'agg', 'log', 'fixed', 'ov', 'custom'];
+const PHASE_KEYS = ['x', 'y', 'metric', 'agg', 'log', 'fixed', 'ov', 'custom', 'crange', 'multi'];
 const LINES_KEYS = ['lmetric', 'along', 'group', 'lfixed', 'pred'];
-const TABS = ['phase', 'lines', 'table', 'detail', 'claims', 'compare'];
 const dirty = { phase: true, lines: true, table: true, claims: true, compare: true };
 
 // Report CSP violations loudly (tests fail on console errors).
@@ -59,8 +61,18 @@ function showTab(tab) {
   if (active in dirty && dirty[active]) refresh(active);
 }
 
+/** The selected sweep's defaults for the view keys no link or choice has set (store.auto). */
+function applyDefaults(summary) {
+  if (!summary || !store.auto.size) return;
+  const defaults = sweepDefaults(summary, store.presets, store.meta.metrics);
+  store.fill(Object.fromEntries([...store.auto].map((k) => [k, defaults[k]])));
+  store.auto = new Set();
+}
+
 function onSweep(summary) {
   document.body.classList.toggle('no-sweep', !summary);
+  if (summary) viewMessage('notfound', '');
+  applyDefaults(summary);
   renderPhaseControls();
   renderLinesControls();
   clearClaims();
@@ -89,6 +101,7 @@ function onView(changed) {
     if (known || v.sweep === null) setSelected(known);
     else poll();
   }
+  if (!newSweep && store.auto.size && store.sweep) applyDefaults(store.sweep);  // back to a link without them
   if (changed.has('tab')) showTab(v.tab);
   if (!newSweep && PHASE_KEYS.some((k) => changed.has(k))) {
     renderPhaseControls();
@@ -140,6 +153,9 @@ async function boot() {
   initLines();
   initTable();
   await loadOverlays();
+  // the presets' recommended views (the form shows its own error when /presets fails)
+  try { store.presets = (await api.presets()) || []; } catch { store.presets = []; }
+  initViewMessages();
   for (const t of TABS) $(`#tab-${t}`).addEventListener('click', () => store.update({ tab: t }));
   store.on('view', onView);
   store.on('sweep', onSweep);
@@ -160,7 +176,7 @@ async function boot() {
   store.on('polled', () => { if (claimsPending()) refresh('claims'); if (comparePending()) refresh('compare'); });
   store.on('created', (summary) => {
     mergeSummary(summary);
-    store.update({ sweep: summary.id, point: null, fixed: {}, lfixed: {}, tab: 'phase', ov: null, custom: [] }, { push: true });
+    store.update({ sweep: summary.id, point: null, fixed: {}, lfixed: {}, tab: 'phase', ov: null, custom: [] });
   });
   window.addEventListener('popstate', () => store.loadFromUrl());
   store.loadFromUrl();

@@ -12,8 +12,12 @@ import { AXES, RAW_AXES, axisLabel, edgeSamples, logPosition, pickValue } from '
 import { h } from './dom.js';
 import { formatFixed } from './format.js';
 import { store } from './state/store.js';
+import { plotColors } from './theme.js';
 
-const COLORS = ['#e4572e', '#111111', '#7b2cbf', '#00897b', '#c2185b', '#1565c0'];
+// 12 colours x 6 dashes: the k-th overlay gets colour k mod 12 and dash floor(k / 12) (no pair
+// repeats before the 72nd); the ink colour follows the page's scheme (theme.js).
+const COLORS = ['#e4572e', 'ink', '#7b2cbf', '#00897b', '#c2185b', '#1565c0', '#b7791f', '#2e7d4f', '#8d6e63',
+  '#5c6bc0', '#d81b60', '#00acc1'];
 const DASHES = ['dash', 'solid', 'dot', 'dashdot', 'longdash', 'longdashdot'];
 const CONTOUR_N = 20;
 const CURVE_N = 40;
@@ -44,7 +48,11 @@ export function activeOverlays() {
   const on = store.view.ov ?? defaultOn(store.sweep);
   const list = (builtins || []).filter((o) => on.includes(o.name)).map((o) => ({ ...o }));
   for (const c of store.view.custom) list.push({ name: `${axisLabel(c.axis)} = ${c.formula}`, ...c, custom: true });
-  return list.map((o, i) => ({ ...o, color: COLORS[i % COLORS.length], dash: DASHES[i % DASHES.length] }));
+  const ink = plotColors().ink;
+  return list.map((o, i) => {
+    const color = COLORS[i % COLORS.length];
+    return { ...o, color: color === 'ink' ? ink : color, dash: DASHES[Math.floor(i / COLORS.length) % DASHES.length] };
+  });
 }
 
 const num = (v) => Number(v.toPrecision(6));
@@ -75,7 +83,7 @@ function baseEnv(held) {
 function lineTraces(o, x, y, extra = {}) {
   const common = { type: 'scatter', mode: 'lines', x, y, hoverinfo: 'skip', connectgaps: false, ...extra };
   return [
-    { ...common, line: { color: 'rgba(255,255,255,0.85)', width: 5 }, showlegend: false, meta: { role: 'overlay-halo' } },
+    { ...common, line: { color: plotColors().halo, width: 5 }, showlegend: false, meta: { role: 'overlay-halo' } },
     { ...common, name: o.name, line: { color: o.color, width: 2, dash: o.dash }, meta: { role: 'overlay', formula: o.formula },
       legendgroup: `ov-${o.name}` },
   ];
@@ -92,6 +100,7 @@ async function gridTraces(o, slice) {
     const samples = edgeSamples(vals, CURVE_N);
     const r = await evaluate(o.formula, { ...env, [other]: samples });
     const values = broadcast(r.values, samples.length);
+    if (!values.some(Number.isFinite)) return { note: nonFinite(o) };
     const onAxis = values.map((v) => logPosition(o.axis === X ? slice.x : slice.y, v));
     let along = samples.map((s) => logPosition(vals, s));
     let pos = onAxis;
@@ -107,6 +116,7 @@ async function gridTraces(o, slice) {
   }
   if (xs.length < 2 || ys.length < 2) return { note: `${o.name}: needs two values on each plotted axis` };
   const vals = broadcast(r.values, xs.length * ys.length);
+  if (!vals.some(Number.isFinite)) return { note: nonFinite(o) };
   const z = ys.map((_, i) => xs.map((_, j) => Math.log(held / vals[i * xs.length + j])));
   return [{
     type: 'contour', x: xs.map((v) => logPosition(slice.x, v)), y: ys.map((v) => logPosition(slice.y, v)), z,
@@ -135,6 +145,7 @@ async function derivedTraces(o, cells, xId, yId) {
   env[o.axis] = pickValue(store.sweep.axes[o.axis]);
   const r = await evaluate(o.formula, env);
   const values = broadcast(r.values, params.length);
+  if (!values.some(Number.isFinite)) return { note: nonFinite(o) };
   const groups = new Map();
   params.forEach((p, k) => {
     const q = { ...p, [o.axis]: values[k] };
@@ -143,13 +154,37 @@ async function derivedTraces(o, cells, xId, yId) {
     groups.get(key).push([AXES[xId].f(q), AXES[yId].f(q)]);
   });
   const out = [];
+  const span = spanOf(cells, inX ? 'yv' : 'xv');
   [...groups.values()].slice(0, 12).forEach((pts, gi) => {
-    pts.sort((a, b) => (inX ? a[1] - b[1] : a[0] - b[0]));
-    const tr = lineTraces(o, pts.map((p) => p[0]), pts.map((p) => p[1]), { mode: 'lines+markers', marker: { size: 4 } });
+    const line = densify(pts.filter((p) => p.every((c) => c > 0)), inX ? 1 : 0, span);
+    const tr = lineTraces(o, line.map((p) => p[0]), line.map((p) => p[1]));
     tr[1].showlegend = gi === 0;
     out.push(...tr);
   });
   return out;
+}
+
+const nonFinite = (o) => `${o.name}: no finite value on this sweep's grid (a division by zero, or a log or sqrt of a negative?)`;
+
+/** [lo, hi] of the cells' coordinate `key` (positive values: the axes are log). */
+function spanOf(cells, key) {
+  const vs = cells.map((c) => c[key]).filter((v) => v > 0);
+  return [Math.min(...vs), Math.max(...vs)];
+}
+
+/**
+ * A boundary through the cells' points as a line in the derived coordinates: the points sorted
+ * along the other axis (`along`: 0 for x, 1 for y; on log axes a straight segment is the log
+ * interpolation between them), carried at its end values to the plot's edges, as a heatmap cell
+ * spans its row; so a single point (one row) becomes a straight line across the plot.
+ */
+function densify(pts, along, span) {
+  if (!pts.length) return [];
+  const sorted = [...pts].sort((a, b) => a[along] - b[along]);
+  const at = (p, a) => (along === 0 ? [a, p[1]] : [p[0], a]);
+  const first = sorted[0];
+  const last = sorted[sorted.length - 1];
+  return [at(first, Math.min(span[0], first[along]) / 1.25), ...sorted, at(last, Math.max(span[1], last[along]) * 1.25)];
 }
 
 /**
@@ -203,6 +238,13 @@ export async function boundaryTraces(slice) {
 
 const fmtThreshold = (t) => (typeof t === 'number' ? String(Number(t.toPrecision(3))) : 'threshold');
 
+/** Env of every combination of the sweep's axis values (the first 512: the query stays short; each axis a comma list). */
+function gridEnv() {
+  let combos = [{}];
+  for (const a of RAW_AXES) combos = combos.flatMap((c) => store.sweep.axes[a].map((v) => ({ ...c, [a]: v }))).slice(0, 512);
+  return Object.fromEntries(RAW_AXES.map((a) => [a, combos.map((c) => c[a])]));
+}
+
 /** The overlay controls: one checkbox per built-in curve, the custom formula field, custom chips. */
 export function renderOverlayControls(root, onError) {
   root.replaceChildren();
@@ -237,11 +279,14 @@ export function renderOverlayControls(root, onError) {
     const formula = input.value.trim();
     if (!formula || !store.sweep) return;
     try {
-      await evaluate(formula, baseEnv({}));
+      const r = await evaluate(formula, gridEnv());
+      if (!r.values.some(Number.isFinite)) {
+        throw new Error(`${formula} has no finite value on this sweep's grid (a division by zero, or a log or sqrt of a negative?)`);
+      }
       input.value = '';
       store.update({ custom: [...store.view.custom, { axis: axisSel.value, formula }] });
     } catch (e) {
-      err.textContent = e.text ? e.text() : String(e);
+      err.textContent = e.text ? e.text() : e.message || String(e);
       input.setAttribute('aria-invalid', 'true');
       if (onError) onError(e);
     }

@@ -10,10 +10,14 @@ import { $, fmtValue, h, selectControl } from './dom.js';
 import { attachFigureActions, sliceCsv } from './export.js';
 import { formatFixed } from './format.js';
 import { draw, heatmapFigure, scatterFigure } from './heatmap.js';
+import { mergeCoincident } from './coincident.js';
+import { colourLockControl } from './colour_lock.js';
+import { clearMultiples, multiplesControl, refreshMultiples } from './multiples.js';
 import { boundaryTraces, overlayTraces, renderOverlayControls } from './overlays.js';
 import { selectionTraces } from './selection_layer.js';
 import { select, toggle } from './state/selection.js';
 import { store } from './state/store.js';
+import { fitLegend, keepZoom, zoomed } from './zoom_legend.js';
 
 const HEATMAP = 'phase-heatmap';
 const REGIME = 'phase-regime';
@@ -49,13 +53,15 @@ export function renderPhaseControls() {
   );
   const log = h('input', { type: 'checkbox', id: 'phase-log', checked: v.log, dataset: { testid: 'phase-log' } });
   log.addEventListener('change', () => store.update({ log: log.checked }));
-  root.append(h('div', { class: 'control inline' }, log, h('label', { for: 'phase-log', text: 'log colour scale' })));
+  root.append(h('div', { class: 'control inline' }, log, h('label', { for: 'phase-log', text: 'log colour scale' })),
+    colourLockControl());
   if (!store.sweep) {
     $('#overlay-controls').replaceChildren();
     return;
   }
   try {
-    root.append(...heldControls(planSlices(v.x, v.y, store.sweep.axes, v.fixed)));
+    const plan = planSlices(v.x, v.y, store.sweep.axes, v.fixed);
+    root.append(...heldControls(plan), ...multiplesControl(plan));
   } catch {
     // an impossible x/y pair: refresh() explains it
   }
@@ -65,7 +71,7 @@ export function renderPhaseControls() {
 function figureOpts(mode, plan) {
   const v = store.view;
   return {
-    mode, metric: v.metric, log: v.log, xLabel: axisLabel(v.x), yLabel: axisLabel(v.y),
+    mode, metric: v.metric, log: v.log, crange: v.crange, xLabel: axisLabel(v.x), yLabel: axisLabel(v.y),
     regimes: store.meta.regimes, floorLabel: floorLabel(store.meta), uirevision: `${v.sweep}|${v.x}|${v.y}|${JSON.stringify(plan.fixed)}`,
   };
 }
@@ -147,7 +153,9 @@ export async function refreshPhase() {
   }
   if (my !== seq) return;
   const raw = slices.length === 1 && plan.sx === v.x && plan.sy === v.y;
-  const cells = raw ? null : derivedCells(slices, plan);
+  const allCells = raw ? null : derivedCells(slices, plan);
+  const merged = raw ? { cells: null, merged: 0 } : mergeCoincident(allCells);
+  const cells = merged.cells;
   const ctx = raw ? { kind: 'grid', slice: slices[0].slice } : { kind: 'scatter', cells, x: v.x, y: v.y };
   const extra = await extraTraces(ctx);
   if (my !== seq) return;
@@ -157,11 +165,15 @@ export async function refreshPhase() {
     notes.push(`Derived axes: ${slices.length} slice${slices.length > 1 ? 's' : ''} over ${plan.sx} × ${plan.sy}`
       + `${plan.expand.length ? ` for each ${plan.expand.join(', ')}` : ''}, cells placed at their derived coordinates.`);
   }
+  if (merged.merged) {
+    notes.push(`${merged.merged} position${merged.merged > 1 ? 's' : ''} hold${merged.merged > 1 ? '' : 's'} several cells `
+      + `(the same ${axisLabel(v.x)}, ${axisLabel(v.y)} from different ${plan.used.join(', ')}): drawn as their mean, the hover lists each`);
+  }
   if (plan.truncated) notes.push(`Only the first ${slices.length} combinations are shown.`);
   notes.push(...extra.notes);
   const nearFloor = slices.reduce((k, { slice }) => k + (slice.near_floor ? slice.near_floor.flat().filter(Boolean).length : 0), 0);
   if (nearFloor) notes.push(`${nearFloor} cell${nearFloor > 1 ? 's' : ''} ${floorLabel(store.meta)} (${raw ? 'hatched' : 'ringed'}): not trustworthy measurements`);
-  const all = raw ? slices[0].slice.status.flat() : cells.map((c) => c.status);
+  const all = raw ? slices[0].slice.status.flat() : allCells.map((c) => c.status);
   note([counts(all.map((status) => ({ status }))), ...notes].join(' · '));
   await Promise.all(['metric', 'regime'].map((mode) => {
     const opts = figureOpts(mode, plan);
@@ -169,8 +181,10 @@ export async function refreshPhase() {
     fig.data.push(...extra.traces, ...selectionTraces(ctx));
     fig.layout.title = { text: titleOf(mode, plan), x: 0.01, xanchor: 'left', y: 0.985, yanchor: 'top', font: { size: 12 } };
     const div = document.getElementById(mode === 'metric' ? HEATMAP : REGIME);
-    return draw(div, fig).then(() => bindClick(div));
+    // listeners first (a zoom right after the draw is kept), then the legend's room
+    return draw(div, zoomed(div, fig, v.zoom)).then(() => { bindClick(div); keepZoom(div); return fitLegend(div); });
   }));
+  await refreshMultiples(plan);
   document.getElementById(HEATMAP).dataset.sweep = String(store.sweep.id);
   document.getElementById(HEATMAP).dataset.drawn = String(my);
 }
@@ -214,6 +228,7 @@ export function clearPhase() {
     window.Plotly.purge(div);
   }
   lastSlices = null;
+  clearMultiples();
   note('');
 }
 

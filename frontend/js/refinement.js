@@ -15,6 +15,7 @@
 import { axisLabel } from './axes.js';
 import { $, fmt, fmtValue, h } from './dom.js';
 import { PLOT_CONFIG } from './heatmap.js';
+import { themed } from './theme.js';
 
 const PLOT = 'refinement-history';
 const STATE_TEXT = {
@@ -164,6 +165,6 @@ export function renderRefinement(summary) {
   const fig = historyFigure(r);
   div.hidden = !fig.data.length;
   if (fig.data.length) {
-    window.Plotly.react(div, fig.data, fig.layout, PLOT_CONFIG).then(() => { div.dataset.rounds = String(r.rounds); });
+    window.Plotly.react(div, fig.data, themed(fig.layout), PLOT_CONFIG).then(() => { div.dataset.rounds = String(r.rounds); });
   } else window.Plotly.purge(div);
 }

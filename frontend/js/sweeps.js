@@ -103,7 +103,10 @@ export async function poll() {
     const id = store.view.sweep;
     let sel = store.sweeps.find((s) => s.id === id) || null;
     if (id !== null && !sel) {
-      try { sel = await api.sweep(id); } catch { sel = null; }
+      try { sel = await api.sweep(id); } catch (err) {
+        sel = null;
+        if (err.status === 404 && store.view.sweep === id) store.emit('notfound', id);
+      }
     }
     if (store.view.sweep === id) setSelected(sel);
     renderSweepList();

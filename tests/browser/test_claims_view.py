@@ -179,19 +179,22 @@ def test_predicted_exponent_is_the_servers_and_does_not_carry_over(dash: Any, sm
     dash.wait(lambda: fit_verdicts(dash) == [line["verdict"] for line in typed["lines"]], 20, "the verdicts against -2")
     expect(page.get_by_test_id("fit-table")).to_contain_text(f"-2 ± {_js_number(typed['tolerance'])}")
 
-    # another sweep: the typed value is gone, the box shows that sweep's own prediction, nothing is sent
+    # another sweep: the typed value is gone, the box shows that sweep's own prediction, nothing is
+    # sent; the sweep opens on its own default view (D-scaling's: init_deviation along D)
     n = len(fits)
     page.get_by_test_id(f"sweep-item-{b}").click()
     dash.wait(lambda: query(page).get("sweep") == str(b), 5, "the other sweep")
-    assert "pred" not in query(page)
-    server_b = dash.api(f"/sweeps/{b}/fit", metric="init_deviation", along="alpha", group="L", fixed="D:16,M:32")
+    assert "pred" not in query(page) and query(page)["along"] == "D" and query(page)["lmetric"] == "init_deviation"
+    server_b = dash.api(f"/sweeps/{b}/fit", metric="init_deviation", along="D")
     dash.wait(lambda: drawn_sweep(page) == str(b), 20, "the other sweep's lines")
     expect(pred).to_have_value(_js_number(server_b["predicted_exponent"]))
     later = [f for f in fits[n:] if f["path"].endswith(f"/sweeps/{b}/fit")]
     assert later and all("predicted" not in f for f in later), later
-    # and back: the first sweep shows the server's value again, not the -2 typed for it before
+    # and back: the first sweep (on its default view again) shows the server's value, not the -2 typed before
     page.get_by_test_id(f"sweep-item-{a}").click()
     dash.wait(lambda: drawn_sweep(page) == str(a), 20, "the first sweep again")
+    assert (query(page)["lmetric"], query(page)["along"]) == ("feature_update", "alpha")
+    server_a = dash.api(f"/sweeps/{a}/fit", metric="feature_update", along="alpha", group="L", fixed="D:8,M:8")
     expect(pred).to_have_value(_js_number(server_a["predicted_exponent"]))
 
 

@@ -1,7 +1,11 @@
 // state/url.js: the whole view <-> the page URL's query string, so a copied link reopens it.
 //   ?sweep=3&tab=phase&x=alpha&y=L&metric=feature_update&agg=mean&log=1&fixed=D:16,M:64
 //    &ov=feature+learning,noise&f=alpha:sqrt(L)&lmetric=err_out&along=L&group=M&lfixed=alpha:1,D:16
-//    &pred=-1&point=17&cmp=4&cop=diff
+//    &pred=-1&point=17&cmp=4&cop=diff&zoom=-0.5,3.2,0.5,2.5
+// `zoom` is the phase diagram's x and y ranges after a zoom or pan (drawn coordinates: gridScale
+// positions on grid axes, log10 on derived ones), cleared with a new x, y, sweep or held values;
+// `crange` a locked colour range (colour_lock.js), cleared with a new metric; `multi` the held axis
+// of the small multiples (multiples.js); `cmp` and `cop` the compared sweep and how (compare.js).
 // `ov` lists the built-in overlays shown (absent: the defaults for the sweep's residual scale);
 // each `f` is a custom overlay "AXIS:FORMULA". `cmp` is the sweep compared with (compare.js), `cop`
 // how: side (by side), diff (A - B) or ratio (A / B).
@@ -27,7 +31,19 @@ export const DEFAULT_VIEW = Object.freeze({
   point: null,
   cmp: null,
   cop: 'side',
+  zoom: null,
+  crange: null,
+  multi: '',
 });
+
+// Keys the page writes into every link (a link without them takes the sweep's defaults).
+export const LINK_KEYS = ['x', 'y', 'metric', 'lmetric', 'along', 'group'];
+
+/** The keys of LINK_KEYS that a query string sets. */
+export function givenKeys(search) {
+  const q = new URLSearchParams(search);
+  return LINK_KEYS.filter((k) => q.has(k));
+}
 
 function intOrNull(s) {
   const n = Number.parseInt(s, 10);
@@ -43,7 +59,7 @@ export function parseView(search) {
   v.point = intOrNull(q.get('point'));
   v.cmp = intOrNull(q.get('cmp'));
   if (['side', 'diff', 'ratio'].includes(q.get('cop'))) v.cop = q.get('cop');
-  ['tab', 'x', 'y', 'metric', 'agg', 'lmetric', 'along', 'group', 'pred'].forEach(str);
+  ['tab', 'x', 'y', 'metric', 'agg', 'lmetric', 'along', 'group', 'pred', 'multi'].forEach(str);
   v.log = q.get('log') === '1';
   v.fixed = parseFixed(q.get('fixed'));
   v.lfixed = parseFixed(q.get('lfixed'));
@@ -52,6 +68,10 @@ export function parseView(search) {
     const i = s.indexOf(':');
     return i > 0 ? { axis: s.slice(0, i), formula: s.slice(i + 1) } : null;
   }).filter(Boolean);
+  const zoom = (q.get('zoom') || '').split(',').map(Number);
+  v.zoom = zoom.length === 4 && zoom.every(Number.isFinite) ? zoom : null;
+  const crange = (q.get('crange') || '').split(',').map(Number);
+  v.crange = crange.length === 2 && crange.every(Number.isFinite) && crange[0] < crange[1] ? crange : null;
   return v;
 }
 
@@ -76,6 +96,9 @@ export function serializeView(v) {
   if (v.point !== null) q.set('point', String(v.point));
   if (v.cmp !== null) q.set('cmp', String(v.cmp));
   if (v.cop !== 'side') q.set('cop', v.cop);
+  if (v.crange) q.set('crange', v.crange.join(','));
+  if (v.multi) q.set('multi', v.multi);
+  if (v.zoom) q.set('zoom', v.zoom.map((r) => Number(r.toPrecision(5))).join(','));
   return `?${q.toString()}`;
 }
 
@@ -83,7 +106,7 @@ export function readView() {
   return parseView(window.location.search);
 }
 
-/** Write the view to the address bar; `push` adds a history entry (sweep changes), else replaces. */
+/** Write the view to the address bar; `push` adds a history entry (a change of view), else replaces. */
 export function writeView(v, push = false) {
   const url = `${window.location.pathname}${serializeView(v)}`;
   if (url === `${window.location.pathname}${window.location.search}`) return;
