@@ -44,6 +44,16 @@ SWEEPS: dict[str, dict[str, Any]] = {
                     "settings": {"seeds": 2, "steps": 20, "reference": {"L": 32, "M": 16, "seeds": 2}}},
     "alpha-phase": {"name": "alpha x L x M", "settings": {"seeds": 2, "steps": 20},
                     "grid": {"alpha": {"geom": [0.25, 16, 7]}, "D": [8], "L": [2, 8], "M": [4, 16]}},
+    # the same grid at the plain residual scale: what the comparison views set against alpha-phase
+    "alpha-phase-plain": {"name": "alpha x L x M (plain)", "settings": {"seeds": 2, "steps": 20,
+                                                                       "residual_scale": "plain"},
+                          "grid": {"alpha": {"geom": [0.25, 16, 7]}, "D": [8], "L": [2, 8], "M": [4, 16]}},
+    # two boundaries refined along alpha (the Refinement panel above the diagrams)
+    "refined": {"name": "two boundaries, refined", "settings": {"seeds": 4, "steps": 10},
+                "grid": {"alpha": [0.25, 1, 4, 16, 64], "D": [16], "L": [8, 32], "M": [16]},
+                "refine": [{"metric": "feature_update", "threshold": 0.25, "tol": 0.15, "max_points": 30},
+                           {"metric": "init_deviation", "threshold": "init_deviation_max", "tol": 0.15,
+                            "max_points": 30}]},
 }
 
 OVERLAYS = "&".join(f"f=alpha:{quote(f'{k}*sqrt(L*M/D)/4')}" for k in range(1, 8))
@@ -53,7 +63,8 @@ OVERLAYS = "&".join(f"f=alpha:{quote(f'{k}*sqrt(L*M/D)/4')}" for k in range(1, 8
 class View:
     name: str    # the file's stem
     sweep: str   # a key of SWEEPS
-    query: str   # the view's query string after sweep=<id>& ('' : the sweep's default view)
+    query: str   # the view's query string after sweep=<id>& ('' : the sweep's default view); {key}: another sweep's id
+    also: tuple[str, ...] = ()  # other sweeps the query names
     ready: str = "phase-heatmap"  # the figure to wait for
 
 
@@ -63,6 +74,12 @@ VIEWS = [
     View("derived-overlays", "alpha-phase", f"x=alpha&y={quote('L*M')}"),
     View("overlay-legend", "alpha-phase", f"x=alpha&y=L&ov=&{OVERLAYS}"),
     View("lines", "depth-width", "tab=lines", ready="lines-plot"),
+    View("table", "alpha-phase", "tab=table", ready="points-table"),
+    View("compare-side", "alpha-phase", "tab=compare&cmp={alpha-phase-plain}&x=alpha&y=L", ready="panel-compare",
+         also=("alpha-phase-plain",)),
+    View("compare-ratio", "alpha-phase", "tab=compare&cmp={alpha-phase-plain}&cop=ratio&x=alpha&y=L",
+         ready="panel-compare", also=("alpha-phase-plain",)),
+    View("refinement", "refined", "x=alpha&y=L"),
 ]
 
 
@@ -92,7 +109,8 @@ def shoot(base: str, ids: dict[str, int], views: list[View], widths: list[int], 
                     context = browser.new_context(viewport={"width": width, "height": HEIGHT}, color_scheme=scheme)
                     page = context.new_page()
                     for v in views:
-                        query = f"?sweep={ids[v.sweep]}" + (f"&{v.query}" if v.query else "")
+                        q = v.query.format(**ids)
+                        query = f"?sweep={ids[v.sweep]}" + (f"&{q}" if q else "")
                         page.goto(f"{base}/{query}")
                         page.wait_for_selector("body[data-ready='1']", timeout=30000)
                         page.wait_for_selector(f"#{v.ready}[data-drawn]", timeout=30000)
@@ -121,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{port}"
         try:
             wait_http(f"{base}/api/v1/health", 90, ready=has_worker, proc=proc, log=log)
-            ids = submit(base, {k: SWEEPS[k] for k in {v.sweep for v in views}})
+            ids = submit(base, {k: SWEEPS[k] for k in {s for v in views for s in (v.sweep, *v.also)}})
             for path in shoot(base, ids, views, args.widths, args.out):
                 print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
         finally:

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 PointStatus = Literal["queued", "running", "done", "diverged", "failed", "cancelled"]
 
 
-class PointRowPublic(BaseModel):
-    """One point of a sweep's listing: its axes, queue state, regime and seed means."""
+class PointKeyPublic(BaseModel):
+    """What every row of a point carries: its id, axes and queue state (the listing, the table)."""
 
     id: int = Field(description="The point's id (GET /points/{id})")
     alpha: float
@@ -19,6 +19,11 @@ class PointRowPublic(BaseModel):
     L: int
     M: int
     status: PointStatus
+
+
+class PointRowPublic(PointKeyPublic):
+    """One point of a sweep's listing: its axes, queue state, regime and seed means."""
+
     attempts: int = Field(description="How many times a worker took it (at most 3 before it fails)")
     regime: str | None = Field(description="The regime of its seed means; null until computed")
     metrics: dict[str, float | None] = Field(description="Per metric (GET /meta metrics), the mean over the "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from backend.api.point_schemas import PointStatus
+from backend.api.point_schemas import PointKeyPublic
 
 
 class StatPublic(BaseModel):
@@ -16,15 +16,9 @@ class StatPublic(BaseModel):
     n: int = Field(description="How many seeds gave a finite value")
 
 
-class TableRowPublic(BaseModel):
+class TableRowPublic(PointKeyPublic):
     """One point of the table: its axes, queue state, regime and metrics."""
 
-    id: int = Field(description="The point's id (GET /points/{id})")
-    alpha: float
-    D: int
-    L: int
-    M: int
-    status: PointStatus
     regime: str | None = Field(description="The regime of its seed means; null until computed")
     metrics: dict[str, StatPublic] = Field(description="Per metric asked for (`metrics`, default all of GET /meta "
                                                        "metrics): mean, stderr and n over the seeds")
