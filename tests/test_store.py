@@ -42,6 +42,15 @@ def _outcome(db: Database, point_id: int) -> PointOutcome:
     return PointOutcome(spec, seeds, 0.01, Provenance("0", "t", "cpu", "float32"))
 
 
+def down_and_up(db: Database, revision: str) -> None:
+    """Downgrade the store to `revision`, then upgrade it to head again (each in a transaction)."""
+    cfg = alembic_config(db.engine)
+    for step, target in ((command.downgrade, revision), (command.upgrade, "head")):
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, target)
+
+
 def test_migrations_match_the_tables(db: Database) -> None:
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -161,11 +170,7 @@ def test_a_point_document_read_back_is_the_outcome_s_to_json(db: Database) -> No
 
 def test_the_upgrade_to_0005_computes_the_estimate_of_sweeps_stored_before(db: Database) -> None:
     created = _create(db, _spec())
-    cfg = alembic_config(db.engine)
-    for step, target in ((command.downgrade, "0004"), (command.upgrade, "head")):
-        with db.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            step(cfg, target)
+    down_and_up(db, "0004")
     with db.read_session() as s:
         sweep = s.get(Sweep, created.sweep_id)
         assert sweep is not None
@@ -178,11 +183,7 @@ def test_the_upgrade_to_0007_keys_refinements_by_sweep_and_index(db: Database) -
     holds several. Down to 0006 and up again, on SQLite and PostgreSQL."""
     one = {"metric": "feature_update", "threshold": 0.25, "tol": 0.1, "max_points": 5}
     created = _create(db, _spec().model_copy(update={"refine": RefineSpec.model_validate(one)}))
-    cfg = alembic_config(db.engine)
-    for step, target in ((command.downgrade, "0006"), (command.upgrade, "head")):
-        with db.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            step(cfg, target)
+    down_and_up(db, "0006")
     with db.read_session() as s:
         rows = s.execute(select(Refinement.sweep_id, Refinement.idx, Refinement.metric)).all()
     assert [tuple(r) for r in rows] == [(created.sweep_id, 0, "feature_update")]
@@ -201,11 +202,7 @@ def test_the_upgrade_to_0010_fills_the_seed_order_stats_of_results_stored_before
         claim(s, ids[:1], "w", "h", "cpu", 60, 3)
     with db.session() as s:
         record(s, [(ids[0], _outcome(db, ids[0]))], "w")
-    cfg = alembic_config(db.engine)
-    for step, target in ((command.downgrade, "0009"), (command.upgrade, "head")):
-        with db.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            step(cfg, target)
+    down_and_up(db, "0009")
     with db.read_session() as s:
         row = s.execute(select(result_table).where(result_table.c.point_id == ids[0])).mappings().one()
     # seeds 0.5 and 1.5 (see _outcome); init_deviation 0.1 twice; loss_init never measured
