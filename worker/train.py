@@ -8,8 +8,7 @@ recorded with their step and dropped from the batch; the others train on.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -29,6 +28,7 @@ from worker.resnet import (
     readout,
     residual_multiplier,
 )
+from worker.threads import threads_for
 
 # Loss above this multiple of the initial loss counts as divergence (docs/science.md section 2).
 DIVERGENCE_FACTOR = 1e6
@@ -38,28 +38,6 @@ StepHook = Callable[[int, int], None]
 # Called once, before the first step, with the (E, K + 1) float64 loss buffer the loop fills in
 # (NaN until a step is done): a reader on another thread sees the curves so far at no cost here.
 LossesHook = Callable[[Tensor], None]
-
-# On the CPU, an ensemble whose per-layer product has fewer multiply-adds than this (E N D M)
-# trains on one thread: its kernels are too small to split (elementwise kernels under ~32k
-# elements never are), and every op still pays the threads' fork and join. On a shared machine
-# that cost explodes: measured 75.6 runs/s on one thread against 3.5 on two at D = L = M = 16,
-# E = 36, with other processes keeping ~6 of the 2 cores busy (docs/benchmarks.md).
-SINGLE_THREAD_MACS = 2**22
-
-
-@contextmanager
-def _threads_for(cfg: ResNetConfig, E: int, N: int, device: torch.device) -> Iterator[None]:
-    """One intra-op thread for small CPU ensembles (SINGLE_THREAD_MACS), restored afterwards."""
-    before = torch.get_num_threads()
-    small = device.type == "cpu" and E * N * cfg.D * cfg.M < SINGLE_THREAD_MACS and before > 1
-    if small:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small:
-            torch.set_num_threads(before)
-
 
 @dataclass(frozen=True)
 class Member:
@@ -191,7 +169,7 @@ def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member
 
     All members run as one batched computation on problem's device and dtype.
     """
-    with _threads_for(cfg, len(members), problem.X.shape[0], problem.X.device):
+    with threads_for(cfg, len(members), problem.X.shape[0], problem.X.device):
         return _train(cfg, problem, members, eta, steps, on_step, on_losses)
 
 
