@@ -1,4 +1,22 @@
-"""How many intra-op threads an ensemble trains on (worker/train.py)."""
+"""How an ensemble uses the CPU's cores (worker/train.py): intra-op threads, and parts trained side
+by side.
+
+Two measurements on a quiet 2-core AMD EPYC (docs/benchmarks.md) set the rules:
+
+- The kernels of a small ensemble are too small to split between threads (elementwise kernels
+  under ~32k elements never are), yet every op pays the threads' fork and join; under load that
+  cost explodes (75.6 runs/s on one thread against 3.5 on two at D = L = M = 16, E = 36, other
+  processes keeping ~6 of the 2 cores busy). So a small CPU ensemble runs on one intra-op thread.
+- The second core is then idle. Training halves of the ensemble in two Python threads, each on one
+  intra-op thread, uses it: PyTorch releases the GIL inside each op, so the halves overlap where
+  the kernels, not Python, take the time. At L = M = 64 (E = 36, N = 10, D = 16) that took a
+  shape from 0.38 s to 0.25 s; at L = M = 16 the Python work between kernels dominates and two
+  threads were slower (0.036 s against 0.041 s). So the ensemble is split when each part keeps at
+  least PART_MACS multiply-adds per layer product, into at most as many parts as threads.
+
+Each part is independent until the end, so a descheduled thread delays only its own part (unlike
+an intra-op barrier every op).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +28,26 @@ import torch
 from worker.resnet import ResNetConfig
 
 # On the CPU, an ensemble whose per-layer product has fewer multiply-adds than this (E N D M)
-# trains on one thread: its kernels are too small to split (elementwise kernels under ~32k
-# elements never are), and every op still pays the threads' fork and join. On a shared machine
-# that cost explodes: measured 75.6 runs/s on one thread against 3.5 on two at D = L = M = 16,
-# E = 36, with other processes keeping ~6 of the 2 cores busy (docs/benchmarks.md).
+# trains on one intra-op thread.
 SINGLE_THREAD_MACS = 2**22
+# A single-threaded ensemble is trained in parts side by side when each part keeps at least this
+# many multiply-adds per layer product (E_part N D M).
+PART_MACS = 2**17
+
+
+def _macs(cfg: ResNetConfig, E: int, N: int) -> int:
+    return E * N * cfg.D * cfg.M
+
+
+def _single_threaded(cfg: ResNetConfig, E: int, N: int, device: torch.device, threads: int) -> bool:
+    return device.type == "cpu" and _macs(cfg, E, N) < SINGLE_THREAD_MACS and threads > 1
 
 
 @contextmanager
 def threads_for(cfg: ResNetConfig, E: int, N: int, device: torch.device) -> Iterator[None]:
     """One intra-op thread for small CPU ensembles (SINGLE_THREAD_MACS), restored afterwards."""
     before = torch.get_num_threads()
-    small = device.type == "cpu" and E * N * cfg.D * cfg.M < SINGLE_THREAD_MACS and before > 1
+    small = _single_threaded(cfg, E, N, device, before)
     if small:
         torch.set_num_threads(1)
     try:
@@ -29,3 +55,29 @@ def threads_for(cfg: ResNetConfig, E: int, N: int, device: torch.device) -> Iter
     finally:
         if small:
             torch.set_num_threads(before)
+
+
+def parts_for(cfg: ResNetConfig, E: int, N: int, device: torch.device) -> int:
+    """How many parts to train the ensemble in, side by side: 1 unless it is a single-threaded CPU
+    ensemble big enough that each of up to `threads` parts keeps PART_MACS (see the module doc)."""
+    threads = torch.get_num_threads()
+    if not _single_threaded(cfg, E, N, device, threads):
+        return 1
+    return max(1, min(threads, E, _macs(cfg, E, N) // PART_MACS))
+
+
+def part_bounds(E: int, parts: int) -> list[tuple[int, int]]:
+    """[start, stop) of each of `parts` contiguous, near-equal slices of range(E)."""
+    edges = [round(i * E / parts) for i in range(parts + 1)]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """One intra-op thread in the calling thread (a new thread starts with the process default)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

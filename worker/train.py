@@ -28,7 +28,8 @@ from worker.resnet import (
     readout,
     residual_multiplier,
 )
-from worker.threads import threads_for
+from worker.parts import train_in_parts
+from worker.threads import part_bounds, parts_for, threads_for
 
 # Loss above this multiple of the initial loss counts as divergence (docs/science.md section 2).
 DIVERGENCE_FACTOR = 1e6
@@ -164,17 +165,31 @@ def _bad_members(loss: Tensor, loss0: Tensor, h_out: Tensor, work: _Working) -> 
 
 def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: float,
                    steps: int, on_step: StepHook | None = None, on_losses: LossesHook | None = None,
-                   ) -> list[MemberResult]:
+                   parts: int | None = None) -> list[MemberResult]:
     """Train every member for `steps` full-batch GD steps; return their diagnostics in order.
 
-    All members run as one batched computation on problem's device and dtype.
+    All members run as one batched computation on problem's device and dtype, or, for a small CPU
+    ensemble on a machine with cores to spare, as `parts` batched parts side by side
+    (worker/threads.py decides when None; each member's maths is the same either way).
     """
-    with threads_for(cfg, len(members), problem.X.shape[0], problem.X.device):
-        return _train(cfg, problem, members, eta, steps, on_step, on_losses)
+    E, N, device = len(members), problem.X.shape[0], problem.X.device
+    n_parts = parts_for(cfg, E, N, device) if parts is None else max(1, min(parts, E))
+    losses = torch.full((E, steps + 1), math.nan, dtype=torch.float64)
+    if on_losses is not None:
+        on_losses(losses)
+    if n_parts == 1:
+        with threads_for(cfg, E, N, device):
+            return _train(cfg, problem, members, eta, steps, on_step, losses)
+
+    def part(start: int, stop: int, hook: StepHook) -> list[MemberResult]:
+        return _train(cfg, problem, members[start:stop], eta, steps, hook, losses[start:stop])
+
+    return train_in_parts(part_bounds(E, n_parts), part, on_step)
 
 
 def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: float,
-           steps: int, on_step: StepHook | None, on_losses: LossesHook | None) -> list[MemberResult]:
+           steps: int, on_step: StepHook | None, losses: Tensor) -> list[MemberResult]:
+    """losses: the (E, K + 1) float64 buffer to fill in (a view of the caller's, NaN so far)."""
     dtype, device = problem.X.dtype, problem.X.device
     E, N, d_out = len(members), problem.X.shape[0], problem.Y.shape[1]
     h0 = problem.h0  # (N, D)
@@ -188,9 +203,6 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: 
                          dtype=torch.float64).to(dtype).to(device)
     work = _Working.start(cfg, U0, V0, s, rates, N)
 
-    losses = torch.full((E, steps + 1), math.nan, dtype=torch.float64)
-    if on_losses is not None:
-        on_losses(losses)
     diverged_at: list[int | None] = [None] * E
     init_deviation = torch.zeros(E, dtype=torch.float64)
     loss0 = torch.zeros(E, dtype=dtype, device=device)
