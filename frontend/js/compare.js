@@ -135,20 +135,25 @@ export async function refreshCompare() {
   const jobs = [];
   if (v.cop === 'side') {
     clear([DIVS.op]);
-    jobs.push(show(DIVS.a, titled(figs[0], `A: ${label(a)}: ${what}`)), show(DIVS.b, titled(figs[1], `B: ${label(b)}: ${what}`)));
+    jobs.push(show([[DIVS.a, titled(figs[0], `A: ${label(a)}: ${what}`)], [DIVS.b, titled(figs[1], `B: ${label(b)}: ${what}`)]]));
   } else {
     clear([DIVS.a, DIVS.b]);
-    if (figs.length) jobs.push(show(DIVS.op, titled(figs[0], `${v.cop === 'diff' ? 'A − B' : 'A / B'}: ${what}`)));
+    if (figs.length) jobs.push(show([[DIVS.op, titled(figs[0], `${v.cop === 'diff' ? 'A − B' : 'A / B'}: ${what}`)]]));
     else clear([DIVS.op]);
   }
   await Promise.all(jobs);
   $('#panel-compare').dataset.drawn = `${a.id}|${b.id}|${v.cop}|${my}`;
 }
 
-function show(id, fig) {
-  const div = document.getElementById(id);
-  div.closest('figure').hidden = false;
-  return draw(div, fig);
+/**
+ * Draw [[div id, figure], ...]: every figure is unhidden before any is drawn, since Plotly sizes a
+ * div when it draws it (and afterwards follows window resizes only). Unhiding A, drawing it, then
+ * unhiding B drew A across the whole row, then clipped it to its half of the grid.
+ */
+function show(pairs) {
+  const divs = pairs.map(([id]) => document.getElementById(id));
+  for (const div of divs) div.closest('figure').hidden = false;
+  return Promise.all(pairs.map(([, fig], i) => draw(divs[i], fig)));
 }
 
 export function clearCompare() {

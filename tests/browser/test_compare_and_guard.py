@@ -31,6 +31,20 @@ VALUE_TRACE = """id => { const gd = document.getElementById(id);
   return {x: gd.layout.xaxis.ticktext, n: t.x.length, z: t.z, zmin: t.zmin, zmax: t.zmax,
           colorscale: t.colorscale}; }"""
 
+# The alphas (tick labels) whose column centre a figure shows: inside its x range and inside the
+# div's own width (a figure drawn at another width is clipped by its div, its range untouched).
+SHOWN_ALPHAS = """id => { const gd = document.getElementById(id); const xa = gd._fullLayout.xaxis;
+  const t = gd.data.find(d => d.meta && d.meta.role === 'value');
+  const [lo, hi] = [Math.min(...xa.range), Math.max(...xa.range)]; const w = gd.clientWidth;
+  const shown = t.x.filter(c => c >= lo && c <= hi && xa._offset + xa.l2p(c) <= w);
+  const ax = gd.layout.xaxis; return shown.map(c => ax.ticktext[ax.tickvals.indexOf(c)]); }"""
+
+
+def assert_both_show_every_alpha(page: Any, alphas: list[str]) -> None:
+    page.wait_for_function("() => (document.getElementById('panel-compare').dataset.drawn || '').includes('side')")
+    for div in ("compare-a", "compare-b"):
+        assert page.evaluate(SHOWN_ALPHAS, div) == alphas, div
+
 
 def shot_at(dash: Any, width: int, label: str) -> Path:
     dash.page.set_viewport_size({"width": width, "height": 1000})
@@ -60,6 +74,9 @@ def test_compare_two_sweeps_side_by_side_and_their_difference(dash: Any, small_s
     assert side_a["zmin"] == min(values) and side_a["zmax"] == max(values)
     # A has no alpha = 16 (a gap), B no alpha = 0.25
     assert all(row[3] is None for row in side_a["z"]) and all(row[0] is None for row in side_b["z"])
+    # both panels show every alpha of the union: A was once drawn before B's figure was shown, as
+    # wide as the whole row, then clipped to its half (only its first columns visible)
+    assert_both_show_every_alpha(page, ["0.25", "1", "4", "16"])
     for width in (1400, 800):
         shot_at(dash, width, "compare-side")
     page.set_viewport_size({"width": 1500, "height": 1100})
@@ -96,6 +113,10 @@ def test_compare_two_sweeps_side_by_side_and_their_difference(dash: Any, small_s
         assert p2.evaluate(VALUE_TRACE, "compare-op")["z"] == ratio["z"]
     finally:
         other.close()
+    # back to side by side from the ratio (both panels hidden until now), two columns wide: the same check
+    page.set_viewport_size({"width": 1500, "height": 1100})
+    page.get_by_label("show", exact=True).select_option("side")
+    assert_both_show_every_alpha(page, ["0.25", "1", "4", "16"])
 
 
 def fill_shape(page: Any, d: str, lm: str, seeds: str) -> None:
