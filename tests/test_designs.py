@@ -194,3 +194,17 @@ def test_a_bad_grid_value_is_located_at_its_field_not_under_the_design_tag(clien
     zipped = {"alpha": [1], "D": [16], "zip": {"L": [4, "x"], "M": [4, 8]}}
     r = client.post("/api/v1/sweeps/validate", json={"grid": zipped})
     assert r.status_code == 422 and all(d["loc"][:3] == ["body", "grid", "zip"] for d in r.json()["detail"]), r.text
+
+
+def test_a_refined_zip_design_is_budgeted_by_its_points_not_its_axes_product(client: TestClient) -> None:
+    """200 zipped (L, M) pairs x 2 alphas are 400 points, though their axes' product is 80,000:
+    a refinement of 1,000 more points fits max_points_per_sweep (20,000); 19,700 does not."""
+    pairs = list(range(1, 201))
+    grid = {"alpha": [1, 4], "D": [4], "zip": {"L": pairs, "M": pairs[::-1]}}
+    refine = {"metric": "feature_update", "threshold": 0.25, "tol": 0.1, "max_points": 1000}
+    ok = _post(client, "/api/v1/sweeps/validate", {"grid": grid, "refine": refine, "settings": {"steps": 1}})
+    assert ok.status_code == 200 and ok.json()["n_points"] == 400, ok.text
+    over = _post(client, "/api/v1/sweeps/validate",
+                 {"grid": grid, "refine": {**refine, "max_points": 19_700}, "settings": {"steps": 1}})
+    assert over.status_code == 422, over.text
+    assert "minus the grid's 400 points" in over.text, over.text

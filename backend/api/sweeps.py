@@ -10,7 +10,6 @@ says `"dispatch": "pending"`, and the reaper sends it once the broker answers.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -30,7 +29,8 @@ from backend.api.deps import (
 )
 from backend.api.errors import responses
 from backend.api.sweep_schemas import Dispatch, SweepPatch, SweepPublic, sweep_draft, sweep_public
-from backend.grid import LimitViolation, PointSpec, SweepSpec, check_limits, expand, expanded_axes
+from backend.designs import expansion
+from backend.grid import LimitViolation, PointSpec, SweepSpec, check_limits, expand
 from backend.memory import MemoryPeak, memory_violation, sweep_peak
 from backend.queue import TaskQueue, dispatch
 from backend.refine_spec import refine_violation
@@ -56,8 +56,10 @@ def _limit_detail(violations: list[LimitViolation]) -> list[dict[str, Any]]:
 def _validated_points(spec: SweepSpec, limits: Limits) -> tuple[list[PointSpec], dict[str, list[float]], MemoryPeak]:
     """The spec's points, achieved axes and peak memory per worker; 422 naming each limit it is over
     (the memory limit once the others hold: it needs the points)."""
-    axes = expanded_axes(spec.grid, limits)  # once per request: expansion and checks share it
-    over_budget = refine_violation(spec.refine, math.prod(len(v) for v in axes.values()), limits)
+    design = expansion(spec.grid, limits)  # once per request: expansion and checks share it
+    axes = design.axes()
+    # the design's own point count: a zipped, ray or point-list design has fewer than its axes' product
+    over_budget = refine_violation(spec.refine, design.n_points, limits)
     violations = check_limits(spec, limits, axes) + ([LimitViolation(*over_budget)] if over_budget else [])
     if violations:
         raise HTTPException(422, _limit_detail(violations))

@@ -96,6 +96,8 @@ function clear(ids) {
 
 function titled(fig, text) {
   fig.layout.title = { text, x: 0.01, xanchor: 'left', y: 0.985, yanchor: 'top', font: { size: 12 } };
+  // no overlay legend here: the bottom margin the phase diagram keeps for one is not needed
+  fig.layout.margin = { ...fig.layout.margin, b: 56 };
   return fig;
 }
 
