@@ -26,9 +26,9 @@ ITEMSIZE = {"float32": 4, "float64": 8}
 def member_bytes(D: int, L: int, M: int, n_samples: int, itemsize: int) -> int:
     """Peak tensor bytes one member needs while it trains: U, V, their initial copies, their
     gradients and their folded copies Uh, sV (8 of L x M x D), the forward cache ((L + 1) x N x D
-    and L x N x M) and four (N, D) states (f - y's gradient, the diagnostics' initial and
-    trained h, a temporary)."""
-    return itemsize * (8 * L * M * D + L * n_samples * (D + M) + 5 * n_samples * D)
+    and L x N x M), the initial network's states kept for the diagnostics (the same sizes,
+    worker/diagnostics.py) and three (N, D) states (f - y's gradient, backward's two)."""
+    return itemsize * (8 * L * M * D + 2 * L * n_samples * (D + M) + 5 * n_samples * D)
 
 
 def problem_bytes(D: int, n_samples: int, d_in: int, d_out: int, itemsize: int) -> int:

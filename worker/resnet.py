@@ -232,14 +232,19 @@ def new_cache(cfg: ResNetConfig, E: int, N: int, like: Tensor) -> ForwardCache:
 # The loops below take every layer's view with one unbind per tensor: L Python-level indexings
 # and transposes a step cost more than the small kernels of the alpha-phase grid shapes.
 
-def forward_cached(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, h0: Tensor, cache: ForwardCache) -> ForwardCache:
-    """Forward pass without autograd, writing each block's input and activation into `cache`.
+def forward_cached(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, h0: Tensor, cache: ForwardCache,
+                   pre_out: Tensor | None = None) -> ForwardCache:
+    """Forward pass without autograd, writing each block's input and activation into `cache`
+    (and, given pre_out (L, E, N, M), each block's pre-activation before the activation).
     Uh, sV from folded(); h0 (N, D)."""
     hs, acts = cache.hs.unbind(0), cache.acts.unbind(0)
+    pres = [None] * cfg.L if pre_out is None else pre_out.unbind(0)
     hs[0].copy_(h0.expand(hs[0].shape[0], *h0.shape))
-    for h, h_next, a, UhT, sV_l in zip(hs[:-1], hs[1:], acts, Uh.transpose(2, 3).unbind(0), sV.unbind(0),
-                                       strict=True):
+    for h, h_next, a, pre, UhT, sV_l in zip(hs[:-1], hs[1:], acts, pres, Uh.transpose(2, 3).unbind(0), sV.unbind(0),
+                                            strict=True):
         torch.bmm(h, UhT, out=a)  # (E, N, M)
+        if pre is not None:
+            pre.copy_(a)
         if cfg.activation == "tanh":
             a.tanh_()
         torch.baddbmm(h, a, sV_l, out=h_next)  # h + a sV, (E, N, D)

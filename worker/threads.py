@@ -20,6 +20,7 @@ an intra-op barrier every op).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -69,7 +70,7 @@ def parts_for(cfg: ResNetConfig, E: int, N: int, device: torch.device) -> int:
 def part_bounds(E: int, parts: int) -> list[tuple[int, int]]:
     """[start, stop) of each of `parts` contiguous, near-equal slices of range(E)."""
     edges = [round(i * E / parts) for i in range(parts + 1)]
-    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
 
 
 @contextmanager

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from worker.diagnostics import Initial, forward_diagnosed, new_start
+from worker.parts import train_in_parts
 from worker.resnet import (
     ForwardCache,
     Problem,
@@ -28,7 +30,6 @@ from worker.resnet import (
     readout,
     residual_multiplier,
 )
-from worker.parts import train_in_parts
 from worker.threads import part_bounds, parts_for, threads_for
 
 # Loss above this multiple of the initial loss counts as divergence (docs/science.md section 2).
@@ -66,49 +67,6 @@ class MemberResult:
 
 def _rms(t: Tensor, dims: tuple[int, ...]) -> Tensor:
     return t.pow(2).mean(dim=dims).sqrt()
-
-
-def _final_diagnostics(cfg: ResNetConfig, U0: Tensor, V0: Tensor, Uh: Tensor, sV: Tensor, s: Tensor,
-                       h0: Tensor) -> tuple[dict[str, Tensor], Tensor]:
-    """Diagnostics comparing the initial (U0, V0) and trained networks, the trained one held
-    folded (Uh = U / sqrt(D), sV = s V, as training keeps it), all (L, E, M, D); each metric an
-    (E,) tensor, and the trained h^L (E, N, D). Walks both networks layer by layer in one pass,
-    so no temporary is larger than one layer. The initial network is folded per layer by the same
-    operations that started training, so with no step taken every difference is exactly 0."""
-    inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
-    E, N = Uh.shape[1], h0.shape[0]
-    s3 = s[:, None, None]
-    h_init = h0.expand(E, *h0.shape).contiguous()
-    h_train = h_init.clone()
-    # per layer and member, (L, E): norms of the units' move, of the pre-activations' change, ...
-    norms = {name: Uh.new_empty(cfg.L, E) for name in ("local", "preact", "dU", "dV")}
-    for layer in range(cfg.L):
-        Uh0, sV0 = U0[layer] * inv_sqrt_D, V0[layer] * s3  # (E, M, D), as _Working.start folds them
-        dUh, dsV = Uh[layer] - Uh0, sV[layer] - sV0
-        pre0 = torch.bmm(h_init, Uh0.transpose(1, 2))  # (E, N, M)
-        pre = torch.bmm(h_train, Uh[layer].transpose(1, 2))
-        # <u^K - u^0, h_0^{l-1}> / sqrt(D): the unit's own move, seen through the initial states
-        local = torch.bmm(h_init, dUh.transpose(1, 2))
-        torch.linalg.vector_norm(local, dim=(1, 2), out=norms["local"][layer])
-        torch.linalg.vector_norm(pre - pre0, dim=(1, 2), out=norms["preact"][layer])
-        torch.linalg.vector_norm(dUh, dim=(1, 2), out=norms["dU"][layer])
-        torch.linalg.vector_norm(dsV, dim=(1, 2), out=norms["dV"][layer])
-        act0 = pre0.tanh_() if cfg.activation == "tanh" else pre0
-        act = pre.tanh_() if cfg.activation == "tanh" else pre
-        h_init = torch.baddbmm(h_init, act0, sV0)
-        h_train = torch.baddbmm(h_train, act, sV[layer])
-    sq = {name: x.square().sum(dim=0) for name, x in norms.items()}  # (E,) sums of squares
-    # ||U - U0||^2 = D ||Uh - Uh0||^2 and ||V - V0||^2 = ||sV - sV0||^2 / s^2
-    moved = sq["dU"] * cfg.D + sq["dV"] / (s * s)
-    size = torch.linalg.vector_norm(U0, dim=(0, 2, 3)).square() + torch.linalg.vector_norm(V0, dim=(0, 2, 3)).square()
-    n_terms = cfg.L * N * cfg.M
-    metrics = {
-        "feature_update": (sq["local"] / n_terms).sqrt(),
-        "preact_change": (sq["preact"] / n_terms).sqrt(),
-        "weight_change_rel": (moved / size).sqrt(),
-        "rep_change": _rms(h_train - h_init, (1, 2)),
-    }
-    return metrics, h_train
 
 
 @dataclass
@@ -207,8 +165,20 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: 
     init_deviation = torch.zeros(E, dtype=torch.float64)
     loss0 = torch.zeros(E, dtype=dtype, device=device)
     grad_scale = 1.0 / (cfg.D * N * d_out)  # dl/dh^L = (f - y) W_U^T / (D N d_out)
+    start = new_start(cfg, E, N, U0)  # the initial network's states, from the first pass
+    diagnosed: dict[str, Tensor] = {}  # the alive members' diagnostics, from the last pass
     for k in range(steps + 1):
-        h_out = forward_cached(cfg, work.Uh, work.sV, h0, work.cache).h_out
+        if k == 0:
+            forward_cached(cfg, work.Uh, work.sV, h0, work.cache, pre_out=start.pre)
+            start.hs.copy_(work.cache.hs)
+        if k == steps:  # the last pass: the final loss and the diagnostics (worker/diagnostics.py)
+            initial = Initial(U0, V0, s) if work.index.numel() == E else Initial(
+                U0[:, work.index], V0[:, work.index], s[work.index])
+            diagnosed = forward_diagnosed(cfg, work.Uh, work.sV, work.cache, start.rows(work.index, E), initial,
+                                          (work.dU, work.dV))
+        elif k:
+            forward_cached(cfg, work.Uh, work.sV, h0, work.cache)
+        h_out = work.cache.h_out
         f = readout(h_out, problem.W_U)  # (E_active, N, d_out)
         mse = 2.0 * half_mse(f, problem.Y)  # (E_active,)
         if k == 0:
@@ -222,6 +192,7 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: 
             keep = ~bad
             f = f[keep]
             work.keep(keep)
+            diagnosed = {name: values[keep] for name, values in diagnosed.items()}
         if k == steps or work.index.numel() == 0:
             break
         grad_h = (f - problem.Y) @ problem.W_U.T * grad_scale  # (E_active, N, D)
@@ -231,18 +202,7 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: 
         if on_step is not None:
             on_step(k + 1, steps)
 
-    return _collect(cfg, members, problem, work, _Initial(U0, V0, s, h0),
-                    _History(losses, diverged_at, init_deviation))
-
-
-@dataclass(frozen=True)
-class _Initial:
-    """The ensemble as it started, for every member (also the ones that diverged)."""
-
-    U0: Tensor  # (L, E, M, D)
-    V0: Tensor  # (L, E, M, D)
-    s: Tensor  # (E,)
-    h0: Tensor  # (N, D)
+    return _collect(members, problem, work, diagnosed, _History(losses, diverged_at, init_deviation))
 
 
 @dataclass(frozen=True)
@@ -254,10 +214,10 @@ class _History:
     init_deviation: Tensor  # (E,) float64
 
 
-def _collect(cfg: ResNetConfig, members: Sequence[Member], problem: Problem, work: _Working,
-             start: _Initial, history: _History) -> list[MemberResult]:
-    """Per-member results; trained-state diagnostics only for the members that did not diverge."""
-    U0, V0, s, h0 = start.U0, start.V0, start.s, start.h0
+def _collect(members: Sequence[Member], problem: Problem, work: _Working, diagnosed: dict[str, Tensor],
+             history: _History) -> list[MemberResult]:
+    """Per-member results; trained-state diagnostics (`diagnosed`, (E_alive,) each) only for the
+    members that did not diverge, whose trained h^L is the last pass's (work.cache)."""
     losses, diverged_at = history.losses, history.diverged_at
     E = len(members)
     nan = torch.full((E,), math.nan, dtype=torch.float64)
@@ -267,11 +227,10 @@ def _collect(cfg: ResNetConfig, members: Sequence[Member], problem: Problem, wor
     h_final: list[Tensor | None] = [None] * E
     alive = work.index
     if alive.numel():
-        U0a, V0a, sa = (U0, V0, s) if alive.numel() == len(members) else (U0[:, alive], V0[:, alive], s[alive])
-        metrics, h_trained = _final_diagnostics(cfg, U0a, V0a, work.Uh, work.sV, sa, h0)
+        h_trained = work.cache.h_out
         f_trained = readout(h_trained, problem.W_U)
         slots = alive.cpu()
-        for name, values in metrics.items():
+        for name, values in diagnosed.items():
             per_metric[name][slots] = values.double().cpu()
         for row, slot in enumerate(slots.tolist()):
             f_final[slot], h_final[slot] = f_trained[row], h_trained[row]

@@ -1,0 +1,98 @@
+"""The trained-state diagnostics of docs/science.md section 3, computed in the last forward pass.
+
+Training (worker/train.py) keeps what the diagnostics need of the initial network from its first
+forward pass (`StartState`: every block's input h_0^{l-1} and pre-activation), and the last forward
+pass, which training runs anyway for the final loss, is `forward_diagnosed`: the same three kernels
+a block as `forward_cached`, plus one product a block for the units' own move. So the diagnostics
+cost one batched product per block instead of a second walk through both networks (five), which
+was ~8% of a large member's run.
+
+The numbers are those of walking both networks again: the initial network's states are the first
+pass's (the same kernels on the same tensors), and with no step taken every difference is exactly 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from worker.resnet import ForwardCache, ResNetConfig
+
+
+@dataclass
+class StartState:
+    """The initial network's states, for every member the ensemble started with."""
+
+    hs: Tensor  # (L + 1, E, N, D): h_0^0 .. h_0^L
+    pre: Tensor  # (L, E, N, M): <u^0, h_0^{l-1}> / sqrt(D), before the activation
+
+    def rows(self, index: Tensor, E: int) -> StartState:
+        """The states of the members at `index` (all E: no copy)."""
+        if index.numel() == E:
+            return self
+        return StartState(self.hs[:, index], self.pre[:, index])
+
+
+def new_start(cfg: ResNetConfig, E: int, N: int, like: Tensor) -> StartState:
+    return StartState(like.new_empty(cfg.L + 1, E, N, cfg.D), like.new_empty(cfg.L, E, N, cfg.M))
+
+
+def _rms(t: Tensor, dims: tuple[int, ...]) -> Tensor:
+    return t.pow(2).mean(dim=dims).sqrt()
+
+
+@dataclass(frozen=True)
+class Initial:
+    """The units the active members started from, and their multipliers."""
+
+    U0: Tensor  # (L, E, M, D)
+    V0: Tensor  # (L, E, M, D)
+    s: Tensor  # (E,)
+
+
+def forward_diagnosed(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardCache, start: StartState,
+                      initial: Initial, scratch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+    """forward_cached of the trained, folded units (Uh = U / sqrt(D), sV = s V, (L, E, M, D)) from
+    cache.hs[0], filling `cache` as it does, and the diagnostics of each member against its start:
+    {metric: (E,)}. scratch: two (L, E, M, D) buffers free to overwrite (backward's gradients)."""
+    inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
+    E, N = Uh.shape[1], cache.hs.shape[2]
+    s3 = initial.s[:, None, None]
+    diff = cache.dpre  # (E, N, M) scratch
+    # per layer and member, (L, E): norms of the units' own move, of the pre-activations' change, ...
+    norms = {name: Uh.new_empty(cfg.L, E) for name in ("local", "preact", "dU", "dV")}
+    hs, acts = cache.hs.unbind(0), cache.acts.unbind(0)
+    layers = zip(hs[:-1], hs[1:], acts, Uh.unbind(0), sV.unbind(0), start.hs.unbind(0)[:-1], start.pre.unbind(0),
+                 initial.U0.unbind(0), initial.V0.unbind(0), scratch[0].unbind(0), scratch[1].unbind(0), strict=True)
+    for layer, (h, h_next, a, Uh_l, sV_l, h_init, pre0, U0_l, V0_l, dUh, dsV) in enumerate(layers):
+        torch.mul(U0_l, inv_sqrt_D, out=dUh)  # the initial units folded as training folded them
+        torch.sub(Uh_l, dUh, out=dUh)  # (E, M, D)
+        torch.mul(V0_l, s3, out=dsV)
+        torch.sub(sV_l, dsV, out=dsV)
+        torch.bmm(h, Uh_l.transpose(1, 2), out=a)  # the trained pre-activations (E, N, M)
+        torch.sub(a, pre0, out=diff)
+        torch.linalg.vector_norm(diff, dim=(1, 2), out=norms["preact"][layer])
+        # <u^K - u^0, h_0^{l-1}> / sqrt(D): the unit's own move, seen through the initial states
+        torch.bmm(h_init, dUh.transpose(1, 2), out=diff)
+        torch.linalg.vector_norm(diff, dim=(1, 2), out=norms["local"][layer])
+        torch.linalg.vector_norm(dUh, dim=(1, 2), out=norms["dU"][layer])
+        torch.linalg.vector_norm(dsV, dim=(1, 2), out=norms["dV"][layer])
+        if cfg.activation == "tanh":
+            a.tanh_()
+        torch.baddbmm(h, a, sV_l, out=h_next)  # h + a sV, (E, N, D)
+    s = initial.s
+    sq = {name: x.square().sum(dim=0) for name, x in norms.items()}  # (E,) sums of squares
+    # ||U - U0||^2 = D ||Uh - Uh0||^2 and ||V - V0||^2 = ||sV - sV0||^2 / s^2
+    moved = sq["dU"] * cfg.D + sq["dV"] / (s * s)
+    size = (torch.linalg.vector_norm(initial.U0, dim=(0, 2, 3)).square()
+            + torch.linalg.vector_norm(initial.V0, dim=(0, 2, 3)).square())
+    n_terms = cfg.L * N * cfg.M
+    return {
+        "feature_update": (sq["local"] / n_terms).sqrt(),
+        "preact_change": (sq["preact"] / n_terms).sqrt(),
+        "weight_change_rel": (moved / size).sqrt(),
+        "rep_change": _rms(cache.hs[-1] - start.hs[-1], (1, 2)),
+    }
