@@ -5,7 +5,6 @@ the rule that decides when to split."""
 from __future__ import annotations
 
 import math
-import threading
 
 import pytest
 import torch
