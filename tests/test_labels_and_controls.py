@@ -40,10 +40,11 @@ def test_tiny_alpha_is_saturated_not_feature_learning() -> None:
 
 
 def test_a_loss_that_blew_up_short_of_divergence_is_unstable() -> None:
-    # lr = 8 at L = M = 16: every seed's loss grows tens to thousands of times (far above the 2x
-    # label threshold) yet stays far below the 1e6 divergence rule, on Intel and AMD alike; at
-    # the edge of stability (e.g. L = M = 64, lr = 10) the outcome was chaotic and machine-dependent.
-    (point,) = _run([0.25], D=8, L=16, M=16, lr=8.0)
+    # lr = 48 at L = M = 16 for K = 2 steps: every seed's loss grows 15 to 650 times (far above
+    # the 2x label threshold, far below the 1e6 divergence rule), the same to 2% in float32, in
+    # float64 and with torch's own tanh. Longer runs at a large lr are chaotic (K = 10 at lr = 8:
+    # a seed's growth moved from 1x to 370x with a float-rounding change), so K is kept short.
+    (point,) = _run([0.25], D=8, L=16, M=16, lr=48.0, steps=2)
     agg = point.aggregates()
     assert point.status == "done"  # the 1e6 divergence rule did not fire
     assert agg["loss_final"].mean > 2 * agg["loss_init"].mean  # type: ignore[operator]

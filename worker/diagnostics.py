@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from worker.resnet import ForwardCache, ResNetConfig
+from worker.resnet import ForwardCache, ResNetConfig, tanh_
 
 
 @dataclass
@@ -81,7 +81,7 @@ def forward_diagnosed(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardC
         torch.linalg.vector_norm(dUh, dim=(1, 2), out=norms["dU"][layer])
         torch.linalg.vector_norm(dsV, dim=(1, 2), out=norms["dV"][layer])
         if cfg.activation == "tanh":
-            a.tanh_()
+            tanh_(a)
         torch.baddbmm(h, a, sV_l, out=h_next)  # h + a sV, (E, N, D)
     s = initial.s
     sq = {name: x.square().sum(dim=0) for name, x in norms.items()}  # (E,) sums of squares

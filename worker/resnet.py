@@ -163,6 +163,18 @@ def _act(cfg: ResNetConfig, pre: Tensor) -> Tensor:
     return torch.tanh(pre) if cfg.activation == "tanh" else pre
 
 
+def tanh_(a: Tensor) -> Tensor:
+    """tanh in place, as training computes it. On the CPU in float32 it is 2 sigmoid(2x) - 1 (the
+    same function): torch's float32 tanh kernel runs at ~3 ns an element there and sigmoid at ~0.6,
+    so this is 2.5-3.3x faster (measured on (36, 10, 64) and (2, 256, 512) activations), about 40% of
+    a block's time at L = M = 64. Its error is 1.5 ulp of 1 (1.8e-7 absolute, against 3e-8 for
+    torch.tanh): float rounding, but a change of every float32 number (SCIENCE_VERSION 5). In float64
+    (the reference precision) and on CUDA (where tanh is as fast as any elementwise op), torch.tanh."""
+    if a.dtype == torch.float32 and a.device.type == "cpu":
+        return a.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
+    return a.tanh_()
+
+
 class ResNetEnsemble(nn.Module):
     """E residual networks of one shape. forward() is plain autograd-friendly PyTorch (the
     reference the tests check against); training uses forward_cached() and backward() below, the
@@ -246,7 +258,7 @@ def forward_cached(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, h0: Tensor, cache:
         if pre is not None:
             pre.copy_(a)
         if cfg.activation == "tanh":
-            a.tanh_()
+            tanh_(a)
         torch.baddbmm(h, a, sV_l, out=h_next)  # h + a sV, (E, N, D)
     return cache
 
