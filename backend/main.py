@@ -23,6 +23,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from backend import __version__, apidocs
 from backend.api import analysis, claims, exports, health, meta, phase, points, sweeps, table
+from backend.api.answer_cache import AnswerCache
 from backend.api.caching import JsonETags, PageFiles, gzipped_file
 from backend.api.deps import Reader
 from backend.api.errors import (
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, run_reaper: bool = True) -> Fas
     app.state.settings = settings
     app.state.db = Database.connect(settings.resolved_database_url)
     app.state.queue = TaskQueue(settings)
+    app.state.answer_cache = AnswerCache(int(settings.answer_cache_mb * 1024**2))  # backend/api/answer_cache.py
     app.add_middleware(JsonETags, prefix=API_PREFIX)  # ETag of each JSON body, 304 (backend/api/caching.py)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
     app.add_middleware(MethodNotAllowed, prefix=API_PREFIX)

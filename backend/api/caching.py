@@ -28,6 +28,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 NO_CACHE = b"no-cache"
 
 
+def body_etag(body: bytes) -> str:
+    """The weak ETag of a JSON body (`JsonETags` adds it; backend/api/answer_cache.py keeps it
+    with a cached body, so a 304 from the cache costs no hashing)."""
+    return f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+
+
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """Whether an If-None-Match header names `etag` (weak comparison: W/ prefixes ignored)."""
     if not if_none_match:
@@ -74,7 +80,7 @@ class JsonETags:
 
     @staticmethod
     async def _finish(start: Message, body: bytes, if_none_match: str | None, send: Send) -> None:
-        etag = f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+        etag = body_etag(body)
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"cache-control"]
         headers += [(b"etag", etag.encode()), (b"cache-control", NO_CACHE)]
         if etag_matches(if_none_match, etag):
