@@ -101,6 +101,7 @@ def test_the_cached_answer_is_the_uncached_one_byte_for_byte(settings: Settings)
                    ("cells", {"after": "2000-01-01T00:00:00Z"}),
                    ("table", {}), ("table", {"sort": "feature_update", "order": "desc", "limit": 3}),
                    ("table", {"status": "done", "metrics": "feature_update,laziness", "offset": 1})]
+        gzipped = 0
         for route, params in queries:
             url = f"/api/v1/sweeps/{sid}/{route}"
             want = plain.get(url, params=params)
@@ -109,10 +110,16 @@ def test_the_cached_answer_is_the_uncached_one_byte_for_byte(settings: Settings)
                 assert got.status_code == want.status_code == 200, got.text
                 assert got.content == want.content, (route, params)
                 assert got.headers["etag"] == want.headers["etag"] and got.headers["cache-control"] == "no-cache"
-                assert got.headers["content-type"] == want.headers["content-type"]
+                for header in ("content-type", "content-encoding", "vary"):
+                    assert got.headers.get(header) == want.headers.get(header), (route, params, header)
+                gzipped += got.headers.get("content-encoding") == "gzip"
             again = on.get(url, params=params, headers={"if-none-match": want.headers["etag"]})
             assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == want.headers["etag"]
         assert _cache(on).hits >= len(queries) * 2 and len(_cache(plain)) == 0
+        assert gzipped >= 4  # the larger answers, from the cache's gzip as GZipMiddleware sends them
+        plain_body = on.get(f"/api/v1/sweeps/{sid}/cells", headers={"accept-encoding": "identity"})
+        assert "content-encoding" not in plain_body.headers and plain_body.content == plain.get(
+            f"/api/v1/sweeps/{sid}/cells").content
         r = plain.get(f"/api/v1/sweeps/{sid}/phase", params=PHASE, headers={"if-none-match": want.headers["etag"]})
         assert r.status_code == 200  # another answer's ETag: the body
 
