@@ -23,7 +23,8 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from backend import __version__, apidocs
 from backend.api import analysis, claims, exports, health, meta, phase, points, sweeps, table
-from backend.api.caching import JsonETags, PageFiles, gzipped_file
+from backend.api.answer_cache import AnswerCache
+from backend.api.caching import GZIP_LEVEL, GZIP_MIN_BYTES, JsonETags, PageFiles, gzipped_file
 from backend.api.deps import Reader
 from backend.api.errors import (
     MethodNotAllowed,
@@ -41,11 +42,6 @@ from backend.store import Database
 API_PREFIX = "/api/v1"
 # What the page cannot start without (relative to its folder).
 PAGE_FILES = ("index.html", "css/style.css", "js/main.js")
-# Answers from this size up are gzipped as they are sent (JSON slices, exports, the page's files).
-# Level 1: a 1.6 MB cells answer compresses in 14 ms to 380 KB (level 6: 58 ms, 306 KB), CPU a
-# busy server spends on every request; Plotly's bundle is compressed once, at level 9.
-GZIP_MIN_BYTES = 1024
-GZIP_LEVEL = 1
 
 
 class MissingPageAssets(UnsafeConfig):
@@ -118,6 +114,7 @@ def create_app(settings: Settings | None = None, run_reaper: bool = True) -> Fas
     app.state.settings = settings
     app.state.db = Database.connect(settings.resolved_database_url)
     app.state.queue = TaskQueue(settings)
+    app.state.answer_cache = AnswerCache(int(settings.answer_cache_mb * 1024**2))  # backend/api/answer_cache.py
     app.add_middleware(JsonETags, prefix=API_PREFIX)  # ETag of each JSON body, 304 (backend/api/caching.py)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
     app.add_middleware(MethodNotAllowed, prefix=API_PREFIX)

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # While the broker's queue still holds messages (busy workers), a queued point is sent again
     # only once it has waited this long, so a long queue is not flooded with duplicates.
     dispatch_max_wait_s: float = Field(600.0, gt=0)
+    # Serialized answers of sweep reads (phase slices, cells, table pages) each API process keeps
+    # in memory, keyed by the sweep's data version (backend/api/answer_cache.py); 0: none kept.
+    answer_cache_mb: float = Field(64.0, ge=0)
     # Where the cached reference limits go when no database is at hand (`resphase run`).
     cache_dir: Path | None = None
     limits: Limits = Field(default_factory=Limits)

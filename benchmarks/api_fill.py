@@ -55,6 +55,14 @@ def fill_spec(points: int, problem_seed: int) -> SweepSpec:
                      settings=RunSettings(problem_seed=problem_seed))
 
 
+def square_spec(points: int, problem_seed: int) -> SweepSpec:
+    """Issue 14's sweep: alpha x L, n x n with n = isqrt(points) (10,000 -> 100 x 100), one D, one M."""
+    n = max(2, math.isqrt(points))
+    grid = GridSpec(alpha=axis_values("alpha", GeomRange(geom=(0.05, 200.0, n))),
+                    L=[float(2 * i) for i in range(1, n + 1)], D=[32.0], M=[64.0])
+    return SweepSpec(name=f"benchmarks.api square {n}x{n}", grid=grid, settings=RunSettings(problem_seed=problem_seed))
+
+
 def submit_body(points: int, problem_seed: int) -> dict[str, Any]:
     """A POST /sweeps body of at most `points` points (alpha x L x D x M), all of them new points
     thanks to the problem seed."""
@@ -133,9 +141,11 @@ def _record_chunk(db: Database, ids: Sequence[int], settings: RunSettings, rng: 
         return len(record(s, outcomes, OWNER))
 
 
-def fill(db: Database, points: int, rng: random.Random, progress: Callable[[str], None]) -> FillReport:
-    """One sweep of about `points` points, every point finished with a synthetic result."""
-    spec = fill_spec(points, problem_seed=rng.randrange(2**31))
+def fill(db: Database, points: int, rng: random.Random, progress: Callable[[str], None],
+         spec: SweepSpec | None = None) -> FillReport:
+    """One sweep of about `points` points (`fill_spec`, or `spec`), every point finished with a
+    synthetic result."""
+    spec = spec or fill_spec(points, problem_seed=rng.randrange(2**31))
     limits = Limits(max_points_per_sweep=max(points * 2, 20_000))
     expanded, axes = expand(spec, limits), expanded_axes(spec.grid, limits)
     t0 = time.perf_counter()

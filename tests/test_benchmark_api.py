@@ -24,6 +24,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 POINTS = 2000
 SUBMIT_POINTS = 1000
 LIST_SWEEPS = 12
+SQUARE_POINTS = 400  # 20 x 20
+DB_POINTS = 15_000  # a bulk sweep of 10,000 and one of 5,000
 
 
 def _positive_finite(x: object) -> bool:
@@ -66,18 +68,21 @@ def _check_operations(ops: list[dict[str, Any]], repeats: int) -> None:
     submit = next(o for o in ops if o["group"] == "submit")
     assert submit["points"] == SUBMIT_POINTS and submit["tasks"] >= 1 and submit["repeats"] == 2
     loaded = {(o["kind"], o["agg"]): o for o in ops if o["group"] == "load"}
-    assert set(loaded) == {("phase", "mean"), ("phase", "median"), ("cells", "mean"), ("list", "mean")}
+    assert set(loaded) == {("phase", "mean"), ("phase", "median"), ("cells", "mean"), ("list", "mean"),
+                           ("square", "mean"), ("square", "median")}
     for o in loaded.values():  # every client's requests, each a whole body
         assert o["connections"] == 2 and o["repeats"] >= 2 and _positive_finite(o["req_per_s"]) and o["bytes"] > 0
     listed = [o for o in ops if o["group"] == "list"]
-    assert [o["rows"] for o in listed] == [LIST_SWEEPS, LIST_SWEEPS]  # limit 50 and 500, over every sweep stored
+    stored = LIST_SWEEPS + 2  # and the two bulk sweeps of --db-points
+    assert [o["rows"] for o in listed] == [stored, stored]  # limit 50 and 500, over every sweep stored
 
 
 def test_small_run_json_is_complete_and_cleans_up() -> None:
     before = _bench_databases()
     cmd = [sys.executable, "-m", "benchmarks.api", "--points", str(POINTS), "--repeats", "3", "--export-repeats", "1",
            "--submit-points", str(SUBMIT_POINTS), "--submit-repeats", "2", "--pg-admin", PG_ADMIN, "--json",
-           "--connections", "2", "--load-seconds", "0.5", "--list-sweeps", str(LIST_SWEEPS)]
+           "--connections", "2", "--load-seconds", "0.5", "--list-sweeps", str(LIST_SWEEPS),
+           "--square-points", str(SQUARE_POINTS), "--db-points", str(DB_POINTS)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads(proc.stdout)
@@ -87,7 +92,9 @@ def test_small_run_json_is_complete_and_cleans_up() -> None:
     for res in report["results"]:
         fill = res["fill"]
         assert fill["points"] == POINTS and fill["axes"] == {"alpha": 10, "D": 5, "L": 20, "M": 2}
-        assert _positive_finite(fill["total_s"])
+        assert _positive_finite(fill["total_s"]) and _positive_finite(fill["db_fill_s"])
+        assert fill["square_points"] == SQUARE_POINTS and fill["square_axes"] == {"alpha": 20, "D": 1, "L": 20, "M": 1}
+        assert fill["db_points"] == DB_POINTS
         _check_operations(res["operations"], repeats=3)
     for key, target in (("phase_p95_ms", 300.0), ("submit_s", 3.0)):
         t = report["targets"][key]
@@ -96,7 +103,11 @@ def test_small_run_json_is_complete_and_cleans_up() -> None:
             assert _positive_finite(v["value"]) and v["met"] == (v["value"] < target)
     for key, targets in (("load_phase_p95_ms", {"postgres": 150.0, "sqlite": 300.0}),
                          ("load_median_p95_ms", {"postgres": 500.0, "sqlite": 500.0}),
+                         ("square_phase_p95_ms", {"postgres": 150.0, "sqlite": 300.0}),
+                         ("square_median_p95_ms", {"postgres": 500.0, "sqlite": 500.0}),
+                         ("db_phase_p95_ms", {"postgres": 300.0, "sqlite": 300.0}),
                          ("list_p95_ms", {"postgres": 100.0, "sqlite": 100.0})):
+        assert set(report["targets"][key]["backends"]) == {"sqlite", "postgres"}
         for backend, v in report["targets"][key]["backends"].items():
             assert v["target"] == targets[backend] and v["met"] == (v["value"] < v["target"])
     assert _bench_databases() == before  # the scratch database is gone

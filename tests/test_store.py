@@ -209,3 +209,18 @@ def test_the_upgrade_to_0010_fills_the_seed_order_stats_of_results_stored_before
     assert (row["feature_update_median"], row["feature_update_min"], row["feature_update_max"]) == (1.0, 0.5, 1.5)
     assert row["init_deviation_median"] == pytest.approx(0.1)
     assert row["loss_init_median"] is None and row["loss_init_max"] is None
+
+
+def test_the_upgrade_to_0012_starts_every_point_at_revision_0(db: Database) -> None:
+    """Points stored before 0012 get revision 0; the bumps go on from there after it."""
+    created = _create(db, _spec())
+    ids = sorted(i for b in created.batches for i in b)
+    with db.session() as s:
+        claim(s, ids[:1], "w", "h", "cpu", 60, 3)
+    down_and_up(db, "0011")
+    with db.read_session() as s:
+        assert set(s.scalars(select(Point.revision))) == {0}
+    with db.session() as s:
+        record(s, [(ids[0], _outcome(db, ids[0]))], "w")
+    with db.read_session() as s:
+        assert s.scalar(select(Point.revision).where(Point.id == ids[0])) == 1

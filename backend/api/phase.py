@@ -7,16 +7,18 @@ import math
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from backend.analysis.cells import AGGREGATES
 from backend.api.analysis_schemas import PhaseSlice, SweepCells
+from backend.api.answer_cache import AnswerCacheDep, cached_answer
 from backend.api.deps import ReadSession, sweep_or_404
 from backend.api.errors import responses
 from backend.grid import AXES, same_axis_value
 from backend.metrics import METRIC_NAMES
 from backend.store.slices import phase_slice
 from backend.store.sweep_cells import OVERLAP_S, sweep_cells
+from backend.store.sweep_version import sweep_version
 from backend.store.tables import Sweep
 
 router = APIRouter(tags=["phase"], responses=responses(401, 422, 503))
@@ -79,35 +81,49 @@ AGG_QUERY = Query("mean", max_length=100, description="mean | median | min | max
 # Never rate limited: every aggregate over seeds is a typed column (backend/store/slices.py).
 @router.get("/sweeps/{sweep_id}/phase", responses=responses(404),
             response_model=PhaseSlice, response_model_exclude_unset=True)
-def get_phase(sweep_id: int, session: ReadSession, x: AxisName = "alpha", y: AxisName = "L",
+def get_phase(request: Request, sweep_id: int, session: ReadSession, cache: AnswerCacheDep,
+              x: AxisName = "alpha", y: AxisName = "L",
               metric: str = METRIC_QUERY,
               fixed: str | None = Query(None, max_length=FIXED_MAX_CHARS,
                                            description="other axes, e.g. D:16,M:64 (default: first value)"),
               agg: str = AGG_QUERY,
-              ) -> dict[str, Any]:
+              ) -> Any:
     """Rows follow y, columns follow x; every cell is present with its status, computed or not."""
     if x == y:
         raise HTTPException(422, f"x and y must differ (both {x})")
     _check_metric(metric, agg)
     sweep = sweep_or_404(session, sweep_id)
     values = _held(sweep, fixed, (x, y))
-    return {**phase_slice(session, sweep, x, y, metric, values, agg), "agg": agg}
+    return cached_answer(
+        request, cache, lambda: ("phase", sweep_id, x, y, metric, agg, tuple(values.items()),
+                                 sweep_version(session, sweep)),
+        lambda: {**phase_slice(session, sweep, x, y, metric, values, agg), "agg": agg},
+        PhaseSlice, exclude_unset=True)
 
 
 @router.get("/sweeps/{sweep_id}/cells", responses=responses(404), response_model=SweepCells,
             response_model_exclude_unset=True)
-def get_cells(sweep_id: int, session: ReadSession, metric: str = METRIC_QUERY, agg: str = AGG_QUERY,
+def get_cells(request: Request, sweep_id: int, session: ReadSession, cache: AnswerCacheDep,
+              metric: str = METRIC_QUERY, agg: str = AGG_QUERY,
               fixed: str | None = Query(None, max_length=FIXED_MAX_CHARS,
                                            description="axes held, e.g. D:16,M:64; the others vary (all values)"),
               after: datetime | None = Query(None, description="a previous answer's `cursor`: only the cells "
                                                                  "changed since (and overlap_s before)"),
-              ) -> dict[str, Any]:
+              ) -> Any:
     """Every point of the sweep whose axes match `fixed`, one tidy row each, in one request: what
     a view over derived axes (L*M, alpha/sqrt(D), ...) draws. Poll with `after=<cursor>`."""
     _check_metric(metric, agg)
     sweep = sweep_or_404(session, sweep_id)
     values = _held(sweep, fixed)
-    out = sweep_cells(session, sweep, metric, agg, values, None if after is None else _naive_utc(after))
-    cursor = out["cursor"]
-    return {**out, "metric": metric, "agg": agg, "fixed": values, "overlap_s": OVERLAP_S,
-            "cursor": None if cursor is None else cursor.isoformat() + "Z"}
+    since = None if after is None else _naive_utc(after)
+
+    def compute() -> dict[str, Any]:
+        out = sweep_cells(session, sweep, metric, agg, values, since)
+        cursor = out["cursor"]
+        return {**out, "metric": metric, "agg": agg, "fixed": values, "overlap_s": OVERLAP_S,
+                "cursor": None if cursor is None else cursor.isoformat() + "Z"}
+
+    return cached_answer(
+        request, cache, lambda: ("cells", sweep_id, metric, agg, tuple(values.items()), since,
+                                 sweep_version(session, sweep)),
+        compute, SweepCells, exclude_unset=True)

@@ -7,13 +7,15 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal, NoReturn
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
+from backend.api.answer_cache import AnswerCacheDep, cached_answer
 from backend.api.deps import MAX_ID, ReadSession, sweep_or_404
 from backend.api.errors import responses
 from backend.api.table_schemas import TablePagePublic
 from backend.metrics import METRIC_NAMES, REGIMES
 from backend.store.point_table import RANGE_KEYS, SORT_KEYS, Range, TableQuery, point_table
+from backend.store.sweep_version import sweep_version
 from backend.store.tables import STATUSES
 
 router = APIRouter(tags=["points"], responses=responses(401, 404, 422, 503))
@@ -77,7 +79,7 @@ def parse_ids(text: str | None) -> list[int]:
 
 
 @router.get("/sweeps/{sweep_id}/table", response_model=TablePagePublic)
-def sweep_table(sweep_id: int, session: ReadSession,
+def sweep_table(request: Request, sweep_id: int, session: ReadSession, cache: AnswerCacheDep,
                 sort: str = Query("id", max_length=100, description="id, alpha, D, L, M, status, regime or a "
                                                                     "metric (by its seed mean)"),
                 order: Literal["asc", "desc"] = "asc",
@@ -90,7 +92,7 @@ def sweep_table(sweep_id: int, session: ReadSession,
                 metrics: str | None = Query(None, max_length=1000,
                                             description="metric columns to return (default: all)"),
                 offset: int = Query(0, ge=0, le=MAX_ID), limit: int = Query(100, ge=1, le=MAX_LIMIT),
-                ) -> dict[str, Any]:
+                ) -> Any:
     """One page of the sweep's points, filtered (all filters must hold) and sorted; `total` counts
     the filtered points. A filter on regime or a metric keeps only computed points."""
     if sort not in SORT_KEYS:
@@ -98,8 +100,14 @@ def sweep_table(sweep_id: int, session: ReadSession,
     q = TableQuery(sort=sort, descending=order == "desc", statuses=_names("status", status, STATUSES),
                    regimes=_names("regime", regime, REGIMES), ranges=parse_where(where), ids=parse_ids(ids),
                    metrics=_names("metrics", metrics, METRIC_NAMES) or METRIC_NAMES, offset=offset, limit=limit)
-    sweep_or_404(session, sweep_id)
+    sweep = sweep_or_404(session, sweep_id)
     if ids is not None and ids.strip() and not q.ids:
         return {"total": 0, "offset": offset, "limit": limit, "sort": sort, "order": order, "items": []}
-    items, total = point_table(session, sweep_id, q)
-    return {"total": total, "offset": offset, "limit": limit, "sort": sort, "order": order, "items": items}
+
+    def compute() -> dict[str, Any]:
+        items, total = point_table(session, sweep_id, q)
+        return {"total": total, "offset": offset, "limit": limit, "sort": sort, "order": order, "items": items}
+
+    key = ("table", sweep_id, q.sort, q.descending, tuple(q.statuses), tuple(q.regimes), tuple(q.ranges),
+           tuple(q.ids), tuple(q.metrics), q.offset, q.limit)
+    return cached_answer(request, cache, lambda: (*key, sweep_version(session, sweep)), compute, TablePagePublic)

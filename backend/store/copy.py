@@ -28,7 +28,7 @@ from backend.grid import digest
 from backend.store.engine import Database
 from backend.store.sweep_notes import set_tags, tags_of
 from backend.store.sweeps import chunks
-from backend.store.tables import Point, Reference, Refinement, Sweep, result_table, sweep_point
+from backend.store.tables import Point, Reference, Refinement, Sweep, bump, result_table, sweep_point
 
 FINISHED_WITH_RESULT = ("done", "diverged")
 _POINT_COLUMNS = [c.name for c in Point.__table__.columns if c.name != "id"]
@@ -125,7 +125,7 @@ def _copy_points(src_s: Session, dst_s: Session, ids: Sequence[int], report: Cop
             dst_id = present[row["content_hash"]][0]
             if res is not None and dst_id not in with_result:  # fill in a result the destination lacks
                 dst_s.execute(update(Point).where(Point.id == dst_id).values(
-                    status=row["status"], finished_at=row["finished_at"], lease_owner=None, error=None))
+                    status=row["status"], finished_at=row["finished_at"], lease_owner=None, error=None, **bump()))
             elif res is not None:
                 res = None  # the destination's own result stays
         else:

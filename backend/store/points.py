@@ -28,7 +28,7 @@ from backend.jsonsafe import finite_or_none
 from backend.metrics import METRIC_NAMES
 from backend.results import PointOutcome, point_config, point_document
 from backend.store.sweeps import _batches_for
-from backend.store.tables import Point, result_table, sweep_point, utcnow
+from backend.store.tables import Point, bump, result_table, sweep_point, utcnow
 from backend.store.transactions import chunks
 
 
@@ -48,7 +48,7 @@ def claim(session: Session, ids: Sequence[int], owner: str, host: str, device: s
         claimed += session.scalars(
             update(Point).where(Point.id.in_(part), claimable)
             .values(status="running", attempts=Point.attempts + 1, lease_owner=owner, heartbeat_at=now,
-                    started_at=now, worker_host=host, device=device, error=None)
+                    started_at=now, worker_host=host, device=device, error=None, **bump())
             .returning(Point.id)).all()
     if not claimed:
         return []
@@ -87,7 +87,8 @@ def record(session: Session, outcomes: Sequence[tuple[int, PointOutcome]], owner
         for part in chunks(ids):
             held |= set(session.scalars(
                 update(Point).where(Point.id.in_(part), Point.lease_owner == owner, Point.status == "running")
-                .values(status=status, finished_at=now, lease_owner=None, error=None).returning(Point.id)))
+                .values(status=status, finished_at=now, lease_owner=None, error=None, **bump())
+                .returning(Point.id)))
     written = [point_id for point_id in first if point_id in held]
     if written:
         session.execute(result_table.insert(), [_result_row(point_id, first[point_id]) for point_id in written])
@@ -101,9 +102,10 @@ def release(session: Session, ids: Sequence[int], owner: str, error: str, max_at
     for part in chunks(list(ids)):
         held = Point.id.in_(part), Point.lease_owner == owner, Point.status == "running"
         session.execute(update(Point).where(*held, Point.attempts >= max_attempts).values(
-            status="failed", error=error[:4000], lease_owner=None, finished_at=utcnow()))
+            status="failed", error=error[:4000], lease_owner=None, finished_at=utcnow(), **bump()))
         requeue += session.scalars(update(Point).where(*held).values(
-            status="queued", error=error[:4000], lease_owner=None, queued_at=utcnow(), dispatched_at=utcnow())
+            status="queued", error=error[:4000], lease_owner=None, queued_at=utcnow(), dispatched_at=utcnow(),
+            **bump())
             .returning(Point.id)).all()
     return _batches_for(session, requeue)
 
@@ -114,9 +116,10 @@ def reap(session: Session, lease_timeout_s: float, max_attempts: int) -> list[li
     stale = and_(Point.status == "running", Point.heartbeat_at < _stale(lease_timeout_s))
     session.execute(update(Point).where(stale, Point.attempts >= max_attempts).values(
         status="failed", lease_owner=None, finished_at=utcnow(),
-        error=f"lease expired {max_attempts} times (worker lost)"))
+        error=f"lease expired {max_attempts} times (worker lost)", **bump()))
     ids = list(session.scalars(update(Point).where(stale).values(
-        status="queued", lease_owner=None, queued_at=utcnow(), dispatched_at=utcnow()).returning(Point.id)))
+        status="queued", lease_owner=None, queued_at=utcnow(), dispatched_at=utcnow(), **bump())
+        .returning(Point.id)))
     return _batches_for(session, ids)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import Select, and_, delete, exists, not_, select, update
 from sqlalchemy.orm import Session
 
 from backend.store.sweeps import _batches_for, take_undispatched
-from backend.store.tables import Point, Sweep, sweep_point, utcnow
+from backend.store.tables import Point, Sweep, bump, sweep_point, utcnow
 from backend.store.transactions import chunks, is_postgres
 
 
@@ -37,7 +37,8 @@ def cancel_sweep(session: Session, sweep: Sweep) -> int:
     sweep.cancelled_at = utcnow()
     res = session.execute(update(Point).where(
         Point.id.in_(_sweep_points(sweep.id)), Point.status.in_(("queued", "running")),
-        not_(Point.id.in_(other_live))).values(status="cancelled", lease_owner=None, finished_at=utcnow())
+        not_(Point.id.in_(other_live))).values(status="cancelled", lease_owner=None, finished_at=utcnow(),
+                                                          **bump())
         .execution_options(synchronize_session=False))
     return int(res.rowcount)  # type: ignore[attr-defined]
 
@@ -56,7 +57,7 @@ def retry_sweep(session: Session, sweep: Sweep, dispatch_timeout_s: float | None
         requeue += session.scalars(update(Point).where(
             Point.id.in_(part), Point.status.in_(("failed", "cancelled"))).values(
             status="queued", attempts=0, error=None, lease_owner=None, queued_at=now, dispatched_at=now,
-            finished_at=None).returning(Point.id).execution_options(synchronize_session=False))
+            finished_at=None, **bump()).returning(Point.id).execution_options(synchronize_session=False))
     if dispatch_timeout_s is not None:
         queued = list(session.scalars(select(Point.id).where(
             Point.id.in_(_sweep_points(sweep.id)), Point.status == "queued")))

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from backend.grid import PointSpec, RunSettings, SweepSpec, estimate_points_seconds, point_flops, reference_flops
 from backend.store.sweep_notes import set_tags
-from backend.store.tables import Point, Refinement, Sweep, sweep_point, utcnow
+from backend.store.tables import Point, Refinement, Sweep, bump, sweep_point, utcnow
 from backend.store.transactions import ConcurrentChange, chunks, is_postgres
 from backend.store.transactions import transact as transact  # re-exported: callers run create_sweep with it
 
@@ -275,7 +275,7 @@ def _attach(session: Session, sweep_id: int, existing: dict[str, tuple[int, str]
     for part in chunks(failed):
         requeue += session.scalars(update(Point).where(
             Point.id.in_(part), Point.status.in_(("failed", "cancelled"))).values(
-            status="queued", attempts=0, error=None, lease_owner=None, queued_at=now, dispatched_at=now)
+            status="queued", attempts=0, error=None, lease_owner=None, queued_at=now, dispatched_at=now, **bump())
             .returning(Point.id).execution_options(synchronize_session=False))
     queued = [pid for pid, st in existing.values() if st == "queued"]
     if dispatch_timeout_s is not None and queued:

@@ -126,6 +126,15 @@ class Point(Base):
     worker_host: Mapped[str | None] = mapped_column(String(200))
     device: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+    # +1 by every write that changes what a read of the point shows (not heartbeats nor dispatch
+    # marks), in the same statement: a sweep's data version sums them (backend/store/sweep_version.py).
+    # A counter, not a timestamp: workers' clocks may be skewed.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+def bump() -> dict[str, Any]:
+    """The `.values()` of an UPDATE of points that changes what reads of them show."""
+    return {"revision": Point.revision + 1}
 
 
 sweep_point = Table(
