@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{port}"
         try:
             wait_http(f"{base}/api/v1/health", 90, ready=has_worker, proc=proc, log=log)
-            ids = submit(base, {k: SWEEPS[k] for k in dict.fromkeys(s for v in views for s in (v.sweep, *v.also))})  # in view order: same ids each run
+            # Submitted in view order, so each run gives the same sweep ids.
+            names = dict.fromkeys(s for v in views for s in (v.sweep, *v.also))
+            ids = submit(base, {k: SWEEPS[k] for k in names})
             for path in shoot(base, ids, views, args.widths, args.out):
                 print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
         finally:
