@@ -51,6 +51,7 @@ def _reference_metrics(cfg: ResNetConfig, problem, alphas: list[float], seeds: l
     for _ in range(steps):
         model = ResNetEnsemble(cfg, U.clone(), V.clone(), s)
         half_mse(readout(model(problem.h0), problem.W_U), problem.Y).sum().backward()
+        assert model.U.grad is not None and model.V.grad is not None
         U, V = (U - lr * model.U.grad).detach(), (V - lr * model.V.grad).detach()
     with torch.no_grad():
         init_in, init_pre = _states(cfg, U0, V0, s, problem.h0)

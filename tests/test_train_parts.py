@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from worker.resnet import ResNetConfig, make_problem
+from worker.resnet import Problem, ResNetConfig, make_problem
 from worker.threads import PART_MACS, part_bounds, parts_for
 from worker.train import Member, train_ensemble
 
@@ -17,7 +17,7 @@ F64 = torch.float64
 CPU = torch.device("cpu")
 
 
-def _ensemble() -> tuple[ResNetConfig, object, list[Member]]:
+def _ensemble() -> tuple[ResNetConfig, Problem, list[Member]]:
     cfg = ResNetConfig(D=12, L=6, M=7, activation="linear")
     problem = make_problem(0, 10, 5, 5, cfg.D, dtype=F64)
     # alpha 1e-3 in a linear net: units move ~eta/alpha a step and it blows up, so the parts drop

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -129,7 +130,7 @@ def make_problem(problem_seed: int, n_samples: int, d_in: int, d_out: int, D: in
 UNIT_DRAW_DTYPE = torch.float32
 
 
-def init_units(cfg: ResNetConfig, unit_seeds: list[int | tuple[object, ...]],
+def init_units(cfg: ResNetConfig, unit_seeds: Sequence[int | tuple[object, ...]],
                dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
                ) -> tuple[Tensor, Tensor]:
     """U, V of shape (L, E, M, D) (layer-major: each layer's slice is contiguous), entries N(0, 1).
