@@ -7,7 +7,8 @@ small sweeps of SWEEPS, waits for them, then opens each view of VIEWS in the sys
 (/usr/bin/chromium, headless, through Playwright) at each width and colour scheme and saves
 `<view>-<width>-<light|dark>.png` (the first 1000 px of the page). To add a screenshot, add a View:
 its name, the sweep it shows (a key of SWEEPS, or add one there) and the query of the view, as the
-page's own permalinks write it.
+page's own permalinks write it ({key} is another sweep's id, {key-point} the id of its first point),
+and where the view needs clicks, an `act` that makes them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,22 @@ class View:
     sweep: str   # a key of SWEEPS
     query: str   # the view's query string after sweep=<id>& ('' : the sweep's default view); {key}: another sweep's id
     also: tuple[str, ...] = ()  # other sweeps the query names
-    ready: str = "phase-heatmap"  # the figure to wait for
+    ready: str = "#phase-heatmap[data-drawn]"  # CSS selector of what must be drawn first
+    act: Callable[[Any], None] | None = None  # clicks on the Playwright page once the figure is drawn
+
+
+def ask_for_a_huge_sweep(page: Any) -> None:
+    """Fill the form with a shape whose member needs 8 GiB and press Start: the page asks first."""
+    page.get_by_label("alpha mode", exact=True).select_option("list")
+    page.get_by_label("alpha values", exact=True).fill("1, 4")
+    for axis, value in (("D", "256"), ("L", "1024"), ("M", "1024")):
+        page.get_by_label(f"{axis} values", exact=True).fill(value)
+    page.get_by_label("steps K", exact=True).fill("10")
+    page.get_by_label("seeds", exact=True).fill("2")
+    page.wait_for_function("() => document.querySelector('[data-testid=form-summary]').textContent.includes('peak 8')")
+    page.get_by_test_id("submit-sweep").click()
+    page.get_by_test_id("launch-confirm").wait_for(state="visible", timeout=10000)
+    page.get_by_test_id("launch-confirm").scroll_into_view_if_needed()
 
 
 VIEWS = [
@@ -73,13 +90,15 @@ VIEWS = [
     View("derived-coincident", "alpha-phase", f"x={quote('L*M')}&y=alpha"),
     View("derived-overlays", "alpha-phase", f"x=alpha&y={quote('L*M')}"),
     View("overlay-legend", "alpha-phase", f"x=alpha&y=L&ov=&{OVERLAYS}"),
-    View("lines", "depth-width", "tab=lines", ready="lines-plot"),
-    View("table", "alpha-phase", "tab=table", ready="points-table"),
-    View("compare-side", "alpha-phase", "tab=compare&cmp={alpha-phase-plain}&x=alpha&y=L", ready="panel-compare",
-         also=("alpha-phase-plain",)),
+    View("lines", "depth-width", "tab=lines", ready="#lines-plot[data-drawn]"),
+    View("table", "alpha-phase", "tab=table", ready="#points-table[data-drawn]"),
+    View("compare-side", "alpha-phase", "tab=compare&cmp={alpha-phase-plain}&x=alpha&y=L",
+         ready="#panel-compare[data-drawn]", also=("alpha-phase-plain",)),
     View("compare-ratio", "alpha-phase", "tab=compare&cmp={alpha-phase-plain}&cop=ratio&x=alpha&y=L",
-         ready="panel-compare", also=("alpha-phase-plain",)),
+         ready="#panel-compare[data-drawn]", also=("alpha-phase-plain",)),
     View("refinement", "refined", "x=alpha&y=L"),
+    View("point-detail", "alpha-phase", "tab=detail&point={alpha-phase-point}", ready="#detail-loss .main-svg"),
+    View("launch-confirm", "depth-width", "", act=ask_for_a_huge_sweep),
 ]
 
 
@@ -91,8 +110,10 @@ def submit(base: str, specs: dict[str, dict[str, Any]]) -> dict[str, int]:
     """Create the sweeps and wait until none is running; returns their ids by key."""
     ids = {k: httpx.post(f"{base}/api/v1/sweeps", json=s, timeout=30).raise_for_status().json()["id"]
            for k, s in specs.items()}
-    for sid in ids.values():
+    for key, sid in list(ids.items()):
         wait_http(f"{base}/api/v1/sweeps/{sid}", 600, ready=finished)
+        page = httpx.get(f"{base}/api/v1/sweeps/{sid}/points", params={"limit": 1}, timeout=30)
+        ids[f"{key}-point"] = page.raise_for_status().json()["items"][0]["id"]
     return ids
 
 
@@ -113,7 +134,9 @@ def shoot(base: str, ids: dict[str, int], views: list[View], widths: list[int], 
                         query = f"?sweep={ids[v.sweep]}" + (f"&{q}" if q else "")
                         page.goto(f"{base}/{query}")
                         page.wait_for_selector("body[data-ready='1']", timeout=30000)
-                        page.wait_for_selector(f"#{v.ready}[data-drawn]", timeout=30000)
+                        page.wait_for_selector(v.ready, timeout=30000)
+                        if v.act is not None:
+                            v.act(page)
                         page.wait_for_timeout(800)  # overlays and the legend's second layout
                         path = out / f"{v.name}-{width}-{scheme}.png"
                         page.screenshot(path=str(path))
