@@ -102,6 +102,8 @@ class Point(Base):
         Index("ix_point_status_dispatched", "status", "dispatched_at"),
         # covers the points table's filters and sorts (backend/store/point_table.py)
         Index("ix_point_table", "id", "status", "alpha", "D", "L", "M"),
+        # covers a sweep's data version, the sum of its points' revisions (backend/store/sweep_version.py)
+        Index("ix_point_revision", "id", "revision"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
