@@ -2,7 +2,7 @@
 
     python -m benchmarks.api [--points 100000] [--backends sqlite,postgres] [--repeats 30]
         [--connections 8] [--load-seconds 10] [--list-sweeps 1000] [--square-points 10000]
-        [--db-points 0] [--json]
+        [--db-points 0] [--answer-cache-mb 64] [--json]
 
 Per backend (SQLite: a file in a temporary directory; PostgreSQL: a scratch database
 `resphase_bench_<hex>` created through the admin URL and dropped at the end):
@@ -30,7 +30,9 @@ Per backend (SQLite: a file in a temporary directory; PostgreSQL: a scratch data
    medians) and the sweep list for `--load-seconds`
    each; p50/p95 over every request of every client, and requests/s. The sweep list is also timed
    alone (limit 50 as the page polls it, and 500) over `--list-sweeps` stored sweeps (the filled
-   one and one-point queued ones).
+   one and one-point queued ones). Repeated reads of an unchanged sweep are what the server's
+   answer cache serves (backend/api/answer_cache.py); `--answer-cache-mb 0` turns it off, so that
+   every request computes its answer from the database.
 4. Submit. POST /api/v1/sweeps with a new `--submit-points` sweep (all points new: a fresh
    problem seed each time), which commits the points and then sends one task per shape to
    Celery's filesystem broker in the server's data directory (no worker consumes them).
@@ -75,6 +77,7 @@ from benchmarks.api_timing import API, Op, phase_cases, time_export, time_phase,
 from benchmarks.servers import clean_env, free_port, start_process, stop_process, wait_http
 
 PG_ADMIN_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+ANSWER_CACHE_MB: float = Settings.model_fields["answer_cache_mb"].default  # the server's own default
 
 
 def app_factory() -> FastAPI:
@@ -107,21 +110,23 @@ def _admin(pg_admin: str, statement: str) -> None:
         admin.execute(statement)
 
 
-def _server_env(url: str, data_dir: Path) -> dict[str, str]:
-    """The environment of the server: this database and data directory, the filesystem broker, no token."""
+def _server_env(url: str, data_dir: Path, answer_cache_mb: float) -> dict[str, str]:
+    """The environment of the server: this database and data directory, the filesystem broker, no
+    token, an answer cache of `answer_cache_mb` (0: off, every read computed)."""
     return clean_env(RESPHASE_DATABASE_URL=url, RESPHASE_DATA_DIR=str(data_dir), RESPHASE_BROKER_URL="",
-                     RESPHASE_API_TOKEN="", RESPHASE_CACHE_DIR=str(data_dir / "cache"), PYTHONUNBUFFERED="1")
+                     RESPHASE_API_TOKEN="", RESPHASE_CACHE_DIR=str(data_dir / "cache"),
+                     RESPHASE_ANSWER_CACHE_MB=f"{answer_cache_mb:g}", PYTHONUNBUFFERED="1")
 
 
 @contextlib.contextmanager
-def api_server(url: str, data_dir: Path) -> Iterator[str]:
+def api_server(url: str, data_dir: Path, answer_cache_mb: float = ANSWER_CACHE_MB) -> Iterator[str]:
     """The app in a uvicorn subprocess on a free loopback port; yields its base URL once GET /meta
     answers 200."""
     port = free_port()
     log = data_dir / "server.log"
     cmd = [sys.executable, "-m", "uvicorn", "benchmarks.api:app_factory", "--factory", "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning", "--no-access-log"]
-    proc = start_process(cmd, _server_env(url, data_dir), log)
+    proc = start_process(cmd, _server_env(url, data_dir, answer_cache_mb), log)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}{API}/meta", ready=lambda r: r.status_code == 200, proc=proc, log=log)
@@ -151,6 +156,7 @@ class Options:
     list_sweeps: int = 1000
     square_points: int = 10_000
     db_points: int = 0
+    answer_cache_mb: float = ANSWER_CACHE_MB
 
 
 def run_backend(backend: str, opts: Options, progress: Callable[[str], None]) -> dict[str, Any]:
@@ -185,7 +191,7 @@ def serve_and_time(url: str, data_dir: Path, filled: FillReport, opts: Options, 
                    progress: Callable[[str], None], backend: str, square: FillReport) -> list[Op]:
     """Start the server on the filled database and time every operation through it."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    with api_server(url, data_dir) as base, httpx.Client(base_url=base, timeout=600) as client:
+    with api_server(url, data_dir, opts.answer_cache_mb) as base, httpx.Client(base_url=base, timeout=600) as client:
         progress(f"[{backend}] phase slices")
         ops = time_phase(client, filled.sweep_id, filled.axes, opts.repeats)
         progress(f"[{backend}] under load: {opts.connections} connections, {opts.load_seconds:g} s each")
@@ -229,9 +235,10 @@ def run_benchmark(opts: Options, progress: Callable[[str], None]) -> dict[str, A
     results = [run_backend(b, opts, progress) for b in opts.backends]
     machine["loadavg_end"] = loadavg()
     opts_doc = {k: v for k, v in asdict(opts).items() if k not in ("pg_admin", "as_json")}
+    cache = f"answer cache {opts.answer_cache_mb:g} MB" if opts.answer_cache_mb else "answer cache off"
     return {"date": started.isoformat(timespec="seconds"), "machine": machine,
             "command": " ".join(["python -m benchmarks.api", *sys.argv[1:]]), "options": opts_doc,
-            "transport": "uvicorn subprocess on a loopback port, HTTP/1.1, one keep-alive httpx client",
+            "transport": f"uvicorn subprocess on a loopback port, HTTP/1.1, one keep-alive httpx client; {cache}",
             "results": results, "targets": targets(results, opts.submit_points)}
 
 
@@ -255,6 +262,9 @@ def parse_args(argv: Sequence[str] | None) -> Options:
                    help="points of the square alpha x L sweep (one D, one M; issue 14's 100 x 100)")
     p.add_argument("--db-points", type=int, default=0,
                    help="finished points bulk-inserted in other sweeps before timing (a large database)")
+    p.add_argument("--answer-cache-mb", type=float, default=ANSWER_CACHE_MB,
+                   help=f"the server's answer cache (RESPHASE_ANSWER_CACHE_MB; default {ANSWER_CACHE_MB:g}, "
+                        "0: off, so that every request computes its answer)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     a = p.parse_args(argv)
     backends = [b.strip() for b in a.backends.split(",") if b.strip()]
@@ -262,6 +272,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         p.error(f"--backends: {a.backends!r} is not a comma list of sqlite, postgres")
     if a.db_points < 0:
         p.error("--db-points must be >= 0")
+    if a.answer_cache_mb < 0:
+        p.error("--answer-cache-mb must be >= 0")
     if a.list_sweeps < 2:
         p.error("--list-sweeps must be >= 2 (the two filled sweeps are among them)")
     if a.load_seconds <= 0:
@@ -271,7 +283,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return Options(a.points, backends, a.repeats, a.export_repeats, a.submit_points, a.submit_repeats, a.seed,
-                   a.pg_admin, a.json, a.connections, a.load_seconds, a.list_sweeps, a.square_points, a.db_points)
+                   a.pg_admin, a.json, a.connections, a.load_seconds, a.list_sweeps, a.square_points, a.db_points,
+                   a.answer_cache_mb)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
