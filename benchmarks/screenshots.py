@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 import httpx
 
+from benchmarks.page_forms import fill_shape
 from benchmarks.servers import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -73,12 +74,7 @@ class View:
 
 def ask_for_a_huge_sweep(page: Any) -> None:
     """Fill the form with a shape whose member needs 8 GiB and press Start: the page asks first."""
-    page.get_by_label("alpha mode", exact=True).select_option("list")
-    page.get_by_label("alpha values", exact=True).fill("1, 4")
-    for axis, value in (("D", "256"), ("L", "1024"), ("M", "1024")):
-        page.get_by_label(f"{axis} values", exact=True).fill(value)
-    page.get_by_label("steps K", exact=True).fill("10")
-    page.get_by_label("seeds", exact=True).fill("2")
+    fill_shape(page, "256", "1024", "2")
     page.wait_for_function("() => document.querySelector('[data-testid=form-summary]').textContent.includes('peak 8')")
     page.get_by_test_id("submit-sweep").click()
     page.get_by_test_id("launch-confirm").wait_for(state="visible", timeout=10000)

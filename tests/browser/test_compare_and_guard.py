@@ -14,6 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from benchmarks.page_forms import fill_shape
 from tests.browser.conftest import SMALL_SPEC
 
 pytestmark = pytest.mark.browser
@@ -117,16 +118,6 @@ def test_compare_two_sweeps_side_by_side_and_their_difference(dash: Any, small_s
     page.set_viewport_size({"width": 1500, "height": 1100})
     page.get_by_label("show", exact=True).select_option("side")
     assert_both_show_every_alpha(page, ["0.25", "1", "4", "16"])
-
-
-def fill_shape(page: Any, d: str, lm: str, seeds: str) -> None:
-    page.get_by_label("alpha mode", exact=True).select_option("list")
-    page.get_by_label("alpha values", exact=True).fill("1, 4")
-    page.get_by_label("D values", exact=True).fill(d)
-    page.get_by_label("L values", exact=True).fill(lm)
-    page.get_by_label("M values", exact=True).fill(lm)
-    page.get_by_label("steps K", exact=True).fill("10")
-    page.get_by_label("seeds", exact=True).fill(seeds)
 
 
 def test_a_huge_sweep_asks_first_and_a_shape_that_cannot_fit_is_refused(dash: Any) -> None:
