@@ -26,9 +26,11 @@ ITEMSIZE = {"float32": 4, "float64": 8}
 def member_bytes(D: int, L: int, M: int, n_samples: int, itemsize: int) -> int:
     """Peak tensor bytes one member needs while it trains: U, V, their initial copies, their
     gradients and their folded copies Uh, sV (8 of L x M x D), the forward cache ((L + 1) x N x D
-    and L x N x M), the initial network's states kept for the diagnostics (the same sizes,
-    worker/diagnostics.py) and three (N, D) states (f - y's gradient, backward's two)."""
-    return itemsize * (8 * L * M * D + 2 * L * n_samples * (D + M) + 5 * n_samples * D)
+    and L x N x M), backward's gradients at every block's output and pre-activations (L x N x D and
+    L x N x M, kept so the weight gradients are two products for all layers), the initial network's
+    states kept for the diagnostics (the forward cache's sizes, worker/diagnostics.py) and f - y's
+    gradient (N, D)."""
+    return itemsize * (8 * L * M * D + 3 * L * n_samples * (D + M) + 3 * n_samples * D)
 
 
 def problem_bytes(D: int, n_samples: int, d_in: int, d_out: int, itemsize: int) -> int:

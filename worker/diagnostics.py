@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from worker.resnet import ForwardCache, ResNetConfig, tanh_
+from worker.resnet import ForwardCache, ResNetConfig, activate
 
 
 @dataclass
@@ -33,7 +33,7 @@ class StartState:
         """The states of the members at `index` (all E: no copy)."""
         if index.numel() == E:
             return self
-        return StartState(self.hs[:, index], self.pre[:, index])
+        return StartState(self.hs.index_select(1, index), self.pre.index_select(1, index))
 
 
 def new_start(cfg: ResNetConfig, E: int, N: int, like: Tensor) -> StartState:
@@ -59,30 +59,26 @@ def forward_diagnosed(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardC
     cache.hs[0], filling `cache` as it does, and the diagnostics of each member against its start:
     {metric: (E,)}. scratch: two (L, E, M, D) buffers free to overwrite (backward's gradients)."""
     inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
-    E, N = Uh.shape[1], cache.hs.shape[2]
-    s3 = initial.s[:, None, None]
-    diff = cache.dpre  # (E, N, M) scratch
-    # per layer and member, (L, E): norms of the units' own move, of the pre-activations' change, ...
-    norms = {name: Uh.new_empty(cfg.L, E) for name in ("local", "preact", "dU", "dV")}
+    N = cache.hs.shape[2]
+    pre = cache.dpre  # (L, E, N, M) scratch: the trained pre-activations, then the units' own move
     hs, acts = cache.hs.unbind(0), cache.acts.unbind(0)
-    layers = zip(hs[:-1], hs[1:], acts, Uh.unbind(0), sV.unbind(0), start.hs.unbind(0)[:-1], start.pre.unbind(0),
-                 initial.U0.unbind(0), initial.V0.unbind(0), scratch[0].unbind(0), scratch[1].unbind(0), strict=True)
-    for layer, (h, h_next, a, Uh_l, sV_l, h_init, pre0, U0_l, V0_l, dUh, dsV) in enumerate(layers):
-        torch.mul(U0_l, inv_sqrt_D, out=dUh)  # the initial units folded as training folded them
-        torch.sub(Uh_l, dUh, out=dUh)  # (E, M, D)
-        torch.mul(V0_l, s3, out=dsV)
-        torch.sub(sV_l, dsV, out=dsV)
-        torch.bmm(h, Uh_l.transpose(1, 2), out=a)  # the trained pre-activations (E, N, M)
-        torch.sub(a, pre0, out=diff)
-        torch.linalg.vector_norm(diff, dim=(1, 2), out=norms["preact"][layer])
-        # <u^K - u^0, h_0^{l-1}> / sqrt(D): the unit's own move, seen through the initial states
-        torch.bmm(h_init, dUh.transpose(1, 2), out=diff)
-        torch.linalg.vector_norm(diff, dim=(1, 2), out=norms["local"][layer])
-        torch.linalg.vector_norm(dUh, dim=(1, 2), out=norms["dU"][layer])
-        torch.linalg.vector_norm(dsV, dim=(1, 2), out=norms["dV"][layer])
-        if cfg.activation == "tanh":
-            tanh_(a)
+    for h, h_next, a, UhT, sV_l, pre_l in zip(hs[:-1], hs[1:], acts, Uh.transpose(2, 3).unbind(0), sV.unbind(0),
+                                             pre.unbind(0), strict=True):
+        activate(cfg, h, UhT, a, pre_l)  # (E, N, M)
         torch.baddbmm(h, a, sV_l, out=h_next)  # h + a sV, (E, N, D)
+    # the rest batched over (L, E): a few kernels for the whole network, not a few a layer
+    norms: dict[str, Tensor] = {}  # per layer and member, (L, E)
+    norms["preact"] = torch.linalg.vector_norm(pre.sub_(start.pre), dim=(2, 3))
+    dUh, dsV = scratch
+    torch.mul(initial.U0, inv_sqrt_D, out=dUh)  # the initial units folded as training folded them
+    torch.sub(Uh, dUh, out=dUh)  # (L, E, M, D)
+    torch.mul(initial.V0, initial.s[None, :, None, None], out=dsV)
+    torch.sub(sV, dsV, out=dsV)
+    # <u^K - u^0, h_0^{l-1}> / sqrt(D): the unit's own move, seen through the initial states
+    torch.bmm(start.hs[:-1].flatten(0, 1), dUh.flatten(0, 1).transpose(1, 2), out=pre.flatten(0, 1))
+    norms["local"] = torch.linalg.vector_norm(pre, dim=(2, 3))
+    norms["dU"] = torch.linalg.vector_norm(dUh, dim=(2, 3))
+    norms["dV"] = torch.linalg.vector_norm(dsV, dim=(2, 3))
     s = initial.s
     sq = {name: x.square().sum(dim=0) for name, x in norms.items()}  # (E,) sums of squares
     # ||U - U0||^2 = D ||Uh - Uh0||^2 and ||V - V0||^2 = ||sV - sV0||^2 / s^2

@@ -156,7 +156,7 @@ def init_units(cfg: ResNetConfig, unit_seeds: Sequence[int | tuple[object, ...]]
         U, V = U.expand(cfg.L, -1, -1, -1).contiguous(), V.expand(cfg.L, -1, -1, -1).contiguous()
     if len(distinct) < len(unit_seeds):
         index = torch.tensor([distinct.index(seed) for seed in unit_seeds], device=block.device)
-        U, V = U[:, index], V[:, index]
+        U, V = U.index_select(1, index), V.index_select(1, index)  # ~10x faster than U[:, index]
     return U, V
 
 
@@ -171,9 +171,17 @@ def tanh_(a: Tensor) -> Tensor:
     a block's time at L = M = 64. Its error is 1.5 ulp of 1 (1.8e-7 absolute, against 3e-8 for
     torch.tanh): float rounding, but a change of every float32 number (SCIENCE_VERSION 5). In float64
     (the reference precision) and on CUDA (where tanh is as fast as any elementwise op), torch.tanh."""
-    if a.dtype == torch.float32 and a.device.type == "cpu":
+    if _sigmoid_tanh(a):
         return a.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
     return a.tanh_()
+
+
+def _sigmoid_tanh(a: Tensor) -> bool:
+    """Whether tanh_ computes a's tanh through the sigmoid (float32 on the CPU)."""
+    return a.dtype == torch.float32 and a.device.type == "cpu"
+
+
+_MINUS_ONE = torch.tensor(-1.0)  # a 0-dim CPU scalar: broadcasts into any dtype in torch.add
 
 
 class ResNetEnsemble(nn.Module):
@@ -223,8 +231,8 @@ class ForwardCache:
 
     hs: Tensor  # (L + 1, E, N, D): h^0 .. h^L
     acts: Tensor  # (L, E, N, M): act(<u, h^{l-1}>/sqrt(D))
-    dpre: Tensor  # (E, N, M): backward's gradient at one block's pre-activations
-    gs: Tensor  # (2, E, N, D): backward's gradient at h, ping-ponged between blocks
+    dpre: Tensor  # (L, E, N, M): backward's gradient at every block's pre-activations
+    gs: Tensor  # (L, E, N, D): backward's gradient at every block's output h^1 .. h^L
 
     @property
     def h_out(self) -> Tensor:
@@ -232,14 +240,15 @@ class ForwardCache:
 
     def keep(self, mask: Tensor) -> ForwardCache:
         """The cache of the members where mask (E,) is True, this step's states included."""
-        hs, acts = self.hs[:, mask], self.acts[:, mask]
-        return ForwardCache(hs, acts, acts.new_empty(acts.shape[1:]), hs.new_empty(2, *hs.shape[1:]))
+        rows = mask.nonzero().squeeze(1)
+        hs, acts = self.hs.index_select(1, rows), self.acts.index_select(1, rows)
+        return ForwardCache(hs, acts, torch.empty_like(acts), hs.new_empty(hs.shape[0] - 1, *hs.shape[1:]))
 
 
 def new_cache(cfg: ResNetConfig, E: int, N: int, like: Tensor) -> ForwardCache:
     """Empty buffers for an ensemble of E members on like's device and dtype."""
     return ForwardCache(like.new_empty(cfg.L + 1, E, N, cfg.D), like.new_empty(cfg.L, E, N, cfg.M),
-                        like.new_empty(E, N, cfg.M), like.new_empty(2, E, N, cfg.D))
+                        like.new_empty(cfg.L, E, N, cfg.M), like.new_empty(cfg.L, E, N, cfg.D))
 
 
 # The loops below take every layer's view with one unbind per tensor: L Python-level indexings
@@ -255,13 +264,29 @@ def forward_cached(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, h0: Tensor, cache:
     hs[0].copy_(h0.expand(hs[0].shape[0], *h0.shape))
     for h, h_next, a, pre, UhT, sV_l in zip(hs[:-1], hs[1:], acts, pres, Uh.transpose(2, 3).unbind(0), sV.unbind(0),
                                             strict=True):
-        torch.bmm(h, UhT, out=a)  # (E, N, M)
-        if pre is not None:
-            pre.copy_(a)
-        if cfg.activation == "tanh":
-            tanh_(a)
+        activate(cfg, h, UhT, a, pre)  # (E, N, M)
         torch.baddbmm(h, a, sV_l, out=h_next)  # h + a sV, (E, N, D)
     return cache
+
+
+def activate(cfg: ResNetConfig, h: Tensor, UhT: Tensor, a: Tensor, pre: Tensor | None = None) -> None:
+    """a = act(h Uh^T), (E, N, D) x (E, D, M) -> (E, N, M) written into `a`; given `pre`, the
+    pre-activation h Uh^T too. Where tanh_ is 2 sigmoid(2x) - 1 this is two kernels fewer than a
+    product and tanh_: the product is formed doubled (alpha = 2) and the last step is one fused
+    -1 + 2 y. Doubling is exact in binary floating point, so the numbers are bitwise those of
+    bmm then tanh_ (checked over tanh and linear, float32 and float64, diverging members)."""
+    if cfg.activation == "tanh" and _sigmoid_tanh(a):
+        torch.baddbmm(a, h, UhT, beta=0.0, alpha=2.0, out=a)  # 2 x
+        if pre is not None:
+            torch.mul(a, 0.5, out=pre)
+        a.sigmoid_()
+        torch.add(_MINUS_ONE, a, alpha=2.0, out=a)  # 2 sigmoid(2x) - 1
+        return
+    torch.bmm(h, UhT, out=a)
+    if pre is not None:
+        pre.copy_(a)
+    if cfg.activation == "tanh":
+        tanh_(a)
 
 
 def backward(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardCache, grad_h: Tensor,
@@ -269,22 +294,25 @@ def backward(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardCache, gra
     """Gradients of a loss given its gradient at h^L, grad_h (E, N, D), written into dU, dV
     (L, E, M, D) UNSCALED: the true gradients are dU / sqrt(D) and s * dV (see true_gradients).
 
-    Block l: h^l = h^{l-1} + a sV_l with a = act(h^{l-1} Uh_l^T). Going down:
-        dV_l = a^T g,  dpre = (g sV_l^T) * act'(pre),  dU_l = dpre^T h^{l-1},  g <- g + dpre Uh_l
-    (the last g, at h^0, is not needed and not computed).
+    Block l: h^l = h^{l-1} + a sV_l with a = act(h^{l-1} Uh_l^T). Going down, the chain through h:
+        g^l = gradient at h^l (g^L = grad_h),  dpre_l = (g^l sV_l^T) * act'(pre),  g^{l-1} = g^l + dpre_l Uh_l
+    (g^0, at h^0, is not needed and not computed); then every layer's weight gradients at once,
+        dV_l = a_l^T g^l,  dU_l = dpre_l^T h^{l-1}
+    as two products batched over (L E): the chain keeps each block's g and dpre (cache.gs, cache.dpre),
+    and at the grid's small shapes two kernels a step cost less than 2 L.
     """
-    g, dpre, dpreT = grad_h, cache.dpre, cache.dpre.transpose(1, 2)
-    gs = cache.gs.unbind(0)
-    layers = zip(cache.hs.unbind(0)[:-1], cache.acts.unbind(0), cache.acts.transpose(2, 3).unbind(0), Uh.unbind(0),
-                 sV.transpose(2, 3).unbind(0), dU.unbind(0), dV.unbind(0), strict=True)
-    for layer, (h, a, aT, Uh_l, sVT, dU_l, dV_l) in reversed(list(enumerate(layers))):
-        torch.bmm(aT, g, out=dV_l)  # (E, M, D)
+    gs, dpres = cache.gs.unbind(0), cache.dpre.unbind(0)
+    gs[-1].copy_(grad_h)
+    layers = zip(gs, dpres, cache.acts.unbind(0), Uh.unbind(0), sV.transpose(2, 3).unbind(0), strict=True)
+    for layer, (g, dpre, a, Uh_l, sVT) in reversed(list(enumerate(layers))):
         torch.bmm(g, sVT, out=dpre)  # (E, N, M)
         if cfg.activation == "tanh":
             torch.ops.aten.tanh_backward.grad_input(dpre, a, grad_input=dpre)  # dpre * (1 - a^2), in place
-        torch.bmm(dpreT, h, out=dU_l)  # (E, M, D)
         if layer:
-            g = torch.baddbmm(g, dpre, Uh_l, out=gs[layer % 2])  # (E, N, D)
+            torch.baddbmm(g, dpre, Uh_l, out=gs[layer - 1])  # (E, N, D)
+    # (L E, M, N) x (L E, N, D) -> (L E, M, D): views, the layer and ensemble axes are contiguous
+    torch.bmm(cache.acts.flatten(0, 1).transpose(1, 2), cache.gs.flatten(0, 1), out=dV.flatten(0, 1))
+    torch.bmm(cache.dpre.flatten(0, 1).transpose(1, 2), cache.hs[:-1].flatten(0, 1), out=dU.flatten(0, 1))
 
 
 def true_gradients(cfg: ResNetConfig, s: Tensor, dU: Tensor, dV: Tensor) -> tuple[Tensor, Tensor]:

@@ -98,9 +98,10 @@ class _Working:
 
     def keep(self, mask: Tensor) -> None:
         """Drop the members where mask is False (rare: divergence), keeping this step's cache."""
-        self.index, self.s = self.index[mask], self.s[mask]
-        self.rate_U, self.rate_V = self.rate_U[:, mask], self.rate_V[:, mask]
-        self.Uh, self.sV = self.Uh[:, mask], self.sV[:, mask]
+        rows = mask.nonzero().squeeze(1)  # index_select copies ~5x faster than a boolean index
+        self.index, self.s = self.index[rows], self.s[rows]
+        self.rate_U, self.rate_V = self.rate_U[:, rows], self.rate_V[:, rows]
+        self.Uh, self.sV = self.Uh.index_select(1, rows), self.sV.index_select(1, rows)
         self.cache = self.cache.keep(mask)
         self.dU, self.dV = torch.empty_like(self.Uh), torch.empty_like(self.sV)
 
@@ -173,7 +174,7 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: 
             start.hs.copy_(work.cache.hs)
         if k == steps:  # the last pass: the final loss and the diagnostics (worker/diagnostics.py)
             initial = Initial(U0, V0, s) if work.index.numel() == E else Initial(
-                U0[:, work.index], V0[:, work.index], s[work.index])
+                U0.index_select(1, work.index), V0.index_select(1, work.index), s[work.index])
             diagnosed = forward_diagnosed(cfg, work.Uh, work.sV, work.cache, start.rows(work.index, E), initial,
                                           (work.dU, work.dV))
         elif k:
