@@ -1,7 +1,7 @@
 """Sweep reads: typed records of stored sweeps with their point counts by status, in a fixed
-number of queries however many sweeps are read (one for the sweeps, one for the counts of all of
-them, grouped by sweep and status, one for their refinements, one for their tags; a search adds one
-for its total). The API turns a record into its response
+number of queries however many sweeps are read (one for the sweeps, one for the counts of those
+not settled, grouped by sweep and status (backend/store/sweep_states.py keeps the settled ones'),
+one for their refinements, one for their tags; a search adds one for its total). The API turns a record into its response
 (backend.api.sweep_schemas); nothing here validates settings or computes estimates again."""
 
 from __future__ import annotations
@@ -11,25 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.store.sweep_notes import tags_of
-from backend.store.tables import STATUSES, Point, Refinement, Sweep, sweep_point, sweep_tag
-
-
-@dataclass
-class PointWork:
-    """What the time model and the clock say about a sweep's points (backend.api.sweep_progress):
-    estimated FLOPs by status, and the points computed since the sweep was submitted (finished
-    after created_at, done or diverged: reused ones are not), their FLOPs, when the first of them
-    started and when the last finished."""
-
-    flops: dict[str, float] = field(default_factory=dict)  # by status (statuses without points absent)
-    computed: int = 0
-    computed_flops: float = 0.0
-    first_started_at: datetime | None = None  # naive UTC
-    last_computed_at: datetime | None = None  # when the last of them finished
+from backend.store.sweep_states import PointWork, point_states, sweep_states
+from backend.store.tables import Refinement, Sweep, sweep_tag
 
 
 @dataclass(frozen=True)
@@ -59,38 +46,6 @@ class SweepRecord:
 _COLUMNS = (Sweep.id, Sweep.name, Sweep.created_at, Sweep.cancelled_at, Sweep.axes, Sweep.settings, Sweep.n_points,
             Sweep.n_reused, Sweep.estimated_flops, Sweep.estimated_s, Sweep.owner, Sweep.note)
 
-COMPUTED = ("done", "diverged")
-_States = dict[int, tuple[dict[str, int], datetime | None, PointWork]]
-
-
-def _point_states(session: Session, ids: Sequence[int]) -> _States:
-    """{sweep id: (counts by status, last finished_at, work)} of these sweeps, in one grouped query."""
-    out: _States = {i: (dict.fromkeys(STATUSES, 0), None, PointWork()) for i in ids}
-    if not ids:
-        return out
-    since = Point.finished_at >= Sweep.created_at  # computed for this sweep, not reused
-    query = (select(sweep_point.c.sweep_id, Point.status, func.count(), func.max(Point.finished_at),
-                    func.sum(Point.estimated_flops), func.sum(case((since, 1), else_=0)),
-                    func.sum(case((since, Point.estimated_flops), else_=0.0)),
-                    func.min(case((Point.started_at >= Sweep.created_at, Point.started_at))))
-             .join(Point, Point.id == sweep_point.c.point_id).join(Sweep, Sweep.id == sweep_point.c.sweep_id)
-             .where(sweep_point.c.sweep_id.in_(ids)).group_by(sweep_point.c.sweep_id, Point.status))
-    for sweep_id, status, n, last, flops, computed, computed_flops, started in session.execute(query):
-        counts, latest, work = out[sweep_id]
-        counts[status] = n
-        work.flops[status] = float(flops or 0.0)
-        if status in COMPUTED:  # cancelled and failed points carry a finished_at but were not trained
-            work.computed += int(computed or 0)
-            work.computed_flops += float(computed_flops or 0.0)
-            if computed and last is not None and (work.last_computed_at is None or last > work.last_computed_at):
-                work.last_computed_at = last
-        if started is not None and (work.first_started_at is None or started < work.first_started_at):
-            work.first_started_at = started
-        if last is not None and (latest is None or last > latest):
-            out[sweep_id] = (counts, last, work)
-    return out
-
-
 def refinement_doc(r: Refinement) -> dict[str, Any]:
     """A refinement row as the fields of backend.api.sweep_schemas.RefinementPublic."""
     lines = r.lines or {}
@@ -112,11 +67,13 @@ def _refinements(session: Session, ids: Sequence[int]) -> dict[int, list[dict[st
 
 
 def _records(session: Session, query: Any) -> list[SweepRecord]:
-    rows = session.execute(query).all()
-    ids = [r[0] for r in rows]
-    states, refinements, tags = _point_states(session, ids), _refinements(session, ids), tags_of(session, ids)
-    return [SweepRecord(**row._asdict(), counts=states[row.id][0], last_finished_at=states[row.id][1],
-                        work=states[row.id][2], refinements=refinements.get(row.id, []), tags=tags[row.id])
+    """query: select(*_COLUMNS, Sweep.state_epoch)...: the records of its rows, in its order."""
+    rows = [row._asdict() for row in session.execute(query)]
+    ids = [row["id"] for row in rows]
+    states = sweep_states(session, [(row["id"], row["created_at"], row.pop("state_epoch")) for row in rows])
+    refinements, tags = _refinements(session, ids), tags_of(session, ids)
+    return [SweepRecord(**row, counts=states[row["id"]].counts, last_finished_at=states[row["id"]].last_finished_at,
+                        work=states[row["id"]].work, refinements=refinements.get(row["id"], []), tags=tags[row["id"]])
             for row in rows]
 
 
@@ -147,7 +104,8 @@ def sweep_records(session: Session, limit: int = 50, offset: int = 0,
     """The newest sweeps matching `search`, newest first, `offset` of them skipped: four queries
     whatever `limit` is."""
     where = (search or SweepSearch()).conditions()
-    return _records(session, select(*_COLUMNS).where(*where).order_by(Sweep.id.desc()).limit(limit).offset(offset))
+    return _records(session, select(*_COLUMNS, Sweep.state_epoch).where(*where).order_by(Sweep.id.desc())
+                    .limit(limit).offset(offset))
 
 
 def count_sweeps(session: Session, search: SweepSearch | None = None) -> int:
@@ -158,10 +116,10 @@ def count_sweeps(session: Session, search: SweepSearch | None = None) -> int:
 
 def sweep_record(session: Session, sweep_id: int) -> SweepRecord | None:
     """One sweep's record, or None when there is no such sweep."""
-    found = _records(session, select(*_COLUMNS).where(Sweep.id == sweep_id))
+    found = _records(session, select(*_COLUMNS, Sweep.state_epoch).where(Sweep.id == sweep_id))
     return found[0] if found else None
 
 
 def status_counts(session: Session, sweep_id: int) -> dict[str, int]:
     """How many of the sweep's points are in each status (zeros included)."""
-    return _point_states(session, [sweep_id])[sweep_id][0]
+    return point_states(session, [sweep_id])[sweep_id].counts

@@ -55,6 +55,10 @@ class Sweep(Base):
     estimated_s: Mapped[float] = mapped_column(Float, default=0.0)  # on one CPU worker, estimated at submission
     owner: Mapped[str | None] = mapped_column(String(100))  # the token name that created it (None: open mode)
     note: Mapped[str] = mapped_column(Text, default="")  # free text (backend/sweep_tags.py: max_note_chars)
+    # +1 by a database trigger (migration 0013) when a link to the sweep is added or removed or a
+    # finished point of it is updated: the sweep list keeps a settled sweep's states under it
+    # (backend/store/sweep_states.py). Never written by the ORM.
+    state_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 # A sweep's tags, one row each (backend/sweep_tags.py says what a tag may be): GET /sweeps?tag=
