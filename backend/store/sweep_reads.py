@@ -1,8 +1,9 @@
 """Sweep reads: typed records of stored sweeps with their point counts by status, in a fixed
 number of queries however many sweeps are read (one for the sweeps, one for the counts of those
 not settled, grouped by sweep and status (backend/store/sweep_states.py keeps the settled ones'),
-one for their refinements, one for their tags; a search adds one for its total). The API turns a record into its response
-(backend.api.sweep_schemas); nothing here validates settings or computes estimates again."""
+one for their refinements, one for their tags; a search adds one for its total). The API turns a
+record into its response (backend.api.sweep_schemas); nothing here validates settings or computes
+estimates again."""
 
 from __future__ import annotations
 
