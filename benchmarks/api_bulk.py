@@ -19,7 +19,8 @@ from sqlalchemy import func, insert, select, text
 
 from backend.grid import GeomRange, GridSpec, PointSpec, RunSettings, SweepSpec, axis_values
 from backend.store import Database
-from backend.store.tables import Point, Sweep, result_table, sweep_point, utcnow
+from backend.store.sweeps import link_points
+from backend.store.tables import Point, Sweep, result_table, utcnow
 from benchmarks.api_fill import synthetic_outcome
 
 SIDE = 100  # alpha and L values of each bulk sweep
@@ -72,7 +73,7 @@ def bulk_fill(db: Database, n_points: int, rng: random.Random, progress: Callabl
                 points, results = _rows(spec, axes, next_id + start, part, rng, prefix)
                 s.execute(insert(Point), points)
                 s.execute(result_table.insert(), results)
-                s.execute(sweep_point.insert(), [{"sweep_id": sweep.id, "point_id": p["id"]} for p in points])
+                link_points(s, sweep.id, [p["id"] for p in points])  # one statement on PostgreSQL
         next_id, done, k = next_id + count, done + count, k + 1
         if k % 10 == 0 or done == n_points:
             progress(f"  bulk: {done} points in {k} sweeps, {time.perf_counter() - t0:.0f} s")

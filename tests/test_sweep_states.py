@@ -125,7 +125,7 @@ def test_every_change_of_a_settled_sweep_shows_in_the_list(db: Database) -> None
 
     new = sorted(set(b_ids) - set(ids))
     with db.session() as s:  # a link added to the settled sweep (as a refinement round adds them)
-        repo._link(s, sweep_id, new)
+        repo.link_points(s, sweep_id, new)
     assert listed(db) == fresh(db) and listed(db)[sweep_id]["done"] == 5
 
     with db.session() as s:  # a finished point updated in place (as a copy fills in a result)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from backend.grid import digest
 from backend.store.engine import Database
 from backend.store.sweep_notes import set_tags, tags_of
-from backend.store.sweeps import chunks
+from backend.store.sweeps import chunks, link_points
 from backend.store.tables import Point, Reference, Refinement, Sweep, bump, result_table, sweep_point
 
 FINISHED_WITH_RESULT = ("done", "diverged")
@@ -160,9 +160,9 @@ def _copy_sweep(src_s: Session, dst_s: Session, sweep_id: int, mapping: dict[int
             dst_s.execute(insert(Refinement).values({**{k: ref[k] for k in _REFINEMENT_COLUMNS}, "sweep_id": dst_id}))
     src_points = list(src_s.scalars(select(sweep_point.c.point_id).where(sweep_point.c.sweep_id == sweep_id)))
     have = set(dst_s.scalars(select(sweep_point.c.point_id).where(sweep_point.c.sweep_id == dst_id)))
-    links = [{"sweep_id": dst_id, "point_id": mapping[p]} for p in src_points if mapping[p] not in have]
+    links = [mapping[p] for p in src_points if mapping[p] not in have]
     for part in chunks(links):
-        dst_s.execute(sweep_point.insert(), list(part))
+        link_points(dst_s, dst_id, part)
     report.links_added += len(links)
 
 

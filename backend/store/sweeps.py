@@ -161,13 +161,13 @@ def _insert_points(session: Session, new: list[tuple[str, PointSpec]], now: date
     return [(r[0], r[1], r[2], r[3]) for r in result]
 
 
-def _link(session: Session, sweep_id: int, point_ids: list[int]) -> None:
+def link_points(session: Session, sweep_id: int, point_ids: Sequence[int]) -> None:
     """Link the points to the sweep (ON CONFLICT DO NOTHING; on PostgreSQL in one statement, see
-    _insert_points)."""
+    _insert_points: its trigger of migration 0013 then runs once, not once a link)."""
     if not point_ids:
         return
     if is_postgres(session):
-        ids = bindparam("point_ids", point_ids, type_=ARRAY(Integer))
+        ids = bindparam("point_ids", list(point_ids), type_=ARRAY(Integer))
         session.execute(pg_insert(sweep_point).from_select(
             ["sweep_id", "point_id"], select(literal(sweep_id, Integer), func.unnest(ids))).on_conflict_do_nothing())
     else:
@@ -280,7 +280,7 @@ def _attach(session: Session, sweep_id: int, existing: dict[str, tuple[int, str]
     queued = [pid for pid, st in existing.values() if st == "queued"]
     if dispatch_timeout_s is not None and queued:
         requeue += take_undispatched(session, dispatch_timeout_s, queued, now)
-    _link(session, sweep_id, sorted([r[0] for r in inserted] + [pid for pid, _ in existing.values()]))
+    link_points(session, sweep_id, sorted([r[0] for r in inserted] + [pid for pid, _ in existing.values()]))
     return shape_batches(sorted(inserted + _shape_rows(session, requeue)))
 
 
