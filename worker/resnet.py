@@ -301,6 +301,8 @@ def backward(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardCache, gra
     as two products batched over (L E): the chain keeps each block's g and dpre (cache.gs, cache.dpre),
     and at the grid's small shapes two kernels a step cost less than 2 L.
     """
+    # the products below write through flatten() views: a non-contiguous buffer would be a copy
+    assert dU.is_contiguous() and dV.is_contiguous(), "backward writes dU, dV through views"
     gs, dpres = cache.gs.unbind(0), cache.dpre.unbind(0)
     gs[-1].copy_(grad_h)
     layers = zip(gs, dpres, cache.acts.unbind(0), Uh.unbind(0), sV.transpose(2, 3).unbind(0), strict=True)
