@@ -7,20 +7,16 @@ import math
 import pytest
 import torch
 
+from worker.passes import backward, folded, forward_cached, new_cache, true_gradients
 from worker.resnet import (
     ResNetConfig,
     ResNetEnsemble,
-    backward,
-    folded,
-    forward_cached,
     half_mse,
     init_units,
     learning_rate,
     make_problem,
-    new_cache,
     readout,
     residual_multiplier,
-    true_gradients,
 )
 from worker.train import Member, train_ensemble
 

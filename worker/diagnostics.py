@@ -2,10 +2,10 @@
 
 Training (worker/train.py) keeps what the diagnostics need of the initial network from its first
 forward pass (`StartState`: every block's input h_0^{l-1} and pre-activation), and the last forward
-pass, which training runs anyway for the final loss, is `forward_diagnosed`: the same three kernels
-a block as `forward_cached`, plus one product a block for the units' own move. So the diagnostics
-cost one batched product per block instead of a second walk through both networks (five), which
-was ~8% of a large member's run.
+pass, which training runs anyway for the final loss, is `forward_diagnosed`: `forward_cached`
+keeping the trained pre-activations, then one product over all blocks for the units' own move and a
+few norms over (L, E). So the diagnostics cost about one batched product per block instead of a
+second walk through both networks (five), which was ~8% of a large member's run.
 
 The numbers are those of walking both networks again: the initial network's states are the first
 pass's (the same kernels on the same tensors), and with no step taken every difference is exactly 0.
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from worker.resnet import ForwardCache, ResNetConfig, activate
+from worker.passes import ForwardCache, forward_cached
+from worker.resnet import ResNetConfig
 
 
 @dataclass
@@ -53,19 +54,15 @@ class Initial:
     s: Tensor  # (E,)
 
 
-def forward_diagnosed(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardCache, start: StartState,
-                      initial: Initial, scratch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+def forward_diagnosed(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, h0: Tensor, cache: ForwardCache,
+                      start: StartState, initial: Initial, scratch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
     """forward_cached of the trained, folded units (Uh = U / sqrt(D), sV = s V, (L, E, M, D)) from
-    cache.hs[0], filling `cache` as it does, and the diagnostics of each member against its start:
+    h0 (N, D), filling `cache` as it does, and the diagnostics of each member against its start:
     {metric: (E,)}. scratch: two (L, E, M, D) buffers free to overwrite (backward's gradients)."""
     inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
     N = cache.hs.shape[2]
     pre = cache.dpre  # (L, E, N, M) scratch: the trained pre-activations, then the units' own move
-    hs, acts = cache.hs.unbind(0), cache.acts.unbind(0)
-    for h, h_next, a, UhT, sV_l, pre_l in zip(hs[:-1], hs[1:], acts, Uh.transpose(2, 3).unbind(0), sV.unbind(0),
-                                             pre.unbind(0), strict=True):
-        activate(cfg, h, UhT, a, pre_l)  # (E, N, M)
-        torch.baddbmm(h, a, sV_l, out=h_next)  # h + a sV, (E, N, D)
+    forward_cached(cfg, Uh, sV, h0, cache, pre_out=pre)
     # the rest batched over (L, E): a few kernels for the whole network, not a few a layer
     norms: dict[str, Tensor] = {}  # per layer and member, (L, E)
     norms["preact"] = torch.linalg.vector_norm(pre.sub_(start.pre), dim=(2, 3))

@@ -16,17 +16,13 @@ from torch import Tensor
 
 from worker.diagnostics import Initial, forward_diagnosed, new_start
 from worker.parts import train_in_parts
+from worker.passes import ForwardCache, backward, folded, forward_cached, new_cache
 from worker.resnet import (
-    ForwardCache,
     Problem,
     ResNetConfig,
-    backward,
-    folded,
-    forward_cached,
     half_mse,
     init_units,
     learning_rate,
-    new_cache,
     readout,
     residual_multiplier,
 )
@@ -102,7 +98,7 @@ class _Working:
         self.index, self.s = self.index[rows], self.s[rows]
         self.rate_U, self.rate_V = self.rate_U[:, rows], self.rate_V[:, rows]
         self.Uh, self.sV = self.Uh.index_select(1, rows), self.sV.index_select(1, rows)
-        self.cache = self.cache.keep(mask)
+        self.cache = self.cache.keep(rows)
         self.dU, self.dV = torch.empty_like(self.Uh), torch.empty_like(self.sV)
 
     def step(self) -> None:
@@ -175,8 +171,8 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: 
         if k == steps:  # the last pass: the final loss and the diagnostics (worker/diagnostics.py)
             initial = Initial(U0, V0, s) if work.index.numel() == E else Initial(
                 U0.index_select(1, work.index), V0.index_select(1, work.index), s[work.index])
-            diagnosed = forward_diagnosed(cfg, work.Uh, work.sV, work.cache, start.rows(work.index, E), initial,
-                                          (work.dU, work.dV))
+            diagnosed = forward_diagnosed(cfg, work.Uh, work.sV, h0, work.cache, start.rows(work.index, E),
+                                          initial, (work.dU, work.dV))
         elif k:
             forward_cached(cfg, work.Uh, work.sV, h0, work.cache)
         h_out = work.cache.h_out
