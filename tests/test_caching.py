@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from backend.main import plotly_js_path
-from benchmarks.api import api_server
+from benchmarks.api_backends import api_server
 
 GZIP = {"Accept-Encoding": "gzip"}
 SWEEP = {"name": "cache", "grid": {"alpha": [1, 4], "D": [8], "L": [4], "M": [4]}, "settings": {"seeds": 1, "steps": 2}}

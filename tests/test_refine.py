@@ -1,35 +1,22 @@
-"""Adaptive refinement (docs/api.md, Refinement): the decision logic, the spec's checks, the loop
-driven by the database through the real worker code, and its survival of a killed worker."""
+"""Adaptive refinement (docs/api.md, Refinement) through the API: the spec's checks, the loop
+driven by the database through the real worker code (placing the same points as in process), and
+each round claimed once by racing reapers. The decision logic is tested in
+tests/test_refine_decisions.py, the loop's survival of a killed worker in tests/test_refine_faults.py."""
 
 from __future__ import annotations
 
 import json
 import math
-import signal
-import subprocess
 import threading
-import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-import httpx
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from backend.analysis.boundaries import find_crossing
-from backend.analysis.refinement import (
-    LATTICE_PER_TOL,
-    LineEstimate,
-    assess_line,
-    plan_round,
-    propose_alphas,
-    uniform_points,
-)
+from backend.analysis.refinement import LATTICE_PER_TOL
 from backend.grid import SweepSpec
 from backend.main import create_app
 from backend.presets import PRESETS
@@ -37,10 +24,9 @@ from backend.queue import TaskQueue
 from backend.settings import Settings
 from backend.store import Database
 from backend.store.refinements import _claim_and_add, _compute_round, _Round, refine_once
-from backend.store.tables import Point, Refinement, Sweep, result_table, sweep_point
+from backend.store.tables import Point, Refinement, Sweep, sweep_point
 from backend.store.transactions import transact
 from resphase.local import compute_sweep
-from tests.conftest import free_port, resphase_env, start, stop, truncate, wait_http
 from worker.runner import WorkerContext, run_batch
 
 # The issue's example: alpha {0.25 .. 64} x D 16 x L {8, 32} x M 16, feature_update through 0.25.
@@ -150,52 +136,7 @@ def assert_same_placement(a: set[tuple[float, int]], b: set[tuple[float, int]], 
         assert all(x == y or max(x, y) / min(x, y) <= step * (1 + 1e-9) for x, y in zip(xs, ys, strict=True)), (xs, ys)
 
 
-# (a) the decisions, on made-up lines: feature values fall linearly in log alpha through 0.25.
-
-def _line(alphas: list[float], crossing: float, seeds: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    a = np.array(alphas)
-    values = 0.25 - 0.1 * np.log(a / crossing)
-    return a, np.repeat(values[:, None], seeds, axis=1)
-
-
-def _estimate(alphas: list[float], crossing: float, tol: float = 0.05) -> LineEstimate:
-    a, v = _line(alphas, crossing)
-    return assess_line({"D": 16, "L": 8, "M": 16}, a, v, find_crossing(a, v, 0.25, n_boot=50), tol)
-
-
-def test_assess_line_brackets_the_crossing_and_measures_the_interval() -> None:
-    est = _estimate([0.25, 1, 4, 16], 2.0)
-    assert est.crossing == pytest.approx(2.0) and est.bracket == (1.0, 4.0)
-    assert est.interval == (1.0, 4.0) and est.width_rel == pytest.approx(1.5) and not est.converged
-    fine = _estimate([1.95, 2.02, 2.5], 2.0)
-    assert fine.bracket == (1.95, 2.02) and fine.width_rel == pytest.approx(0.035) and fine.converged
-    flat = assess_line({"D": 1, "L": 1, "M": 1}, np.array([1.0, 2.0]), np.ones((2, 1)),
-                       find_crossing(np.array([1.0, 2.0]), np.ones((2, 1)), 0.25, n_boot=10), 0.05)
-    assert flat.crossing is None and flat.reason == "never reaches threshold" and not flat.converged
-
-
-def test_propose_places_new_alphas_around_the_crossing_never_an_existing_one() -> None:
-    est = _estimate([0.25, 1, 4, 16], 2.0)
-    new = propose_alphas(est, 0.05, est.alphas)
-    assert len(new) == 3 and all(1 < a < 4 for a in new)
-    assert new[0] < 2.0 < new[1] and (new[1] - new[0]) / 2.0 < 0.05  # the next bracket is under tol
-    assert all(a == float(f"{a:.12g}") for a in new)
-    assert propose_alphas(est, 0.05, [*est.alphas, *new]) == []  # never an alpha the line has
-    assert propose_alphas(_estimate([1.95, 2.02, 2.5], 2.0), 0.05, []) == []  # converged: nothing
-
-
-def test_plan_round_states_and_budget() -> None:
-    wide, narrow = _estimate([0.25, 1, 4, 16], 2.0), _estimate([1.95, 2.02, 2.5], 2.0)
-    none = _estimate([1, 2], 100.0)
-    assert plan_round([none], 0.05, 10, {}).state == "no_crossing"
-    assert plan_round([narrow, none], 0.05, 10, {}).state == "converged"
-    plan = plan_round([wide, narrow], 0.05, 2, {})
-    assert plan.state == "refining" and plan.n_new == 2  # the budget caps the round
-    assert plan_round([wide], 0.05, 0, {}).state == "budget_spent"
-    assert uniform_points(0.25, 64, 0.05, 2) == 2 * (math.ceil(math.log(256) / math.log(1.05)) + 1)
-
-
-# (b) the loop's claim: two reapers computing the same round add it once.
+# The loop's claim: two reapers computing the same round add it once.
 
 def test_a_round_is_claimed_once(client: TestClient, settings: Settings, db: Database) -> None:
     sweep_id = client.post("/api/v1/sweeps", json=EXAMPLE).json()["id"]
@@ -253,67 +194,6 @@ def _assert_accounted(db: Database, sweep_id: int, expect_rounds: int | None = N
         if expect_rounds is not None:
             assert ref.rounds == expect_rounds
 
-
-# (c) real processes: `resphase api` and Celery workers on PostgreSQL and Redis; the worker is
-# killed (SIGKILL) and the API restarted while the refinement runs.
-
-def _api(settings: Settings, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], httpx.Client]:
-    port = free_port()
-    proc = start(["api", "--port", str(port)], env, log)
-    wait_http(f"http://127.0.0.1:{port}/api/v1/health")
-    return proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-
-
-def _wait_refinement(client: httpx.Client, sweep_id: int, ok: Any, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        s: dict[str, Any] = client.get(f"/api/v1/sweeps/{sweep_id}").json()
-        if ok(s):
-            return s
-        assert time.monotonic() < deadline, s
-        time.sleep(0.1)
-
-
-@pytest.mark.slow
-def test_killed_worker_and_restarted_api_lose_nothing(tmp_path: Path, postgres_url: str, redis_url: str) -> None:
-    database = Database.connect(postgres_url)
-    truncate(database)
-    settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url, broker_url=redis_url,
-                        lease_timeout_s=3, heartbeat_interval_s=0.5, queue=f"resphase-test-{uuid.uuid4().hex[:8]}")
-    env = resphase_env(settings)
-    body = {**EXAMPLE, "settings": {**EXAMPLE["settings"], "seeds": 4}}
-    api, client = _api(settings, env, tmp_path / "api1.log")
-    worker = start(["worker"], env, tmp_path / "w1.log")
-    try:
-        sweep_id = client.post("/api/v1/sweeps", json=body).json()["id"]
-        # mid-refinement: a round's points added, not all computed yet
-        _wait_refinement(client, sweep_id, lambda s: s["refinement"]["rounds"] >= 1
-                         and s["counts"]["running"] + s["counts"]["queued"] >= 1, 120)
-        stop(worker, signal.SIGKILL)
-        stop(api)
-        client.close()
-        api, client = _api(settings, env, tmp_path / "api2.log")
-        worker = start(["worker"], env, tmp_path / "w2.log")
-        s = _wait_refinement(client, sweep_id, lambda s: s["state"] != "running", 180)
-    finally:
-        stop(worker)
-        stop(api)
-        client.close()
-    ref = s["refinement"]
-    # the refinement ran to its end through the kill and the restart (converged, or its 2 seeds'
-    # spread kept a line's interval above tol until no new alpha could be placed)
-    assert s["state"] == "finished" and ref["state"] in ("converged", "budget_spent"), ref
-    assert ref["rounds"] >= 1 and len(ref["lines"]) == 2
-    assert all(line["width_rel"] <= 0.05 for line in ref["lines"] if line["converged"])
-    _assert_accounted(database, sweep_id)
-    with database.read_session() as session:
-        rows = session.execute(select(Point.status, Point.attempts, result_table.c.point_id)
-                               .join(sweep_point, sweep_point.c.point_id == Point.id)
-                               .outerjoin(result_table, result_table.c.point_id == Point.id)
-                               .where(sweep_point.c.sweep_id == sweep_id)).all()
-    database.dispose()
-    assert rows and all(st == "done" and rid is not None for st, _, rid in rows)  # each point has its result
-    assert max(a for _, a, _ in rows) <= 2  # a killed batch ran again at most once
 
 
 def test_the_refinement_preset_converges_with_its_own_settings(client: TestClient, settings: Settings,
