@@ -37,7 +37,7 @@ from backend.settings import Limits
 from backend.sweep_tags import clean_tags
 
 # Bump when a change to worker/ changes any number it produces: old results then stop matching.
-SCIENCE_VERSION = "5"
+SCIENCE_VERSION = "6"
 
 def axis_tolerance(value: float) -> float:
     """How far a stored axis value may be from `value` and still be it: axis values go through

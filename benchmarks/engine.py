@@ -32,7 +32,6 @@ import datetime
 import json
 import math
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -43,7 +42,7 @@ import torch
 
 from backend.grid import PointSpec, train_flops
 from benchmarks.engine_cases import Case, make_cases
-from benchmarks.engine_report import format_report
+from benchmarks.engine_report import format_report, machine_info
 from benchmarks.engine_timing import QuietGate, best_time, matmul_peak, timed_under_load
 from benchmarks.plain_loop import PlainRun, run_plain
 from benchmarks.vmap_loop import VmapRun, timed_vmap
@@ -193,24 +192,6 @@ def grid_total(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def machine_info(device: torch.device) -> dict[str, Any]:
-    """CPU count, torch threads, device name, torch version, load average."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
-        try:
-            with open("/proc/cpuinfo") as fh:
-                name = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), name)
-        except OSError:
-            pass
-    return {
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": str(device),
-        "device_name": name, "torch_version": torch.__version__, "python": platform.python_version(),
-        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
-
-
 def targets(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Each target of TARGETS whose case ran: its value, its case and whether it is met. A
     ratio target on the alpha-phase grid is judged on the grid total when there is one."""
@@ -232,7 +213,7 @@ def run_benchmark(quick: bool, device: torch.device, dtype: str, wait_quiet_s: f
     run just the cases whose name contains one of these strings."""
     started = time.perf_counter()
     date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    machine = machine_info(device)
+    machine = machine_info(device, dtype)
     gate = QuietGate(wait_quiet_s) if wait_quiet_s > 0 else None
     if gate is not None:
         gate.wait()

@@ -1,8 +1,15 @@
-"""The engine benchmark's human-readable report: the machine, the table of cases, the targets."""
+"""The engine benchmark's machine description and human-readable report: the machine, the table of
+cases, the targets."""
 
 from __future__ import annotations
 
+import os
+import platform
 from typing import Any
+
+import torch
+
+from worker import native
 
 
 def _si(x: float) -> str:
@@ -12,13 +19,33 @@ def _si(x: float) -> str:
     return f"{x:.3g}"
 
 
+def machine_info(device: torch.device, dtype: str) -> dict[str, Any]:
+    """CPU count, torch threads, device name, torch version, load average, the training engine."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+        try:
+            with open("/proc/cpuinfo") as fh:
+                name = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), name)
+        except OSError:
+            pass
+    return {
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": str(device),
+        "device_name": name, "torch_version": torch.__version__, "python": platform.python_version(),
+        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "engine": native.engine_name(getattr(torch, dtype), device, "tanh"),  # worker/native.py or passes.py
+    }
+
+
 def format_report(report: dict[str, Any]) -> str:
     """The human-readable table and target lines."""
     m = report["machine"]
     lines = [
         f"date: {report['date']} (UTC); command: {report['command']}",
         f"machine: {m['cpu_count']} CPUs, torch threads {m['torch_threads']}, device {m['device']} "
-        f"({m['device_name']}), torch {m['torch_version']}, loadavg {m['loadavg_start']} -> {m['loadavg_end']}",
+        f"({m['device_name']}), torch {m['torch_version']}, engine {m.get('engine', 'torch')}, "
+        f"loadavg {m['loadavg_start']} -> {m['loadavg_end']}",
         f"dtype {report['dtype']}; matmul peak {_si(report['peak']['flops_per_s'])}FLOP/s ({report['peak']['best']}, "
         f"best of {report['peak']['repeats']}; the higher of {_si(report['peak']['before'])} before and "
         f"{_si(report['peak']['after'])} after the cases)",

@@ -42,7 +42,12 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     echo "warning: could not install chromium (see /tmp/resphase-apt.log)"
 fi
 
-# 4. Lint, types, tests.
+# 4. The compiled CPU training kernel (worker/native.py), built once before the tests: worker
+#    processes the tests start then load it from torch's extension cache instead of each waiting
+#    ~30 s on the build. tests/test_native_kernel.py fails if it does not build.
+.venv/bin/python -c 'from worker import native; print("training kernel:", "built" if native.kernel() else "NOT built")'
+
+# 5. Lint, types, tests.
 lint=(backend worker tests benchmarks setup.py)
 if [ -d resphase ]; then lint+=(resphase); fi
 .venv/bin/ruff check "${lint[@]}"

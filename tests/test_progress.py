@@ -20,9 +20,11 @@ from worker.progress import PROGRESS_SAMPLES, sampled_steps
 
 pytestmark = pytest.mark.slow
 
-# one point of ~3 s on one quiet CPU worker (backend.grid.estimate_seconds): a dozen writes at 0.25 s
+# one point of ~5 s on a quiet 2-core worker with the compiled kernel (worker/native.py; 14 s on
+# the PyTorch passes): a dozen writes at 0.25 s. A smaller one (L = M = 64, 0.5 s) could finish
+# between two writes.
 STEPS = 500
-LONG = {"name": "long point", "grid": {"alpha": [1], "D": [32], "L": [64], "M": [64]},
+LONG = {"name": "long point", "grid": {"alpha": [1], "D": [64], "L": [256], "M": [128]},
         "settings": {"seeds": 2, "steps": STEPS}}
 
 

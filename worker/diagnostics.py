@@ -14,12 +14,13 @@ pass's (the same kernels on the same tensors), and with no step taken every diff
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from worker.passes import ForwardCache, forward_cached
+from worker.passes import ForwardCache
 from worker.resnet import ResNetConfig
 
 
@@ -54,15 +55,17 @@ class Initial:
     s: Tensor  # (E,)
 
 
-def forward_diagnosed(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, h0: Tensor, cache: ForwardCache,
-                      start: StartState, initial: Initial, scratch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
-    """forward_cached of the trained, folded units (Uh = U / sqrt(D), sV = s V, (L, E, M, D)) from
-    h0 (N, D), filling `cache` as it does, and the diagnostics of each member against its start:
-    {metric: (E,)}. scratch: two (L, E, M, D) buffers free to overwrite (backward's gradients)."""
+def forward_diagnosed(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardCache, start: StartState,
+                      initial: Initial, scratch: tuple[Tensor, Tensor],
+                      forward: Callable[[Tensor], object]) -> dict[str, Tensor]:
+    """The forward pass of the trained, folded units (Uh = U / sqrt(D), sV = s V, (L, E, M, D)):
+    forward(pre) fills `cache` and the pre-activations into pre (L, E, N, M), as training's
+    forward (worker/steps.py) does; then the diagnostics of each member against its start:
+    {metric: (E,)}. scratch: two (L, E, M, D) buffers free to overwrite."""
     inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
     N = cache.hs.shape[2]
     pre = cache.dpre  # (L, E, N, M) scratch: the trained pre-activations, then the units' own move
-    forward_cached(cfg, Uh, sV, h0, cache, pre_out=pre)
+    forward(pre)
     # the rest batched over (L, E): a few kernels for the whole network, not a few a layer
     norms: dict[str, Tensor] = {}  # per layer and member, (L, E)
     norms["preact"] = torch.linalg.vector_norm(pre.sub_(start.pre), dim=(2, 3))

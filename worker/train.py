@@ -1,7 +1,7 @@
 """Full-batch gradient descent of an ensemble, divergence handling, and the run diagnostics.
 
 `train_ensemble` is the only training path: one network is an ensemble of one. Members that
-diverge (non-finite loss or tensor, or loss > DIVERGENCE_FACTOR x its initial value) are
+diverge (non-finite loss or tensor, or loss > worker/working.py's DIVERGENCE_FACTOR x its initial value) are
 recorded with their step and dropped from the batch; the others train on.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from worker import native
 from worker.diagnostics import Initial, forward_diagnosed, new_start
 from worker.parts import train_in_parts
-from worker.passes import ForwardCache, backward, folded, forward_cached, new_cache
 from worker.resnet import (
     Problem,
     ResNetConfig,
@@ -26,10 +26,9 @@ from worker.resnet import (
     readout,
     residual_multiplier,
 )
-from worker.threads import part_bounds, parts_for, threads_for
-
-# Loss above this multiple of the initial loss counts as divergence (docs/science.md section 2).
-DIVERGENCE_FACTOR = 1e6
+from worker.steps import steps_for
+from worker.threads import keep_freed_memory, part_bounds, parts_for, threads_for
+from worker.working import Working, bad_members
 
 # Called after each step with (step, steps); raising from it stops training (cooperative cancel).
 StepHook = Callable[[int, int], None]
@@ -65,59 +64,6 @@ def _rms(t: Tensor, dims: tuple[int, ...]) -> Tensor:
     return t.pow(2).mean(dim=dims).sqrt()
 
 
-@dataclass
-class _Working:
-    """The still-training members and their buffers: `index` maps the ensemble axis of the
-    working tensors (axis 1 of Uh, sV) to ensemble slots. The units are held folded, Uh = U /
-    sqrt(D) and sV = s V, and updated in that form, so no step re-folds them."""
-
-    cfg: ResNetConfig
-    index: Tensor  # (E_active,) long
-    Uh: Tensor  # (L, E_active, M, D)
-    sV: Tensor
-    s: Tensor  # (E_active,)
-    rate_U: Tensor  # (1, E_active, 1, 1): Uh -= lr / D * dU (the step on U, folded)
-    rate_V: Tensor  # (1, E_active, 1, 1): sV -= lr * s^2 * dV
-    cache: ForwardCache
-    dU: Tensor  # (L, E_active, M, D), backward's unscaled gradients
-    dV: Tensor
-
-    @classmethod
-    def start(cls, cfg: ResNetConfig, U0: Tensor, V0: Tensor, s: Tensor, rates: Tensor, n_samples: int,
-              ) -> _Working:
-        """rates (2, E): lr / D and lr * s^2 per member, in U0's dtype and on its device."""
-        E = U0.shape[1]
-        Uh, sV = folded(cfg, U0, V0, s)
-        rate_U, rate_V = rates[0][None, :, None, None], rates[1][None, :, None, None]
-        return cls(cfg, torch.arange(E, device=U0.device), Uh, sV, s, rate_U, rate_V,
-                   new_cache(cfg, E, n_samples, U0), torch.empty_like(U0), torch.empty_like(V0))
-
-    def keep(self, mask: Tensor) -> None:
-        """Drop the members where mask is False (rare: divergence), keeping this step's cache."""
-        rows = mask.nonzero().squeeze(1)  # index_select copies ~5x faster than a boolean index
-        self.index, self.s = self.index[rows], self.s[rows]
-        self.rate_U, self.rate_V = self.rate_U[:, rows], self.rate_V[:, rows]
-        self.Uh, self.sV = self.Uh.index_select(1, rows), self.sV.index_select(1, rows)
-        self.cache = self.cache.keep(rows)
-        self.dU, self.dV = torch.empty_like(self.Uh), torch.empty_like(self.sV)
-
-    def step(self) -> None:
-        """One gradient step from backward's unscaled buffers: one fused pass per tensor."""
-        self.Uh.addcmul_(self.dU, self.rate_U, value=-1.0)
-        self.sV.addcmul_(self.dV, self.rate_V, value=-1.0)
-
-    def finite(self) -> Tensor:
-        """(E_active,) bool: no NaN or inf in the member's units. A non-finite entry makes the
-        sum non-finite, so one reduction per tensor replaces an elementwise scan."""
-        return torch.isfinite(self.Uh.sum(dim=(0, 2, 3))) & torch.isfinite(self.sV.sum(dim=(0, 2, 3)))
-
-
-def _bad_members(loss: Tensor, loss0: Tensor, h_out: Tensor, work: _Working) -> Tensor:
-    """(E_active,) bool: diverged at this step (non-finite anything, or loss blown up)."""
-    finite = torch.isfinite(loss) & torch.isfinite(h_out.sum(dim=(1, 2))) & work.finite()
-    return ~finite | (loss > DIVERGENCE_FACTOR * loss0)
-
-
 def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: float,
                    steps: int, on_step: StepHook | None = None, on_losses: LossesHook | None = None,
                    parts: int | None = None) -> list[MemberResult]:
@@ -128,11 +74,17 @@ def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member
     (worker/threads.py decides when None; each member's maths is the same either way).
     """
     E, N, device = len(members), problem.X.shape[0], problem.X.device
-    n_parts = parts_for(cfg, E, N, device) if parts is None else max(1, min(parts, E))
+    # the compiled kernel (worker/native.py) splits its members between all intra-op threads itself
+    on_kernel = native.engine_name(problem.X.dtype, device, cfg.activation) == "native"
+    n_parts = (1 if on_kernel else parts_for(cfg, E, N, device)) if parts is None else max(1, min(parts, E))
+    if device.type == "cpu":
+        keep_freed_memory()
     losses = torch.full((E, steps + 1), math.nan, dtype=torch.float64)
     if on_losses is not None:
         on_losses(losses)
     if n_parts == 1:
+        if on_kernel:
+            return _train(cfg, problem, members, eta, steps, on_step, losses)
         with threads_for(cfg, E, N, device):
             return _train(cfg, problem, members, eta, steps, on_step, losses)
 
@@ -146,7 +98,7 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: 
            steps: int, on_step: StepHook | None, losses: Tensor) -> list[MemberResult]:
     """losses: the (E, K + 1) float64 buffer to fill in (a view of the caller's, NaN so far)."""
     dtype, device = problem.X.dtype, problem.X.device
-    E, N, d_out = len(members), problem.X.shape[0], problem.Y.shape[1]
+    E, N = len(members), problem.X.shape[0]
     h0 = problem.h0  # (N, D)
     U0, V0 = init_units(cfg, [m.unit_seed for m in members], dtype=dtype, device=device)
     s_list = [residual_multiplier(m.alpha, cfg) for m in members]
@@ -156,46 +108,40 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: 
     lrs = [learning_rate(eta, x, cfg, m.alpha) for x, m in zip(s_list, members, strict=True)]
     rates = torch.tensor([[lr / cfg.D for lr in lrs], [lr * x * x for lr, x in zip(lrs, s_list, strict=True)]],
                          dtype=torch.float64).to(dtype).to(device)
-    work = _Working.start(cfg, U0, V0, s, rates, N)
+    engine = steps_for(cfg, problem)
+    work = Working.start(cfg, U0, V0, s, rates, N, engine.kernel)
 
     diverged_at: list[int | None] = [None] * E
     init_deviation = torch.zeros(E, dtype=torch.float64)
     loss0 = torch.zeros(E, dtype=dtype, device=device)
-    grad_scale = 1.0 / (cfg.D * N * d_out)  # dl/dh^L = (f - y) W_U^T / (D N d_out)
     start = new_start(cfg, E, N, U0)  # the initial network's states, from the first pass
     diagnosed: dict[str, Tensor] = {}  # the alive members' diagnostics, from the last pass
     for k in range(steps + 1):
         if k == 0:
-            forward_cached(cfg, work.Uh, work.sV, h0, work.cache, pre_out=start.pre)
+            engine.forward(work, pre_out=start.pre)
             start.hs.copy_(work.cache.hs)
+            init_deviation = _rms(work.cache.h_out - h0, (1, 2)).double().cpu()
         if k == steps:  # the last pass: the final loss and the diagnostics (worker/diagnostics.py)
             initial = Initial(U0, V0, s) if work.index.numel() == E else Initial(
                 U0.index_select(1, work.index), V0.index_select(1, work.index), s[work.index])
-            diagnosed = forward_diagnosed(cfg, work.Uh, work.sV, h0, work.cache, start.rows(work.index, E),
-                                          initial, (work.dU, work.dV))
-        elif k:
-            forward_cached(cfg, work.Uh, work.sV, h0, work.cache)
-        h_out = work.cache.h_out
-        f = readout(h_out, problem.W_U)  # (E_active, N, d_out)
-        mse = 2.0 * half_mse(f, problem.Y)  # (E_active,)
+            diagnosed = forward_diagnosed(cfg, work.Uh, work.sV, work.cache, start.rows(work.index, E),
+                                          initial, work.scratch(), lambda pre: engine.forward(work, pre_out=pre))
+            h_out = work.cache.h_out
+            mse = 2.0 * half_mse(readout(h_out, problem.W_U), problem.Y)  # (E_active,)
+            bad = bad_members(mse, loss0[work.index] if k else mse, h_out, work)
+        else:  # forward, loss, check, backward and step (worker/steps.py)
+            mse, bad = engine.step(work, k, loss0[work.index] if k else None)
         if k == 0:
             loss0 = mse
-            init_deviation = _rms(h_out - h0, (1, 2)).double().cpu()
         losses[work.index.cpu(), k] = mse.double().cpu()
-        bad = _bad_members(mse, loss0[work.index] if k else mse, h_out, work)
         if bool(bad.any()):
             for slot in work.index[bad].tolist():
                 diverged_at[slot] = k
             keep = ~bad
-            f = f[keep]
             work.keep(keep)
             diagnosed = {name: values[keep] for name, values in diagnosed.items()}
         if k == steps or work.index.numel() == 0:
             break
-        grad_h = (f - problem.Y) @ problem.W_U.T * grad_scale  # (E_active, N, D)
-        backward(cfg, work.Uh, work.sV, work.cache, grad_h, work.dU, work.dV)
-        # U -= lr * dU / sqrt(D), V -= lr * s * dV (backward's buffers are unscaled), folded
-        work.step()
         if on_step is not None:
             on_step(k + 1, steps)
 
@@ -211,7 +157,7 @@ class _History:
     init_deviation: Tensor  # (E,) float64
 
 
-def _collect(members: Sequence[Member], problem: Problem, work: _Working, diagnosed: dict[str, Tensor],
+def _collect(members: Sequence[Member], problem: Problem, work: Working, diagnosed: dict[str, Tensor],
              history: _History) -> list[MemberResult]:
     """Per-member results; trained-state diagnostics (`diagnosed`, (E_alive,) each) only for the
     members that did not diverge, whose trained h^L is the last pass's (work.cache)."""

@@ -12,10 +12,10 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
-# one point of ~20 s on one CPU worker (a quiet 2-core machine; it was ~7 s at L = 128, M = 64 and
-# finished between two progress writes once the engine got faster): many progress writes (every
+# one point of ~60 s on one CPU worker (a quiet 2-core machine; L = 128, M = 64 and then L = 256,
+# M = 128 finished between two progress writes once the engine got faster): many progress writes (every
 # ~2 s) before it would finish; the test cancels it once the curve has grown
-LONG: dict[str, Any] = {"name": "long point", "grid": {"alpha": [1], "D": [32], "L": [256], "M": [128]},
+LONG: dict[str, Any] = {"name": "long point", "grid": {"alpha": [1], "D": [64], "L": [512], "M": [256]},
                         "settings": {"seeds": 2, "steps": 1000}}
 
 LIVE = """() => { const gd = document.getElementById('detail-live');

@@ -1,0 +1,227 @@
+// The training passes of worker/passes.py for CPU float32 ensembles, in one compiled kernel:
+// every member's forward, loss, divergence check, backward and gradient step, member by member
+// (so a member's units stay in cache from its forward to its step), members split between the
+// intra-op threads. Loaded by worker/native.py; the maths and shapes are those of passes.py:
+//   h (N, D) a member's state, Uh = U / sqrt(D) and sV = s V (M, D) a block's folded units, held
+//   in both layouts (UhT, sVT (D, M)) so that every product is C += A B with B's rows contiguous.
+// Block l: h^l = h^{l-1} + act(h^{l-1} Uh^T) sV. Tensors are (L[+1], E, ...) as in passes.py.
+
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <vector>
+
+#include "gemm.h"
+
+namespace {
+
+// tanh to within 5 ulp (2.8e-7 absolute, measured over [-10, 10] against float64 tanh): Eigen's
+// rational approximation (generic_fast_tanh_float), clamped where tanh rounds to +-1. NaN passes
+// through (both comparisons fail), +-inf gives +-1, as tanh. It vectorises, unlike std::tanh.
+inline float fast_tanh(float x) {
+  const float c = 7.90531110763549805f;
+  x = x < -c ? -c : (x > c ? c : x);
+  const float x2 = x * x;
+  float p = -2.76076847742355e-16f;
+  p = p * x2 + 2.00018790482477e-13f;
+  p = p * x2 + -8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  p = x * p;
+  float q = 1.19825839466702e-06f;
+  q = q * x2 + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  return std::fabs(x) < 0.0004f ? x : p / q;
+}
+
+// false if any of x[0:n] is NaN or +-inf (x * 0 is 0 for every finite x, NaN otherwise); whole
+// vectors summed lane by lane (a scalar sum would wait on each addition)
+inline bool all_finite(const float* x, int64_t n) {
+  vec z{};
+  int64_t i = 0;
+  for (; i + VW <= n; i += VW) z += loadv(x + i) * 0.f;
+  float t = 0.f;
+  for (int v = 0; v < VW; ++v) t += z[v];
+  for (; i < n; ++i) t += x[i] * 0.f;
+  return t == 0.f;
+}
+
+struct Shape {
+  int64_t L, E, N, D, M;
+};
+
+void check(const torch::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous(),
+              name, " must be a contiguous CPU float32 tensor");
+}
+
+// Member e's forward from hs[0, e] (filled): hs[l, e] and acts[l - 1, e] for every block, and
+// the pre-activations into pre (L, E, N, M) when given.
+void member_forward(const Shape& s, int64_t e, const float* ut, const float* sv, float* h, float* a, float* pre,
+                    bool tanh_act) {
+  const int64_t N = s.N, D = s.D, M = s.M, E = s.E;
+  for (int64_t l = 0; l < s.L; ++l) {
+    const int64_t le = l * E + e;
+    const float* hin = h + le * N * D;
+    float* hout = h + (le + E) * N * D;
+    float* al = a + le * N * M;
+    gemm(hin, D, 1, ut + le * M * D, M, al, M, N, D, M, false);  // h Uh^T, (N, M)
+    if (pre) std::copy(al, al + N * M, pre + le * N * M);
+    if (tanh_act)
+      for (int64_t i = 0; i < N * M; ++i) al[i] = fast_tanh(al[i]);
+    std::copy(hin, hin + N * D, hout);
+    gemm(al, M, 1, sv + le * M * D, D, hout, D, N, M, D, true);  // h + a sV, (N, D)
+  }
+}
+
+}  // namespace
+
+// The folded units in both layouts from the initial ones (worker/passes.py folded): Uh = c U0 and
+// sV = s[e] V0 (L, E, M, D), UhT and sVT their transposes (L, E, D, M). One pass over U0 and V0,
+// block by block between the threads (and each output page first written by the thread that uses it).
+void fold(torch::Tensor U0, torch::Tensor V0, torch::Tensor s, double c, torch::Tensor Uh, torch::Tensor UhT,
+          torch::Tensor sV, torch::Tensor sVT) {
+  for (auto* t : {&U0, &V0, &s, &Uh, &UhT, &sV, &sVT}) check(*t, "every tensor");
+  const int64_t L = U0.size(0), E = U0.size(1), M = U0.size(2), D = U0.size(3);
+  const float* u = U0.data_ptr<float>();
+  const float* v = V0.data_ptr<float>();
+  const float* sc = s.data_ptr<float>();
+  float* uh = Uh.data_ptr<float>();
+  float* ut = UhT.data_ptr<float>();
+  float* sv = sV.data_ptr<float>();
+  float* st = sVT.data_ptr<float>();
+  const float cf = static_cast<float>(c);
+  at::parallel_for(0, L * E, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const float se = sc[b % E];
+      const int64_t o = b * M * D;
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t d = 0; d < D; ++d) {
+          const float x = u[o + m * D + d] * cf, y = v[o + m * D + d] * se;
+          uh[o + m * D + d] = x;
+          sv[o + m * D + d] = y;
+          ut[o + d * M + m] = x;
+          st[o + d * M + m] = y;
+        }
+    }
+  });
+}
+
+// Every member's forward (worker/passes.py forward_cached): hs (L+1, E, N, D) with hs[0] filled,
+// acts (L, E, N, M) written; pre (L, E, N, M), or an empty tensor, the pre-activations.
+void forward(torch::Tensor UhT, torch::Tensor sV, torch::Tensor hs, torch::Tensor acts, torch::Tensor pre,
+             bool tanh_act) {
+  for (auto* t : {&UhT, &sV, &hs, &acts}) check(*t, "every tensor");
+  const Shape s{sV.size(0), sV.size(1), hs.size(2), sV.size(3), sV.size(2)};
+  if (pre.numel()) check(pre, "pre");
+  const float* ut = UhT.data_ptr<float>();
+  const float* sv = sV.data_ptr<float>();
+  float* h = hs.data_ptr<float>();
+  float* a = acts.data_ptr<float>();
+  float* pr = pre.numel() ? pre.data_ptr<float>() : nullptr;
+  at::parallel_for(0, s.E, 1, [&](int64_t e0, int64_t e1) {
+    for (int64_t e = e0; e < e1; ++e) member_forward(s, e, ut, sv, h, a, pr, tanh_act);
+  });
+}
+
+// One training step of every member (the body of worker/train.py's loop):
+//   forward from h0 (N, D) unless `forward_first` is false (the caller's forward filled hs, acts);
+//   mse[e] = mean (f - Y)^2 with f = h^L W_U / D (W_U (D, d_out), Y (N, d_out));
+//   bad[e] = mse or h^L not finite, units not finite (nonfinite[e], set by the previous step's
+//   update), or mse > factor * loss0[e];
+//   for the members that are not bad: the gradient at h^L, (f - Y) W_U^T * grad_scale, then down
+//   the blocks the chain and the step in place, block by block (a block's gradients need only its
+//   own old units and the chain above it):
+//     dpre = (g sV^T) * act'(pre),  g <- g + dpre Uh,  sV -= rate_V a^T g,  Uh -= rate_U dpre^T h
+//   with both layouts of each unit tensor updated by the same products (so they stay equal), and
+//   nonfinite[e] set where an updated unit is NaN or infinite.
+void step(torch::Tensor Uh, torch::Tensor UhT, torch::Tensor sV, torch::Tensor sVT, torch::Tensor hs,
+          torch::Tensor acts, torch::Tensor h0, torch::Tensor W_U, torch::Tensor Y, torch::Tensor loss0,
+          torch::Tensor rate_U, torch::Tensor rate_V, torch::Tensor nonfinite, torch::Tensor mse, torch::Tensor bad,
+          double grad_scale, double factor, bool tanh_act, bool forward_first) {
+  for (auto* t : {&Uh, &UhT, &sV, &sVT, &hs, &acts, &h0, &W_U, &Y, &loss0, &rate_U, &rate_V, &mse})
+    check(*t, "every float tensor");
+  TORCH_CHECK(nonfinite.scalar_type() == torch::kBool && bad.scalar_type() == torch::kBool &&
+              nonfinite.is_contiguous() && bad.is_contiguous(), "nonfinite and bad must be contiguous bool");
+  const Shape s{Uh.size(0), Uh.size(1), hs.size(2), Uh.size(3), Uh.size(2)};
+  const int64_t L = s.L, E = s.E, N = s.N, D = s.D, M = s.M, O = Y.size(1);
+  float* uh = Uh.data_ptr<float>();
+  float* ut = UhT.data_ptr<float>();
+  float* sv = sV.data_ptr<float>();
+  float* st = sVT.data_ptr<float>();
+  float* h = hs.data_ptr<float>();
+  float* a = acts.data_ptr<float>();
+  const float* x0 = h0.data_ptr<float>();
+  const float* wu = W_U.data_ptr<float>();
+  const float* y = Y.data_ptr<float>();
+  const float* l0 = loss0.data_ptr<float>();
+  const float* ru = rate_U.data_ptr<float>();
+  const float* rv = rate_V.data_ptr<float>();
+  bool* nf = nonfinite.data_ptr<bool>();
+  float* out_mse = mse.data_ptr<float>();
+  bool* out_bad = bad.data_ptr<bool>();
+  const float inv_D = 1.f / static_cast<float>(D);
+  at::parallel_for(0, E, 1, [&](int64_t e0, int64_t e1) {
+    std::vector<float> f(N * O), wt(O * D), g(N * D), g2(N * D), gv(N * D), dpre(N * M), du(N * M);
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t d = 0; d < D; ++d) wt[o * D + d] = wu[d * O + o] * static_cast<float>(grad_scale);
+    for (int64_t e = e0; e < e1; ++e) {
+      if (forward_first) {
+        std::copy(x0, x0 + N * D, h + e * N * D);
+        member_forward(s, e, ut, sv, h, a, nullptr, tanh_act);
+      }
+      const float* hL = h + (L * E + e) * N * D;
+      gemm(hL, D, 1, wu, O, f.data(), O, N, D, O, false);  // h^L W_U, (N, d_out)
+      double sq = 0.0;
+      for (int64_t i = 0; i < N * O; ++i) {
+        f[i] = f[i] * inv_D - y[i];  // f - Y
+        sq += static_cast<double>(f[i]) * f[i];
+      }
+      const float m = static_cast<float>(sq / static_cast<double>(N * O));
+      out_mse[e] = m;
+      const bool is_bad = !std::isfinite(m) || !all_finite(hL, N * D) || nf[e] || m > factor * l0[e];
+      out_bad[e] = is_bad;
+      if (is_bad) continue;
+      gemm(f.data(), O, 1, wt.data(), D, g.data(), D, N, O, D, false);  // (f - Y) W_U^T grad_scale
+      bool finite = true;
+      for (int64_t l = L - 1; l >= 0; --l) {
+        const int64_t le = l * E + e;
+        float* U = uh + le * M * D;
+        float* UT = ut + le * M * D;
+        float* V = sv + le * M * D;
+        float* VT = st + le * M * D;
+        const float* hin = h + le * N * D;
+        const float* al = a + le * N * M;
+        gemm(g.data(), D, 1, VT, M, dpre.data(), M, N, D, M, false);  // g sV^T, (N, M)
+        if (tanh_act)
+          for (int64_t i = 0; i < N * M; ++i) dpre[i] *= 1.f - al[i] * al[i];
+        if (l) {  // g^{l-1} = g^l + dpre Uh, through the old Uh
+          std::copy(g.begin(), g.end(), g2.begin());
+          gemm(dpre.data(), M, 1, U, D, g2.data(), D, N, M, D, true);
+        }
+        const float mv = -rv[e], mu = -ru[e];
+        for (int64_t i = 0; i < N * D; ++i) gv[i] = mv * g[i];
+        for (int64_t i = 0; i < N * M; ++i) du[i] = mu * dpre[i];
+        gemm(al, 1, M, gv.data(), D, V, D, M, N, D, true);    // sV += a^T (-rate_V g)
+        gemm(gv.data(), 1, D, al, M, VT, M, D, N, M, true);   // sV^T += (-rate_V g)^T a
+        gemm(du.data(), 1, M, hin, D, U, D, M, N, D, true);   // Uh += (-rate_U dpre)^T h
+        gemm(hin, 1, D, du.data(), M, UT, M, D, N, M, true);  // Uh^T += h^T (-rate_U dpre)
+        finite = finite && all_finite(U, M * D) && all_finite(V, M * D);
+        if (l) std::swap(g, g2);
+      }
+      nf[e] = !finite;
+    }
+  });
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  // without the GIL: the loop's other Python threads (progress writes, parts) run meanwhile
+  const auto no_gil = py::call_guard<py::gil_scoped_release>();
+  m.def("fold", &fold, "the folded units in both layouts", no_gil);
+  m.def("forward", &forward, "every member's forward pass", no_gil);
+  m.def("step", &step, "every member's loss, divergence check, backward and step", no_gil);
+}
