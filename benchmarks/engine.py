@@ -46,6 +46,7 @@ from benchmarks.engine_report import format_report, machine_info
 from benchmarks.engine_timing import QuietGate, best_time, matmul_peak, timed_under_load
 from benchmarks.plain_loop import PlainRun, run_plain
 from benchmarks.vmap_loop import VmapRun, timed_vmap
+from worker import native
 from worker.engine import compute_points
 from worker.reference import MemoryDiskReferenceStore
 from worker.resnet import ResNetConfig, make_problem
@@ -145,6 +146,7 @@ def run_case(case: Case, device: torch.device, dtype: str, quick: bool, gate: Qu
     return {
         **asdict(case),
         "shape": case.shape,
+        "engine": native.engine_name(cfg, case.n_samples, torch_dtype, device),  # which trained the engine's runs
         "runs": case.runs,
         "engine_seconds": engine_s,
         "engine_repeats": engine_repeats,
@@ -180,6 +182,7 @@ def grid_total(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     flops = sum(r["train_flops"] for r in rows)
     return {
         "group": "alpha-phase", "name": "alpha-phase grid (total)", "shape": "D=16, 3 shapes",
+        "engine": "+".join(sorted({r.get("engine", "torch") for r in rows})),
         "runs": runs, "engine_seconds": engine_s, "engine_runs_per_s": runs / engine_s,
         "plain_timed": sum(r["plain_timed"] for r in rows), "plain_seconds_all_runs_est": plain_s,
         "plain_runs_per_s": runs / plain_s, "ratio": plain_s / engine_s, "train_flops": flops,
@@ -213,7 +216,7 @@ def run_benchmark(quick: bool, device: torch.device, dtype: str, wait_quiet_s: f
     run just the cases whose name contains one of these strings."""
     started = time.perf_counter()
     date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    machine = machine_info(device, dtype)
+    machine = machine_info(device)
     gate = QuietGate(wait_quiet_s) if wait_quiet_s > 0 else None
     if gate is not None:
         gate.wait()

@@ -9,8 +9,6 @@ from typing import Any
 
 import torch
 
-from worker import native
-
 
 def _si(x: float) -> str:
     for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
@@ -19,8 +17,8 @@ def _si(x: float) -> str:
     return f"{x:.3g}"
 
 
-def machine_info(device: torch.device, dtype: str) -> dict[str, Any]:
-    """CPU count, torch threads, device name, torch version, load average, the training engine."""
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """CPU count, torch threads, device name, torch version, load average."""
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
@@ -34,7 +32,6 @@ def machine_info(device: torch.device, dtype: str) -> dict[str, Any]:
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": str(device),
         "device_name": name, "torch_version": torch.__version__, "python": platform.python_version(),
         "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "engine": native.engine_name(getattr(torch, dtype), device, "tanh"),  # worker/native.py or passes.py
     }
 
 
@@ -44,28 +41,29 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"date: {report['date']} (UTC); command: {report['command']}",
         f"machine: {m['cpu_count']} CPUs, torch threads {m['torch_threads']}, device {m['device']} "
-        f"({m['device_name']}), torch {m['torch_version']}, engine {m.get('engine', 'torch')}, "
+        f"({m['device_name']}), torch {m['torch_version']}, "
         f"loadavg {m['loadavg_start']} -> {m['loadavg_end']}",
         f"dtype {report['dtype']}; matmul peak {_si(report['peak']['flops_per_s'])}FLOP/s ({report['peak']['best']}, "
         f"best of {report['peak']['repeats']}; the higher of {_si(report['peak']['before'])} before and "
         f"{_si(report['peak']['after'])} after the cases)",
         "",
     ]
-    header = ["case", "shape", "#runs", "plain timed", "engine runs/s", "plain runs/s", "vmap runs/s", "eng/plain",
-              "eng/vmap", "engine FLOP/s", "of peak", "agree", "others"]
+    header = ["case", "shape", "engine", "#runs", "plain timed", "engine runs/s", "plain runs/s", "vmap runs/s",
+              "eng/plain", "eng/vmap", "engine FLOP/s", "of peak", "agree", "others"]
     table = [header]
     for r in report["cases"]:
         agree = f"{r['agree_within_tol']}/{r['plain_timed']}, {r['vmap_agree_within_tol']}/{r['runs']}"
         loads = [r.get(f"others_cores_{k}") for k in ("engine", "plain", "vmap")]
         loads = [x for x in loads if x is not None]
         others = f"{max(loads):.2f}" if loads else "-"
-        table.append([r["name"], r["shape"], str(r["runs"]), f"{r['plain_timed']}/{r['runs']}",
+        table.append([r["name"], r["shape"], r.get("engine", "torch"), str(r["runs"]),
+                      f"{r['plain_timed']}/{r['runs']}",
                       f"{r['engine_runs_per_s']:.3g}", f"{r['plain_runs_per_s']:.3g}", f"{r['vmap_runs_per_s']:.3g}",
                       f"{r['ratio']:.1f}x", f"{r['vmap_ratio']:.1f}x",
                       _si(r["engine_flops_per_s"]), f"{100 * r['peak_fraction']:.1f}%", agree, others])
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for i, row in enumerate(table):
-        lines.append("  ".join(cell.ljust(w) if j < 2 else cell.rjust(w) for j, (cell, w) in
+        lines.append("  ".join(cell.ljust(w) if j < 3 else cell.rjust(w) for j, (cell, w) in
                                enumerate(zip(row, widths, strict=True))))
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import torch
 from torch import Tensor
@@ -48,11 +49,14 @@ def _rms(t: Tensor, dims: tuple[int, ...]) -> Tensor:
 
 @dataclass(frozen=True)
 class Initial:
-    """The units the active members started from, and their multipliers."""
+    """The units the members started from, and their multipliers: member i's units are
+    U0[:, rows[i]] (worker/resnet.py draw_units; on worker/passes.py U0 holds every member's,
+    rows = 0..E-1)."""
 
-    U0: Tensor  # (L, E, M, D)
-    V0: Tensor  # (L, E, M, D)
+    U0: Tensor  # (L, S, M, D), S <= E
+    V0: Tensor  # (L, S, M, D)
     s: Tensor  # (E,)
+    rows: Tensor  # (E,) long
 
 
 def forward_diagnosed(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardCache, start: StartState,
@@ -61,7 +65,8 @@ def forward_diagnosed(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardC
     """The forward pass of the trained, folded units (Uh = U / sqrt(D), sV = s V, (L, E, M, D)):
     forward(pre) fills `cache` and the pre-activations into pre (L, E, N, M), as training's
     forward (worker/steps.py) does; then the diagnostics of each member against its start:
-    {metric: (E,)}. scratch: two (L, E, M, D) buffers free to overwrite."""
+    {metric: (E,)}. scratch: two (L, E, M, D) buffers free to overwrite; initial: the members'
+    own units (U0 (L, E, M, D), rows ignored)."""
     inv_sqrt_D = 1.0 / math.sqrt(cfg.D)
     N = cache.hs.shape[2]
     pre = cache.dpre  # (L, E, N, M) scratch: the trained pre-activations, then the units' own move
@@ -79,16 +84,52 @@ def forward_diagnosed(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardC
     norms["local"] = torch.linalg.vector_norm(pre, dim=(2, 3))
     norms["dU"] = torch.linalg.vector_norm(dUh, dim=(2, 3))
     norms["dV"] = torch.linalg.vector_norm(dsV, dim=(2, 3))
-    s = initial.s
     sq = {name: x.square().sum(dim=0) for name, x in norms.items()}  # (E,) sums of squares
-    # ||U - U0||^2 = D ||Uh - Uh0||^2 and ||V - V0||^2 = ||sV - sV0||^2 / s^2
-    moved = sq["dU"] * cfg.D + sq["dV"] / (s * s)
     size = (torch.linalg.vector_norm(initial.U0, dim=(0, 2, 3)).square()
             + torch.linalg.vector_norm(initial.V0, dim=(0, 2, 3)).square())
+    return _metrics(cfg, N, SumsOfSquares(sq["preact"], sq["local"], sq["dU"], sq["dV"], size), initial.s,
+                    _rms(cache.hs[-1] - start.hs[-1], (1, 2)))
+
+
+def forward_diagnosed_native(kernel: ModuleType, cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardCache,
+                             start: StartState, index: Tensor, initial: Initial,
+                             forward: Callable[[Tensor], object]) -> dict[str, Tensor]:
+    """forward_diagnosed on the compiled kernel (worker/native.py): the same metrics from one pass
+    over each member's units, without copying the dropped members out of the initial tensors.
+    index (E_active,): the active members' ensemble slots; start and initial: the whole ensemble's
+    (every slot), not only the active rows."""
+    N = cache.hs.shape[2]
+    pre = cache.dpre  # (L, E, N, M) scratch: the trained pre-activations
+    forward(pre)
+    sums = Uh.new_empty(Uh.shape[1], 6, dtype=torch.float64)  # block.cpp diagnose: (E, 6) sums of squares
+    kernel.diagnose(Uh, sV, initial.U0, initial.V0, initial.s, index, initial.rows, start.hs, start.pre, pre,
+                    1.0 / math.sqrt(cfg.D), sums)
+    sq = sums.unbind(1)
+    rep_change = _rms(cache.hs[-1] - start.hs[-1].index_select(0, index), (1, 2))
+    return _metrics(cfg, N, SumsOfSquares(sq[0], sq[1], sq[2], sq[3], sq[4] + sq[5]), initial.s[index], rep_change)
+
+
+@dataclass(frozen=True)
+class SumsOfSquares:
+    """Per member (E,), summed over the layers: the trained minus the initial pre-activations; the
+    units' own move seen through the initial states; Uh - Uh0 and sV - sV0 (folded, as trained);
+    ||U0||^2 + ||V0||^2."""
+
+    preact: Tensor
+    local: Tensor
+    dUh: Tensor
+    dsV: Tensor
+    size: Tensor
+
+
+def _metrics(cfg: ResNetConfig, N: int, sq: SumsOfSquares, s: Tensor, rep_change: Tensor) -> dict[str, Tensor]:
+    """docs/science.md section 3's metrics from the sums of squares; s (E,) the multipliers."""
+    # ||U - U0||^2 = D ||Uh - Uh0||^2 and ||V - V0||^2 = ||sV - sV0||^2 / s^2
+    moved = sq.dUh * cfg.D + sq.dsV / (s * s)
     n_terms = cfg.L * N * cfg.M
     return {
-        "feature_update": (sq["local"] / n_terms).sqrt(),
-        "preact_change": (sq["preact"] / n_terms).sqrt(),
-        "weight_change_rel": (moved / size).sqrt(),
-        "rep_change": _rms(cache.hs[-1] - start.hs[-1], (1, 2)),
+        "feature_update": (sq.local / n_terms).sqrt(),
+        "preact_change": (sq.preact / n_terms).sqrt(),
+        "weight_change_rel": (moved / sq.size).sqrt(),
+        "rep_change": rep_change,
     }

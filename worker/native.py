@@ -11,7 +11,8 @@ backward pass and the step, and splits the members between the intra-op threads.
 Its numbers differ from worker/passes.py's by float rounding (another order of summation, and a
 tanh within 5 ulp; SCIENCE_VERSION 6); RESPHASE_NATIVE=0 gives the PyTorch passes' numbers. It is used
 when every condition holds: the ensemble is float32 on the CPU, the activation is tanh or
-linear, RESPHASE_NATIVE is not "0", and the kernel builds (a C++ compiler, torch's headers). If
+linear, the shape is one where it pays (N * D * M <= MAX_MEMBER_PRODUCT; above it MKL's large
+products are faster), RESPHASE_NATIVE is not "0", and the kernel builds (a C++ compiler, torch's headers). If
 the build fails, the reason is logged once and training runs on worker/passes.py.
 
 The build takes ~30 s on two cores, once per source version and machine: torch's extension cache
@@ -33,6 +34,8 @@ from pathlib import Path
 from types import ModuleType
 
 import torch
+
+from worker.resnet import ResNetConfig
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +88,21 @@ def _ninja_on_path() -> None:
         os.environ["PATH"] = f"{here}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
-def applies(dtype: torch.dtype, device: torch.device, activation: str) -> bool:
-    """Whether an ensemble of this dtype, device and activation trains on the kernel (not whether
-    the kernel builds: see kernel())."""
-    return (dtype == torch.float32 and device.type == "cpu" and activation in ("tanh", "linear")
-            and os.environ.get(ENV_SWITCH, "1") != "0")
+# Where the kernel pays: shapes whose products are small enough that batched MKL calls are mostly
+# overhead. Measured on 2 cores (Intel Xeon, AVX-512; train_ensemble, both engines in one process):
+# 1.1-1.6x faster than the PyTorch passes at N * D * M <= 2^18 (D = M = 64 with N = 10 or 64, D = M = 32
+# with N = 256, D = M = 128 with N = 10), 0.7-0.97x above (D = M = 128 with N >= 32, D = M = 256, D = M =
+# 512 with N = 256, D = M = 64 with N = 256, D = M = 16 with N = 1000), where MKL's large products win.
+MAX_MEMBER_PRODUCT = 1 << 18
 
 
-def engine_name(dtype: torch.dtype, device: torch.device, activation: str) -> str:
+def applies(cfg: ResNetConfig, n_samples: int, dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether an ensemble of this shape, sample count, dtype and device trains on the kernel
+    (not whether the kernel builds: see kernel())."""
+    return (dtype == torch.float32 and device.type == "cpu" and cfg.activation in ("tanh", "linear")
+            and n_samples * cfg.D * cfg.M <= MAX_MEMBER_PRODUCT and os.environ.get(ENV_SWITCH, "1") != "0")
+
+
+def engine_name(cfg: ResNetConfig, n_samples: int, dtype: torch.dtype, device: torch.device) -> str:
     """'native' where the kernel trains such an ensemble (building it if need be), else 'torch'."""
-    return "native" if applies(dtype, device, activation) and kernel() is not None else "torch"
+    return "native" if applies(cfg, n_samples, dtype, device) and kernel() is not None else "torch"

@@ -144,6 +144,17 @@ def init_units(cfg: ResNetConfig, unit_seeds: Sequence[int | tuple[object, ...]]
     A (drawn, M, D) block is drawn contiguous and copied (cast) into its member's slice, so the
     numbers do not depend on the layout of U, V.
     """
+    U, V, rows = draw_units(cfg, unit_seeds, dtype, device)
+    if U.shape[1] < len(unit_seeds):
+        U, V = U.index_select(1, rows), V.index_select(1, rows)  # ~10x faster than U[:, rows]
+    return U, V
+
+
+def draw_units(cfg: ResNetConfig, unit_seeds: Sequence[int | tuple[object, ...]],
+               dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+               ) -> tuple[Tensor, Tensor, Tensor]:
+    """init_units without the copies: U, V of shape (L, S, M, D) for the S distinct seeds (in order
+    of first appearance) and rows (E,) long, member i's units being U[:, rows[i]]."""
     distinct = list(dict.fromkeys(unit_seeds))
     drawn = 1 if cfg.tied_units else cfg.L  # tied: one block drawn, copied over the L blocks
     shape = (drawn, len(distinct), cfg.M, cfg.D)
@@ -155,10 +166,9 @@ def init_units(cfg: ResNetConfig, unit_seeds: Sequence[int | tuple[object, ...]]
         V[:, i] = block.normal_(generator=g)
     if cfg.tied_units:
         U, V = U.expand(cfg.L, -1, -1, -1).contiguous(), V.expand(cfg.L, -1, -1, -1).contiguous()
-    if len(distinct) < len(unit_seeds):
-        index = torch.tensor([distinct.index(seed) for seed in unit_seeds], device=block.device)
-        U, V = U.index_select(1, index), V.index_select(1, index)  # ~10x faster than U[:, index]
-    return U, V
+    first = {seed: i for i, seed in enumerate(distinct)}
+    rows = torch.tensor([first[seed] for seed in unit_seeds], dtype=torch.long, device=block.device)
+    return U, V, rows
 
 
 def _act(cfg: ResNetConfig, pre: Tensor) -> Tensor:

@@ -85,7 +85,7 @@ def steps_for(cfg: ResNetConfig, problem: Problem) -> TorchSteps:
     from worker import native
 
     X = problem.X
-    if native.applies(X.dtype, X.device, cfg.activation):
+    if native.applies(cfg, X.shape[0], X.dtype, X.device):
         kernel = native.kernel()
         if kernel is not None:
             return NativeSteps(cfg, problem, kernel)

@@ -15,18 +15,18 @@ import torch
 from torch import Tensor
 
 from worker import native
-from worker.diagnostics import Initial, forward_diagnosed, new_start
+from worker.diagnostics import Initial, StartState, forward_diagnosed, forward_diagnosed_native, new_start
 from worker.parts import train_in_parts
 from worker.resnet import (
     Problem,
     ResNetConfig,
+    draw_units,
     half_mse,
-    init_units,
     learning_rate,
     readout,
     residual_multiplier,
 )
-from worker.steps import steps_for
+from worker.steps import TorchSteps, steps_for
 from worker.threads import keep_freed_memory, part_bounds, parts_for, threads_for
 from worker.working import Working, bad_members
 
@@ -75,7 +75,7 @@ def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member
     """
     E, N, device = len(members), problem.X.shape[0], problem.X.device
     # the compiled kernel (worker/native.py) splits its members between all intra-op threads itself
-    on_kernel = native.engine_name(problem.X.dtype, device, cfg.activation) == "native"
+    on_kernel = native.engine_name(cfg, N, problem.X.dtype, device) == "native"
     n_parts = (1 if on_kernel else parts_for(cfg, E, N, device)) if parts is None else max(1, min(parts, E))
     if device.type == "cpu":
         keep_freed_memory()
@@ -100,7 +100,12 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: 
     dtype, device = problem.X.dtype, problem.X.device
     E, N = len(members), problem.X.shape[0]
     h0 = problem.h0  # (N, D)
-    U0, V0 = init_units(cfg, [m.unit_seed for m in members], dtype=dtype, device=device)
+    engine = steps_for(cfg, problem)
+    # each distinct seed drawn once; the kernel reads the draws through `rows`, the PyTorch passes
+    # need every member's own copy
+    U0, V0, rows = draw_units(cfg, [m.unit_seed for m in members], dtype=dtype, device=device)
+    if engine.kernel is None and U0.shape[1] < E:
+        U0, V0, rows = U0.index_select(1, rows), V0.index_select(1, rows), torch.arange(E, device=device)
     s_list = [residual_multiplier(m.alpha, cfg) for m in members]
     s = torch.tensor(s_list, dtype=dtype, device=device)
     # the folded steps lr / D and lr * s^2, formed in Python floats: lr reaches ~1e14 at alpha =
@@ -108,8 +113,7 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: 
     lrs = [learning_rate(eta, x, cfg, m.alpha) for x, m in zip(s_list, members, strict=True)]
     rates = torch.tensor([[lr / cfg.D for lr in lrs], [lr * x * x for lr, x in zip(lrs, s_list, strict=True)]],
                          dtype=torch.float64).to(dtype).to(device)
-    engine = steps_for(cfg, problem)
-    work = Working.start(cfg, U0, V0, s, rates, N, engine.kernel)
+    work = Working.start(cfg, U0, V0, rows, s, rates, N, engine.kernel)
 
     diverged_at: list[int | None] = [None] * E
     init_deviation = torch.zeros(E, dtype=torch.float64)
@@ -122,10 +126,7 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: 
             start.hs.copy_(work.cache.hs)
             init_deviation = _rms(work.cache.h_out - h0, (1, 2)).double().cpu()
         if k == steps:  # the last pass: the final loss and the diagnostics (worker/diagnostics.py)
-            initial = Initial(U0, V0, s) if work.index.numel() == E else Initial(
-                U0.index_select(1, work.index), V0.index_select(1, work.index), s[work.index])
-            diagnosed = forward_diagnosed(cfg, work.Uh, work.sV, work.cache, start.rows(work.index, E),
-                                          initial, work.scratch(), lambda pre: engine.forward(work, pre_out=pre))
+            diagnosed = _diagnosed(cfg, work, engine, start, Initial(U0, V0, s, rows))
             h_out = work.cache.h_out
             mse = 2.0 * half_mse(readout(h_out, problem.W_U), problem.Y)  # (E_active,)
             bad = bad_members(mse, loss0[work.index] if k else mse, h_out, work)
@@ -146,6 +147,24 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: 
             on_step(k + 1, steps)
 
     return _collect(members, problem, work, diagnosed, _History(losses, diverged_at, init_deviation))
+
+
+def _diagnosed(cfg: ResNetConfig, work: Working, engine: TorchSteps, start: StartState,
+               initial: Initial) -> dict[str, Tensor]:
+    """The last forward pass and the trained-state diagnostics of the active members; start and
+    initial: the whole ensemble's."""
+    def forward(pre: Tensor) -> None:
+        engine.forward(work, pre_out=pre)
+
+    if engine.kernel is not None:
+        return forward_diagnosed_native(engine.kernel, cfg, work.Uh, work.sV, work.cache, start, work.index,
+                                        initial, forward)
+    E, index = initial.s.shape[0], work.index
+    if index.numel() < E:
+        initial = Initial(initial.U0.index_select(1, index), initial.V0.index_select(1, index), initial.s[index],
+                          index)
+    return forward_diagnosed(cfg, work.Uh, work.sV, work.cache, start.rows(index, E), initial, work.scratch(),
+                             forward)
 
 
 @dataclass(frozen=True)

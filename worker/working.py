@@ -39,20 +39,25 @@ class Working:
     nonfinite: Tensor | None = None  # (E_active,) bool: a unit is NaN or inf (the kernel only)
 
     @classmethod
-    def start(cls, cfg: ResNetConfig, U0: Tensor, V0: Tensor, s: Tensor, rates: Tensor, n_samples: int,
-              kernel: ModuleType | None) -> Working:
-        """rates (2, E): lr / D and lr * s^2 per member, in U0's dtype and on its device; kernel:
-        the compiled kernel the ensemble trains on (worker/native.py), or None."""
-        E = U0.shape[1]
+    def start(cls, cfg: ResNetConfig, U0: Tensor, V0: Tensor, rows: Tensor, s: Tensor, rates: Tensor,
+              n_samples: int, kernel: ModuleType | None) -> Working:
+        """U0, V0 (L, S, M, D) and rows (E,): member i starts from U0[:, rows[i]] (worker/resnet.py
+        draw_units; on worker/passes.py every member's own, S = E); rates (2, E): lr / D and
+        lr * s^2 per member, in U0's dtype and on its device; kernel: the compiled kernel the
+        ensemble trains on (worker/native.py), or None."""
+        E = rows.shape[0]
         cache = new_cache(cfg, E, n_samples, U0)
         index = torch.arange(E, device=U0.device)
         rate_U, rate_V = rates[0].contiguous(), rates[1].contiguous()
         if kernel is None:
+            assert U0.shape[1] == E, "the PyTorch passes start from every member's own units"
             Uh, sV = folded(cfg, U0, V0, s)
             return cls(cfg, index, Uh, sV, s, rate_U, rate_V, cache, torch.empty_like(U0), torch.empty_like(V0))
-        Uh, sV = torch.empty_like(U0), torch.empty_like(V0)
-        UhT, sVT = U0.new_empty(U0.shape[0], E, cfg.D, cfg.M), V0.new_empty(V0.shape[0], E, cfg.D, cfg.M)
-        kernel.fold(U0, V0, s, 1.0 / math.sqrt(cfg.D), Uh, UhT, sV, sVT)  # what folded() computes, both layouts
+        shape = (cfg.L, E, cfg.M, cfg.D)
+        Uh, sV = U0.new_empty(shape), V0.new_empty(shape)
+        UhT, sVT = U0.new_empty(cfg.L, E, cfg.D, cfg.M), V0.new_empty(cfg.L, E, cfg.D, cfg.M)
+        # what folded() computes, in both layouts, straight from the draws
+        kernel.fold(U0, V0, s, 1.0 / math.sqrt(cfg.D), rows, Uh, UhT, sV, sVT)
         return cls(cfg, index, Uh, sV, s, rate_U, rate_V, cache, None, None, UhT, sVT,
                    torch.zeros(E, dtype=torch.bool))
 
@@ -85,12 +90,10 @@ class Working:
 
     def scratch(self) -> tuple[Tensor, Tensor]:
         """Two (L, E_active, M, D) buffers free to overwrite after the last forward pass (training
-        ends with it)."""
-        if self.dU is not None and self.dV is not None:
-            return self.dU, self.dV
-        # the transposed layouts: after the last forward pass nothing reads them
-        assert self.UhT is not None and self.sVT is not None
-        return self.UhT.view(self.Uh.shape), self.sVT.view(self.sV.shape)
+        ends with it) on worker/passes.py: backward's gradient buffers (the kernel's diagnostics
+        need none)."""
+        assert self.dU is not None and self.dV is not None
+        return self.dU, self.dV
 
 
 def bad_members(loss: Tensor, loss0: Tensor, h_out: Tensor, work: Working) -> Tensor:

@@ -80,16 +80,20 @@ void member_forward(const Shape& s, int64_t e, const float* ut, const float* sv,
 
 }  // namespace
 
-// The folded units in both layouts from the initial ones (worker/passes.py folded): Uh = c U0 and
-// sV = s[e] V0 (L, E, M, D), UhT and sVT their transposes (L, E, D, M). One pass over U0 and V0,
-// block by block between the threads (and each output page first written by the thread that uses it).
-void fold(torch::Tensor U0, torch::Tensor V0, torch::Tensor s, double c, torch::Tensor Uh, torch::Tensor UhT,
-          torch::Tensor sV, torch::Tensor sVT) {
+// The folded units in both layouts from the initial ones (worker/passes.py folded): member e's
+// Uh = c U0[:, rows[e]] and sV = s[e] V0[:, rows[e]] (L, E, M, D) with U0, V0 (L, S, M, D) the S
+// distinct draws (worker/resnet.py draw_units), UhT and sVT their transposes (L, E, D, M). One pass
+// over the draws, block by block between the threads (each output page first written by the
+// thread that uses it).
+void fold(torch::Tensor U0, torch::Tensor V0, torch::Tensor s, double c, torch::Tensor rows, torch::Tensor Uh,
+          torch::Tensor UhT, torch::Tensor sV, torch::Tensor sVT) {
   for (auto* t : {&U0, &V0, &s, &Uh, &UhT, &sV, &sVT}) check(*t, "every tensor");
-  const int64_t L = U0.size(0), E = U0.size(1), M = U0.size(2), D = U0.size(3);
+  TORCH_CHECK(rows.scalar_type() == torch::kLong && rows.is_contiguous(), "rows must be contiguous int64");
+  const int64_t L = Uh.size(0), E = Uh.size(1), M = Uh.size(2), D = Uh.size(3), S = U0.size(1);
   const float* u = U0.data_ptr<float>();
   const float* v = V0.data_ptr<float>();
   const float* sc = s.data_ptr<float>();
+  const int64_t* row = rows.data_ptr<int64_t>();
   float* uh = Uh.data_ptr<float>();
   float* ut = UhT.data_ptr<float>();
   float* sv = sV.data_ptr<float>();
@@ -97,11 +101,12 @@ void fold(torch::Tensor U0, torch::Tensor V0, torch::Tensor s, double c, torch::
   const float cf = static_cast<float>(c);
   at::parallel_for(0, L * E, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      const float se = sc[b % E];
-      const int64_t o = b * M * D;
+      const int64_t e = b % E;
+      const float se = sc[e];
+      const int64_t o = b * M * D, i = (b / E * S + row[e]) * M * D;
       for (int64_t m = 0; m < M; ++m)
         for (int64_t d = 0; d < D; ++d) {
-          const float x = u[o + m * D + d] * cf, y = v[o + m * D + d] * se;
+          const float x = u[i + m * D + d] * cf, y = v[i + m * D + d] * se;
           uh[o + m * D + d] = x;
           sv[o + m * D + d] = y;
           ut[o + d * M + m] = x;
@@ -218,10 +223,91 @@ void step(torch::Tensor Uh, torch::Tensor UhT, torch::Tensor sV, torch::Tensor s
   });
 }
 
+// The diagnostics' differences are formed as passes.py forms them, a rounded product then a
+// subtraction (no fused multiply-add): with no step taken, Uh - c U0 is then exactly 0.
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+
+// sum of squares of x[0:n] - c * y[0:n] (y null: of x), lanes summed in float, the total in double
+double sq_diff(const float* x, const float* y, float c, int64_t n) {
+  vec z{};
+  int64_t i = 0;
+  double t = 0.0;
+  if (y) {
+    const vec cv = vec{} + c;
+    for (; i + VW <= n; i += VW) {
+      const vec d = loadv(x + i) - cv * loadv(y + i);
+      z += d * d;
+    }
+    for (; i < n; ++i) t += static_cast<double>(x[i] - c * y[i]) * (x[i] - c * y[i]);
+  } else {
+    for (; i + VW <= n; i += VW) z += loadv(x + i) * loadv(x + i);
+    for (; i < n; ++i) t += static_cast<double>(x[i]) * x[i];
+  }
+  for (int v = 0; v < VW; ++v) t += z[v];
+  return t;
+}
+
+// The sums of squares behind the trained-state diagnostics (worker/diagnostics.py) of the active
+// members, one pass over each member's units: for member e (ensemble slot j = index[e]; the
+// initial states hs0 (L+1, E0, N, D), pre0 (L, E0, N, M) and multipliers s0 (E0,) are the whole
+// ensemble's, slot j's units are U0, V0[:, rows[j]] of the S draws (L, S, M, D)), out[e] (E, 6) float64 =
+//   [sum_l ||pre_l - pre0_l||^2, sum_l ||h0^{l-1} dUh_l^T||^2, sum_l ||dUh_l||^2, sum_l ||dsV_l||^2,
+//    ||U0||^2, ||V0||^2]  with dUh = Uh - c U0 (c = 1 / sqrt(D)) and dsV = sV - s0 V0,
+// pre (L, E, N, M) the trained pre-activations. The unit move's product is formed from the
+// difference (not as a difference of products), so a tiny move keeps its relative precision.
+void diagnose(torch::Tensor Uh, torch::Tensor sV, torch::Tensor U0, torch::Tensor V0, torch::Tensor s0,
+              torch::Tensor index, torch::Tensor rows, torch::Tensor hs0, torch::Tensor pre0, torch::Tensor pre,
+              double c, torch::Tensor out) {
+  for (auto* t : {&Uh, &sV, &U0, &V0, &s0, &hs0, &pre0, &pre}) check(*t, "every float tensor");
+  for (auto* t : {&index, &rows})
+    TORCH_CHECK(t->scalar_type() == torch::kLong && t->is_contiguous(), "index and rows must be contiguous int64");
+  TORCH_CHECK(out.scalar_type() == torch::kFloat64 && out.is_contiguous(), "out must be contiguous float64");
+  const int64_t L = Uh.size(0), E = Uh.size(1), M = Uh.size(2), D = Uh.size(3);
+  const int64_t E0 = pre0.size(1), S = U0.size(1), N = pre.size(2);
+  const float* uh = Uh.data_ptr<float>();
+  const float* sv = sV.data_ptr<float>();
+  const float* u0 = U0.data_ptr<float>();
+  const float* v0 = V0.data_ptr<float>();
+  const float* sc = s0.data_ptr<float>();
+  const int64_t* slot = index.data_ptr<int64_t>();
+  const int64_t* row = rows.data_ptr<int64_t>();
+  const float* h0 = hs0.data_ptr<float>();
+  const float* p0 = pre0.data_ptr<float>();
+  const float* p = pre.data_ptr<float>();
+  double* o = out.data_ptr<double>();
+  const float cf = static_cast<float>(c);
+  at::parallel_for(0, E, 1, [&](int64_t e0, int64_t e1) {
+    std::vector<float> dut(D * M), local(N * M);
+    for (int64_t e = e0; e < e1; ++e) {
+      const int64_t j = slot[e], r = row[j];
+      double acc[6] = {0, 0, 0, 0, 0, 0};
+      for (int64_t l = 0; l < L; ++l) {
+        const float* U = uh + (l * E + e) * M * D;
+        const float* Ui = u0 + (l * S + r) * M * D;
+        const float* Vi = v0 + (l * S + r) * M * D;
+        acc[0] += sq_diff(p + (l * E + e) * N * M, p0 + (l * E0 + j) * N * M, 1.f, N * M);
+        for (int64_t m = 0; m < M; ++m)  // dUh, transposed (D, M): B of the product below
+          for (int64_t d = 0; d < D; ++d) dut[d * M + m] = U[m * D + d] - cf * Ui[m * D + d];
+        gemm(h0 + (l * E0 + j) * N * D, D, 1, dut.data(), M, local.data(), M, N, D, M, false);
+        acc[1] += sq_diff(local.data(), nullptr, 0.f, N * M);
+        acc[2] += sq_diff(dut.data(), nullptr, 0.f, D * M);
+        acc[3] += sq_diff(sv + (l * E + e) * M * D, Vi, sc[j], M * D);
+        acc[4] += sq_diff(Ui, nullptr, 0.f, M * D);
+        acc[5] += sq_diff(Vi, nullptr, 0.f, M * D);
+      }
+      std::copy(acc, acc + 6, o + e * 6);
+    }
+  });
+}
+
+#pragma GCC pop_options
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // without the GIL: the loop's other Python threads (progress writes, parts) run meanwhile
   const auto no_gil = py::call_guard<py::gil_scoped_release>();
   m.def("fold", &fold, "the folded units in both layouts", no_gil);
   m.def("forward", &forward, "every member's forward pass", no_gil);
   m.def("step", &step, "every member's loss, divergence check, backward and step", no_gil);
+  m.def("diagnose", &diagnose, "the sums of squares of the trained-state diagnostics", no_gil);
 }
