@@ -1,6 +1,6 @@
 """The compiled CPU float32 kernel (worker/native.py, worker/csrc/): it builds here, one step of it
 is the autograd gradient step (and a wrong step fails that check), it trains as the PyTorch passes
-do to float rounding (divergence included), both layouts of the units stay equal, and a kernel that
+do to float rounding (divergence included), and a kernel that
 cannot build leaves training on the PyTorch passes."""
 
 from __future__ import annotations
@@ -98,9 +98,6 @@ def test_one_kernel_step_is_the_autograd_step(kernel: object, shape: tuple[int, 
     Uh, sV = _autograd_step(cfg, N, alphas, U0, V0, eta)
     s = torch.tensor([residual_multiplier(a, cfg) for a in alphas], dtype=F64)
     _assert_step_matches(work, Uh, sV, U0, V0, cfg, s)
-    # both layouts were updated by the same products: equal to the bit
-    assert work.UhT is not None and work.sVT is not None
-    assert torch.equal(work.UhT.transpose(2, 3), work.Uh) and torch.equal(work.sVT.transpose(2, 3), work.sV)
 
 
 def test_a_wrong_step_fails_the_autograd_check(kernel: object) -> None:

@@ -74,8 +74,9 @@ class NativeSteps(TorchSteps):
         mse = self.h0.new_empty(E)
         bad = torch.empty(E, dtype=torch.bool)
         ref = torch.full_like(mse, torch.inf) if loss0 is None else loss0.contiguous()
-        self.native.step(work.Uh, work.UhT, work.sV, work.sVT, work.cache.hs, work.cache.acts, self.h0, p.W_U, p.Y,
-                         ref, work.rate_U, work.rate_V, work.nonfinite, mse, bad, self.grad_scale,
+        assert work.UhT is not None and work.nonfinite is not None
+        self.native.step(work.UhT, work.sV, work.cache.hs, work.cache.acts, self.h0, p.W_U, p.Y, ref,
+                         work.rate_U, work.rate_V, work.nonfinite, mse, bad, self.grad_scale,
                          DIVERGENCE_FACTOR, self.tanh, k > 0)
         return mse, bad
 

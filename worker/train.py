@@ -157,7 +157,8 @@ def _diagnosed(cfg: ResNetConfig, work: Working, engine: TorchSteps, start: Star
         engine.forward(work, pre_out=pre)
 
     if engine.kernel is not None:
-        return forward_diagnosed_native(engine.kernel, cfg, work.Uh, work.sV, work.cache, start, work.index,
+        assert work.UhT is not None
+        return forward_diagnosed_native(engine.kernel, cfg, work.UhT, work.sV, work.cache, start, work.index,
                                         initial, forward)
     E, index = initial.s.shape[0], work.index
     if index.numel() < E:

@@ -20,13 +20,13 @@ DIVERGENCE_FACTOR = 1e6
 class Working:
     """The still-training members: `index` maps the ensemble axis of the working tensors (axis 1
     of Uh, sV) to ensemble slots. The units are held folded, Uh = U / sqrt(D) and sV = s V, and
-    updated in that form, so no step re-folds them. On the compiled kernel (worker/native.py)
-    each is held in both layouts and the kernel tracks non-finite units; on worker/passes.py
-    backward writes dU, dV and the step applies them."""
+    updated in that form, so no step re-folds them. On the compiled kernel (worker/native.py) Uh
+    is held transposed (UhT; Uh is a view of it) and the kernel tracks non-finite units; on
+    worker/passes.py backward writes dU, dV and the step applies them."""
 
     cfg: ResNetConfig
     index: Tensor  # (E_active,) long
-    Uh: Tensor  # (L, E_active, M, D)
+    Uh: Tensor  # (L, E_active, M, D) (on the kernel a view of UhT, not contiguous)
     sV: Tensor
     s: Tensor  # (E_active,)
     rate_U: Tensor  # (E_active,): Uh -= lr / D * dU (the step on U, folded)
@@ -34,8 +34,7 @@ class Working:
     cache: ForwardCache
     dU: Tensor | None  # (L, E_active, M, D), backward's unscaled gradients (passes.py only)
     dV: Tensor | None
-    UhT: Tensor | None = None  # (L, E_active, D, M), Uh transposed (the kernel only)
-    sVT: Tensor | None = None
+    UhT: Tensor | None = None  # (L, E_active, D, M), contiguous: the kernel's Uh
     nonfinite: Tensor | None = None  # (E_active,) bool: a unit is NaN or inf (the kernel only)
 
     @classmethod
@@ -53,12 +52,9 @@ class Working:
             assert U0.shape[1] == E, "the PyTorch passes start from every member's own units"
             Uh, sV = folded(cfg, U0, V0, s)
             return cls(cfg, index, Uh, sV, s, rate_U, rate_V, cache, torch.empty_like(U0), torch.empty_like(V0))
-        shape = (cfg.L, E, cfg.M, cfg.D)
-        Uh, sV = U0.new_empty(shape), V0.new_empty(shape)
-        UhT, sVT = U0.new_empty(cfg.L, E, cfg.D, cfg.M), V0.new_empty(cfg.L, E, cfg.D, cfg.M)
-        # what folded() computes, in both layouts, straight from the draws
-        kernel.fold(U0, V0, s, 1.0 / math.sqrt(cfg.D), rows, Uh, UhT, sV, sVT)
-        return cls(cfg, index, Uh, sV, s, rate_U, rate_V, cache, None, None, UhT, sVT,
+        UhT, sV = U0.new_empty(cfg.L, E, cfg.D, cfg.M), V0.new_empty(cfg.L, E, cfg.M, cfg.D)
+        kernel.fold(U0, V0, s, 1.0 / math.sqrt(cfg.D), rows, UhT, sV)  # what folded() computes, from the draws
+        return cls(cfg, index, UhT.transpose(2, 3), sV, s, rate_U, rate_V, cache, None, None, UhT,
                    torch.zeros(E, dtype=torch.bool))
 
     def keep(self, mask: Tensor) -> None:
@@ -66,12 +62,14 @@ class Working:
         rows = mask.nonzero().squeeze(1)  # index_select copies ~5x faster than a boolean index
         self.index, self.s = self.index[rows], self.s[rows]
         self.rate_U, self.rate_V = self.rate_U[rows], self.rate_V[rows]
-        self.Uh, self.sV = self.Uh.index_select(1, rows), self.sV.index_select(1, rows)
+        self.sV = self.sV.index_select(1, rows)
         self.cache = self.cache.keep(rows)
-        if self.UhT is not None and self.sVT is not None and self.nonfinite is not None:
-            self.UhT, self.sVT = self.UhT.index_select(1, rows), self.sVT.index_select(1, rows)
+        if self.UhT is not None and self.nonfinite is not None:
+            self.UhT = self.UhT.index_select(1, rows)
+            self.Uh = self.UhT.transpose(2, 3)
             self.nonfinite = self.nonfinite[rows]
         else:
+            self.Uh = self.Uh.index_select(1, rows)
             self.dU, self.dV = torch.empty_like(self.Uh), torch.empty_like(self.sV)
 
     def step(self) -> None:

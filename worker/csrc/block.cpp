@@ -2,9 +2,12 @@
 // every member's forward, loss, divergence check, backward and gradient step, member by member
 // (so a member's units stay in cache from its forward to its step), members split between the
 // intra-op threads. Loaded by worker/native.py; the maths and shapes are those of passes.py:
-//   h (N, D) a member's state, Uh = U / sqrt(D) and sV = s V (M, D) a block's folded units, held
-//   in both layouts (UhT, sVT (D, M)) so that every product is C += A B with B's rows contiguous.
-// Block l: h^l = h^{l-1} + act(h^{l-1} Uh^T) sV. Tensors are (L[+1], E, ...) as in passes.py.
+//   h (N, D) a member's state; a block's folded units held as UhT = (U / sqrt(D))^T (D, M) and
+//   sV = s V (M, D), one layout each, chosen so that every product is C += A B with B's rows
+//   contiguous (A's strides are free): the forward products are h UhT and a sV; the backward runs
+//   in the samples' transposed space (gT = g^T (D, Np), dpreT (M, Np), Np = N rounded up to the
+//   vector width, zero-padded), where sV and UhT serve as A.
+// Block l: h^l = h^{l-1} + act(h^{l-1} UhT) sV. Tensors are (L[+1], E, ...) as in passes.py.
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -80,38 +83,30 @@ void member_forward(const Shape& s, int64_t e, const float* ut, const float* sv,
 
 }  // namespace
 
-// The folded units in both layouts from the initial ones (worker/passes.py folded): member e's
-// Uh = c U0[:, rows[e]] and sV = s[e] V0[:, rows[e]] (L, E, M, D) with U0, V0 (L, S, M, D) the S
-// distinct draws (worker/resnet.py draw_units), UhT and sVT their transposes (L, E, D, M). One pass
-// over the draws, block by block between the threads (each output page first written by the
-// thread that uses it).
-void fold(torch::Tensor U0, torch::Tensor V0, torch::Tensor s, double c, torch::Tensor rows, torch::Tensor Uh,
-          torch::Tensor UhT, torch::Tensor sV, torch::Tensor sVT) {
-  for (auto* t : {&U0, &V0, &s, &Uh, &UhT, &sV, &sVT}) check(*t, "every tensor");
+// The folded units from the initial ones (worker/passes.py folded): member e's
+// UhT = (c U0[:, rows[e]])^T (L, E, D, M) and sV = s[e] V0[:, rows[e]] (L, E, M, D), with U0, V0
+// (L, S, M, D) the S distinct draws (worker/resnet.py draw_units). One pass over the draws, block
+// by block between the threads (each output page first written by the thread that uses it).
+void fold(torch::Tensor U0, torch::Tensor V0, torch::Tensor s, double c, torch::Tensor rows, torch::Tensor UhT,
+          torch::Tensor sV) {
+  for (auto* t : {&U0, &V0, &s, &UhT, &sV}) check(*t, "every tensor");
   TORCH_CHECK(rows.scalar_type() == torch::kLong && rows.is_contiguous(), "rows must be contiguous int64");
-  const int64_t L = Uh.size(0), E = Uh.size(1), M = Uh.size(2), D = Uh.size(3), S = U0.size(1);
+  const int64_t L = sV.size(0), E = sV.size(1), M = sV.size(2), D = sV.size(3), S = U0.size(1);
   const float* u = U0.data_ptr<float>();
   const float* v = V0.data_ptr<float>();
   const float* sc = s.data_ptr<float>();
   const int64_t* row = rows.data_ptr<int64_t>();
-  float* uh = Uh.data_ptr<float>();
   float* ut = UhT.data_ptr<float>();
   float* sv = sV.data_ptr<float>();
-  float* st = sVT.data_ptr<float>();
   const float cf = static_cast<float>(c);
   at::parallel_for(0, L * E, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t e = b % E;
       const float se = sc[e];
       const int64_t o = b * M * D, i = (b / E * S + row[e]) * M * D;
+      for (int64_t j = 0; j < M * D; ++j) sv[o + j] = v[i + j] * se;
       for (int64_t m = 0; m < M; ++m)
-        for (int64_t d = 0; d < D; ++d) {
-          const float x = u[i + m * D + d] * cf, y = v[i + m * D + d] * se;
-          uh[o + m * D + d] = x;
-          sv[o + m * D + d] = y;
-          ut[o + d * M + m] = x;
-          st[o + d * M + m] = y;
-        }
+        for (int64_t d = 0; d < D; ++d) ut[o + d * M + m] = u[i + m * D + d] * cf;
     }
   });
 }
@@ -138,26 +133,24 @@ void forward(torch::Tensor UhT, torch::Tensor sV, torch::Tensor hs, torch::Tenso
 //   mse[e] = mean (f - Y)^2 with f = h^L W_U / D (W_U (D, d_out), Y (N, d_out));
 //   bad[e] = mse or h^L not finite, units not finite (nonfinite[e], set by the previous step's
 //   update), or mse > factor * loss0[e];
-//   for the members that are not bad: the gradient at h^L, (f - Y) W_U^T * grad_scale, then down
-//   the blocks the chain and the step in place, block by block (a block's gradients need only its
-//   own old units and the chain above it):
-//     dpre = (g sV^T) * act'(pre),  g <- g + dpre Uh,  sV -= rate_V a^T g,  Uh -= rate_U dpre^T h
-//   with both layouts of each unit tensor updated by the same products (so they stay equal), and
-//   nonfinite[e] set where an updated unit is NaN or infinite.
-void step(torch::Tensor Uh, torch::Tensor UhT, torch::Tensor sV, torch::Tensor sVT, torch::Tensor hs,
-          torch::Tensor acts, torch::Tensor h0, torch::Tensor W_U, torch::Tensor Y, torch::Tensor loss0,
-          torch::Tensor rate_U, torch::Tensor rate_V, torch::Tensor nonfinite, torch::Tensor mse, torch::Tensor bad,
-          double grad_scale, double factor, bool tanh_act, bool forward_first) {
-  for (auto* t : {&Uh, &UhT, &sV, &sVT, &hs, &acts, &h0, &W_U, &Y, &loss0, &rate_U, &rate_V, &mse})
+//   for the members that are not bad: the gradient at h^L, g = (f - Y) W_U^T * grad_scale, then
+//   down the blocks the chain and the step in place, block by block (a block's gradients need
+//   only its own old units and the chain above it), transposed (gT = g^T, dpreT = dpre^T):
+//     dpreT = (sV gT) * act'(pre)^T,  gT <- gT + UhT dpreT,  sV -= rate_V a^T g,  UhT -= rate_U h^T dpre
+//   and nonfinite[e] set where an updated unit is NaN or infinite.
+void step(torch::Tensor UhT, torch::Tensor sV, torch::Tensor hs, torch::Tensor acts, torch::Tensor h0,
+          torch::Tensor W_U, torch::Tensor Y, torch::Tensor loss0, torch::Tensor rate_U, torch::Tensor rate_V,
+          torch::Tensor nonfinite, torch::Tensor mse, torch::Tensor bad, double grad_scale, double factor,
+          bool tanh_act, bool forward_first) {
+  for (auto* t : {&UhT, &sV, &hs, &acts, &h0, &W_U, &Y, &loss0, &rate_U, &rate_V, &mse})
     check(*t, "every float tensor");
   TORCH_CHECK(nonfinite.scalar_type() == torch::kBool && bad.scalar_type() == torch::kBool &&
               nonfinite.is_contiguous() && bad.is_contiguous(), "nonfinite and bad must be contiguous bool");
-  const Shape s{Uh.size(0), Uh.size(1), hs.size(2), Uh.size(3), Uh.size(2)};
+  const Shape s{sV.size(0), sV.size(1), hs.size(2), sV.size(3), sV.size(2)};
   const int64_t L = s.L, E = s.E, N = s.N, D = s.D, M = s.M, O = Y.size(1);
-  float* uh = Uh.data_ptr<float>();
+  const int64_t Np = (N + VW - 1) / VW * VW;  // the transposed samples' row length, whole vectors
   float* ut = UhT.data_ptr<float>();
   float* sv = sV.data_ptr<float>();
-  float* st = sVT.data_ptr<float>();
   float* h = hs.data_ptr<float>();
   float* a = acts.data_ptr<float>();
   const float* x0 = h0.data_ptr<float>();
@@ -171,7 +164,9 @@ void step(torch::Tensor Uh, torch::Tensor UhT, torch::Tensor sV, torch::Tensor s
   bool* out_bad = bad.data_ptr<bool>();
   const float inv_D = 1.f / static_cast<float>(D);
   at::parallel_for(0, E, 1, [&](int64_t e0, int64_t e1) {
-    std::vector<float> f(N * O), wt(O * D), g(N * D), g2(N * D), gv(N * D), dpre(N * M), du(N * M);
+    // gT, g2T (D, Np) and dpreT (M, Np): columns N..Np stay 0 (every product keeps them 0)
+    std::vector<float> f(N * O), wt(O * D), g(N * D), gT(D * Np, 0.f), g2T(D * Np, 0.f), dpreT(M * Np, 0.f),
+        gv(N * D), du(N * M);
     for (int64_t o = 0; o < O; ++o)
       for (int64_t d = 0; d < D; ++d) wt[o * D + d] = wu[d * O + o] * static_cast<float>(grad_scale);
     for (int64_t e = e0; e < e1; ++e) {
@@ -192,31 +187,32 @@ void step(torch::Tensor Uh, torch::Tensor UhT, torch::Tensor sV, torch::Tensor s
       out_bad[e] = is_bad;
       if (is_bad) continue;
       gemm(f.data(), O, 1, wt.data(), D, g.data(), D, N, O, D, false);  // (f - Y) W_U^T grad_scale
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t d = 0; d < D; ++d) gT[d * Np + n] = g[n * D + d];
+      const float mv = -rv[e], mu = -ru[e];
       bool finite = true;
       for (int64_t l = L - 1; l >= 0; --l) {
         const int64_t le = l * E + e;
-        float* U = uh + le * M * D;
         float* UT = ut + le * M * D;
         float* V = sv + le * M * D;
-        float* VT = st + le * M * D;
         const float* hin = h + le * N * D;
         const float* al = a + le * N * M;
-        gemm(g.data(), D, 1, VT, M, dpre.data(), M, N, D, M, false);  // g sV^T, (N, M)
+        gemm(V, D, 1, gT.data(), Np, dpreT.data(), Np, M, D, Np, false);  // sV g^T, (M, Np)
         if (tanh_act)
-          for (int64_t i = 0; i < N * M; ++i) dpre[i] *= 1.f - al[i] * al[i];
-        if (l) {  // g^{l-1} = g^l + dpre Uh, through the old Uh
-          std::copy(g.begin(), g.end(), g2.begin());
-          gemm(dpre.data(), M, 1, U, D, g2.data(), D, N, M, D, true);
+          for (int64_t mm = 0; mm < M; ++mm)
+            for (int64_t n = 0; n < N; ++n) dpreT[mm * Np + n] *= 1.f - al[n * M + mm] * al[n * M + mm];
+        if (l) {  // g^{l-1} = g^l + dpre Uh, transposed: gT + UhT dpreT, through the old UhT
+          std::copy(gT.begin(), gT.end(), g2T.begin());
+          gemm(UT, M, 1, dpreT.data(), Np, g2T.data(), Np, D, M, Np, true);
         }
-        const float mv = -rv[e], mu = -ru[e];
-        for (int64_t i = 0; i < N * D; ++i) gv[i] = mv * g[i];
-        for (int64_t i = 0; i < N * M; ++i) du[i] = mu * dpre[i];
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t d = 0; d < D; ++d) gv[n * D + d] = mv * gT[d * Np + n];
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t mm = 0; mm < M; ++mm) du[n * M + mm] = mu * dpreT[mm * Np + n];
         gemm(al, 1, M, gv.data(), D, V, D, M, N, D, true);    // sV += a^T (-rate_V g)
-        gemm(gv.data(), 1, D, al, M, VT, M, D, N, M, true);   // sV^T += (-rate_V g)^T a
-        gemm(du.data(), 1, M, hin, D, U, D, M, N, D, true);   // Uh += (-rate_U dpre)^T h
         gemm(hin, 1, D, du.data(), M, UT, M, D, N, M, true);  // Uh^T += h^T (-rate_U dpre)
-        finite = finite && all_finite(U, M * D) && all_finite(V, M * D);
-        if (l) std::swap(g, g2);
+        finite = finite && all_finite(UT, M * D) && all_finite(V, M * D);
+        if (l) std::swap(gT, g2T);
       }
       nf[e] = !finite;
     }
@@ -253,19 +249,20 @@ double sq_diff(const float* x, const float* y, float c, int64_t n) {
 // initial states hs0 (L+1, E0, N, D), pre0 (L, E0, N, M) and multipliers s0 (E0,) are the whole
 // ensemble's, slot j's units are U0, V0[:, rows[j]] of the S draws (L, S, M, D)), out[e] (E, 6) float64 =
 //   [sum_l ||pre_l - pre0_l||^2, sum_l ||h0^{l-1} dUh_l^T||^2, sum_l ||dUh_l||^2, sum_l ||dsV_l||^2,
-//    ||U0||^2, ||V0||^2]  with dUh = Uh - c U0 (c = 1 / sqrt(D)) and dsV = sV - s0 V0,
+//    ||U0||^2, ||V0||^2]  with dUh = Uh - c U0 (c = 1 / sqrt(D); the trained Uh as UhT (L, E, D, M))
+//    and dsV = sV - s0 V0,
 // pre (L, E, N, M) the trained pre-activations. The unit move's product is formed from the
 // difference (not as a difference of products), so a tiny move keeps its relative precision.
-void diagnose(torch::Tensor Uh, torch::Tensor sV, torch::Tensor U0, torch::Tensor V0, torch::Tensor s0,
+void diagnose(torch::Tensor UhT, torch::Tensor sV, torch::Tensor U0, torch::Tensor V0, torch::Tensor s0,
               torch::Tensor index, torch::Tensor rows, torch::Tensor hs0, torch::Tensor pre0, torch::Tensor pre,
               double c, torch::Tensor out) {
-  for (auto* t : {&Uh, &sV, &U0, &V0, &s0, &hs0, &pre0, &pre}) check(*t, "every float tensor");
+  for (auto* t : {&UhT, &sV, &U0, &V0, &s0, &hs0, &pre0, &pre}) check(*t, "every float tensor");
   for (auto* t : {&index, &rows})
     TORCH_CHECK(t->scalar_type() == torch::kLong && t->is_contiguous(), "index and rows must be contiguous int64");
   TORCH_CHECK(out.scalar_type() == torch::kFloat64 && out.is_contiguous(), "out must be contiguous float64");
-  const int64_t L = Uh.size(0), E = Uh.size(1), M = Uh.size(2), D = Uh.size(3);
+  const int64_t L = sV.size(0), E = sV.size(1), M = sV.size(2), D = sV.size(3);
   const int64_t E0 = pre0.size(1), S = U0.size(1), N = pre.size(2);
-  const float* uh = Uh.data_ptr<float>();
+  const float* ut = UhT.data_ptr<float>();
   const float* sv = sV.data_ptr<float>();
   const float* u0 = U0.data_ptr<float>();
   const float* v0 = V0.data_ptr<float>();
@@ -283,12 +280,12 @@ void diagnose(torch::Tensor Uh, torch::Tensor sV, torch::Tensor U0, torch::Tenso
       const int64_t j = slot[e], r = row[j];
       double acc[6] = {0, 0, 0, 0, 0, 0};
       for (int64_t l = 0; l < L; ++l) {
-        const float* U = uh + (l * E + e) * M * D;
+        const float* UT = ut + (l * E + e) * M * D;
         const float* Ui = u0 + (l * S + r) * M * D;
         const float* Vi = v0 + (l * S + r) * M * D;
         acc[0] += sq_diff(p + (l * E + e) * N * M, p0 + (l * E0 + j) * N * M, 1.f, N * M);
         for (int64_t m = 0; m < M; ++m)  // dUh, transposed (D, M): B of the product below
-          for (int64_t d = 0; d < D; ++d) dut[d * M + m] = U[m * D + d] - cf * Ui[m * D + d];
+          for (int64_t d = 0; d < D; ++d) dut[d * M + m] = UT[d * M + m] - cf * Ui[m * D + d];
         gemm(h0 + (l * E0 + j) * N * D, D, 1, dut.data(), M, local.data(), M, N, D, M, false);
         acc[1] += sq_diff(local.data(), nullptr, 0.f, N * M);
         acc[2] += sq_diff(dut.data(), nullptr, 0.f, D * M);
@@ -306,7 +303,7 @@ void diagnose(torch::Tensor Uh, torch::Tensor sV, torch::Tensor U0, torch::Tenso
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // without the GIL: the loop's other Python threads (progress writes, parts) run meanwhile
   const auto no_gil = py::call_guard<py::gil_scoped_release>();
-  m.def("fold", &fold, "the folded units in both layouts", no_gil);
+  m.def("fold", &fold, "the folded units (UhT, sV) from the draws", no_gil);
   m.def("forward", &forward, "every member's forward pass", no_gil);
   m.def("step", &step, "every member's loss, divergence check, backward and step", no_gil);
   m.def("diagnose", &diagnose, "the sums of squares of the trained-state diagnostics", no_gil);
