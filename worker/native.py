@@ -64,9 +64,8 @@ def _build_name() -> str:
 
 @functools.cache
 def kernel() -> ModuleType | None:
-    """The built kernel, or None when it is switched off or cannot be built (logged once)."""
-    if os.environ.get(ENV_SWITCH, "1") == "0":
-        return None
+    """The built kernel, or None when it cannot be built (logged once). Whether training uses it
+    is applies()'s question (RESPHASE_NATIVE included), so the cached answer is the build's only."""
     _ninja_on_path()
     try:
         from torch.utils.cpp_extension import load

@@ -56,17 +56,18 @@ class NativeSteps(TorchSteps):
 
     name = "native"
 
+    kernel: ModuleType
+
     def __init__(self, cfg: ResNetConfig, problem: Problem, kernel: ModuleType) -> None:
         super().__init__(cfg, problem)
         self.kernel = kernel
-        self.native: ModuleType = kernel
         self.tanh = cfg.activation == "tanh"
         self.no_pre = self.h0.new_empty(0)
 
     def forward(self, work: Working, pre_out: Tensor | None = None) -> None:
         hs = work.cache.hs
         hs[0].copy_(self.h0.expand(*hs.shape[1:]))
-        self.native.forward(work.UhT, work.sV, hs, work.cache.acts, self.no_pre if pre_out is None else pre_out,
+        self.kernel.forward(work.UhT, work.sV, hs, work.cache.acts, self.no_pre if pre_out is None else pre_out,
                             self.tanh)
 
     def step(self, work: Working, k: int, loss0: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -75,7 +76,7 @@ class NativeSteps(TorchSteps):
         bad = torch.empty(E, dtype=torch.bool)
         ref = torch.full_like(mse, torch.inf) if loss0 is None else loss0.contiguous()
         assert work.UhT is not None and work.nonfinite is not None
-        self.native.step(work.UhT, work.sV, work.cache.hs, work.cache.acts, self.h0, p.W_U, p.Y, ref,
+        self.kernel.step(work.UhT, work.sV, work.cache.hs, work.cache.acts, self.h0, p.W_U, p.Y, ref,
                          work.rate_U, work.rate_V, work.nonfinite, mse, bad, self.grad_scale,
                          DIVERGENCE_FACTOR, self.tanh, k > 0)
         return mse, bad

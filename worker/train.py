@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from worker import native
 from worker.diagnostics import Initial, StartState, forward_diagnosed, forward_diagnosed_native, new_start
 from worker.parts import train_in_parts
 from worker.resnet import (
@@ -22,6 +21,7 @@ from worker.resnet import (
     ResNetConfig,
     draw_units,
     half_mse,
+    init_units,
     learning_rate,
     readout,
     residual_multiplier,
@@ -74,8 +74,9 @@ def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member
     (worker/threads.py decides when None; each member's maths is the same either way).
     """
     E, N, device = len(members), problem.X.shape[0], problem.X.device
+    engine = steps_for(cfg, problem)  # the compiled kernel or the PyTorch passes (worker/steps.py)
     # the compiled kernel (worker/native.py) splits its members between all intra-op threads itself
-    on_kernel = native.engine_name(cfg, N, problem.X.dtype, device) == "native"
+    on_kernel = engine.kernel is not None
     n_parts = (1 if on_kernel else parts_for(cfg, E, N, device)) if parts is None else max(1, min(parts, E))
     if device.type == "cpu":
         keep_freed_memory()
@@ -84,28 +85,28 @@ def train_ensemble(cfg: ResNetConfig, problem: Problem, members: Sequence[Member
         on_losses(losses)
     if n_parts == 1:
         if on_kernel:
-            return _train(cfg, problem, members, eta, steps, on_step, losses)
+            return _train(cfg, problem, members, engine, eta, steps, on_step, losses)
         with threads_for(cfg, E, N, device):
-            return _train(cfg, problem, members, eta, steps, on_step, losses)
+            return _train(cfg, problem, members, engine, eta, steps, on_step, losses)
 
     def part(start: int, stop: int, hook: StepHook) -> list[MemberResult]:
-        return _train(cfg, problem, members[start:stop], eta, steps, hook, losses[start:stop])
+        return _train(cfg, problem, members[start:stop], engine, eta, steps, hook, losses[start:stop])
 
     return train_in_parts(part_bounds(E, n_parts), part, on_step)
 
 
-def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], eta: float,
+def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], engine: TorchSteps, eta: float,
            steps: int, on_step: StepHook | None, losses: Tensor) -> list[MemberResult]:
-    """losses: the (E, K + 1) float64 buffer to fill in (a view of the caller's, NaN so far)."""
+    """losses: the (E, K + 1) float64 buffer to fill in (a view of the caller's, NaN so far);
+    engine: the steps (stateless between calls, so parts running side by side share it)."""
     dtype, device = problem.X.dtype, problem.X.device
     E, N = len(members), problem.X.shape[0]
     h0 = problem.h0  # (N, D)
-    engine = steps_for(cfg, problem)
-    # each distinct seed drawn once; the kernel reads the draws through `rows`, the PyTorch passes
-    # need every member's own copy
-    U0, V0, rows = draw_units(cfg, [m.unit_seed for m in members], dtype=dtype, device=device)
-    if engine.kernel is None and U0.shape[1] < E:
-        U0, V0, rows = U0.index_select(1, rows), V0.index_select(1, rows), torch.arange(E, device=device)
+    seeds = [m.unit_seed for m in members]
+    if engine.kernel is not None:  # each distinct seed drawn once, read by the kernel through `rows`
+        U0, V0, rows = draw_units(cfg, seeds, dtype=dtype, device=device)
+    else:  # the PyTorch passes need every member's own copy
+        (U0, V0), rows = init_units(cfg, seeds, dtype=dtype, device=device), torch.arange(E, device=device)
     s_list = [residual_multiplier(m.alpha, cfg) for m in members]
     s = torch.tensor(s_list, dtype=dtype, device=device)
     # the folded steps lr / D and lr * s^2, formed in Python floats: lr reaches ~1e14 at alpha =
