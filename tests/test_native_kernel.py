@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -214,3 +214,47 @@ def test_dropped_members_leave_the_others_diagnostics_alone(kernel: object) -> N
         assert not b.diverged
         for name in names:
             assert together[i].metrics[name] == pytest.approx(b.metrics[name], rel=1e-6), name
+
+
+def test_many_steps_a_call_are_the_steps_one_at_a_time(kernel: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel takes as many steps a call as fit in STEPS_CALL_SECONDS, each member taking its
+    steps one after the other and stopping at its first bad step: the losses, the divergence steps,
+    the diagnostics and the progress calls are exactly those of one step a call. The members of the
+    test above diverge inside the 4-step call, at different steps."""
+    import worker.train as train_module
+
+    cfg = ResNetConfig(D=16, L=6, M=32)
+    members = [Member(a, seed) for a in (1e-2, 0.5, 2.0, 16.0) for seed in range(3)]
+    problem = make_problem(0, 10, 5, 5, cfg.D, dtype=F32)
+    calls: list[int] = []
+    advance = NativeSteps.advance
+
+    def counted(self: NativeSteps, work: Working, k: int, K: int, loss0: torch.Tensor | None) -> tuple:
+        calls.append(K)
+        return advance(self, work, k, K, loss0)
+
+    monkeypatch.setattr(NativeSteps, "advance", counted)
+    runs = {}
+    for seconds in (0.0, 1e9):
+        monkeypatch.setattr(train_module, "STEPS_CALL_SECONDS", seconds)
+        progress: list[int] = []
+        calls.clear()
+        results = train_ensemble(cfg, problem, members, 30.0, 5, on_step=_recorder(progress))
+        runs[seconds] = (results, progress, list(calls))
+    (one, one_progress, one_calls), (many, many_progress, many_calls) = runs[0.0], runs[1e9]
+    assert set(one_calls) == {1} and many_calls == [1, 4]  # the first call measures the pace
+    diverged = [r.diverged_at_step for r in one]
+    assert len({d for d in diverged if d is not None}) >= 2 and None in diverged, diverged
+    assert [r.diverged_at_step for r in many] == diverged
+    assert many_progress == one_progress == list(range(1, 6))
+    for a, b in zip(one, many, strict=True):
+        assert torch.equal(torch.tensor(a.loss_curve).nan_to_num(-1.0), torch.tensor(b.loss_curve).nan_to_num(-1.0))
+        for name, value in a.metrics.items():
+            assert value == b.metrics[name] or (math.isnan(value) and math.isnan(b.metrics[name])), name
+
+
+def _recorder(seen: list[int]) -> Callable[[int, int], None]:
+    """A progress hook that records each step it is called with."""
+    def hook(step: int, steps: int) -> None:
+        seen.append(step)
+    return hook

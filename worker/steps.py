@@ -1,10 +1,13 @@
-"""One training step of an ensemble, on one of two engines with the same maths: worker/passes.py's
+"""Training steps of an ensemble, on one of two engines with the same maths: worker/passes.py's
 PyTorch passes (any device and dtype) or the compiled CPU float32 kernel (worker/native.py).
 
 A step at step k: the forward pass from h^0 (at k = 0 the loop's own first pass, which keeps the
 initial states, has run it), the loss, the divergence check, then the backward pass and the
-gradient step. The loop (worker/train.py) drops the members the check flags; their units after
-the step do not matter (the kernel skips them, the batched passes step them with the others).
+gradient step. `advance` takes K steps in one call: the PyTorch passes one (their batched steps
+run every member, so the loop drops diverged members after each), the kernel as many as the loop
+asks (each member takes them one after the other while its units are in cache, and stops at its
+first bad step). The loop (worker/train.py) drops the members the check flags; their units after
+a bad step do not matter (the kernel skips them, the batched passes step them with the others).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class TorchSteps:
 
     name = "torch"
     kernel: ModuleType | None = None  # the compiled kernel (NativeSteps)
+    max_steps_per_call = 1  # advance()'s K at most
 
     def __init__(self, cfg: ResNetConfig, problem: Problem) -> None:
         self.cfg, self.problem = cfg, problem
@@ -50,11 +54,20 @@ class TorchSteps:
         work.step()  # U -= lr * dU / sqrt(D), V -= lr * s * dV (backward's buffers are unscaled), folded
         return mse, bad
 
+    def advance(self, work: Working, k: int, K: int, loss0: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Steps k .. k + K - 1 of the active members: (mse (E_active, K), NaN after a member's
+        bad step; bad_at (E_active,) long, the chunk's step j a member went bad at, -1 if none).
+        loss0: their initial MSE (None at k = 0)."""
+        assert K == 1, "the PyTorch passes take one step a call"
+        mse, bad = self.step(work, k, loss0)
+        return mse[:, None], torch.where(bad, 0, -1)
+
 
 class NativeSteps(TorchSteps):
-    """The steps as the compiled kernel: one call a step for the whole ensemble."""
+    """The steps as the compiled kernel: one call for K steps of the whole ensemble."""
 
     name = "native"
+    max_steps_per_call = 1 << 30  # as many as the loop asks
 
     kernel: ModuleType
 
@@ -71,15 +84,19 @@ class NativeSteps(TorchSteps):
                             self.tanh)
 
     def step(self, work: Working, k: int, loss0: Tensor | None) -> tuple[Tensor, Tensor]:
+        mse, bad_at = self.advance(work, k, 1, loss0)
+        return mse[:, 0], bad_at >= 0
+
+    def advance(self, work: Working, k: int, K: int, loss0: Tensor | None) -> tuple[Tensor, Tensor]:
         E, p = work.index.numel(), self.problem
-        mse = self.h0.new_empty(E)
-        bad = torch.empty(E, dtype=torch.bool)
-        ref = torch.full_like(mse, torch.inf) if loss0 is None else loss0.contiguous()
+        mse = self.h0.new_empty(E, K)
+        bad_at = torch.empty(E, dtype=torch.long)
+        ref = torch.full((E,), torch.inf) if loss0 is None else loss0.contiguous()
         assert work.UhT is not None and work.nonfinite is not None
-        self.kernel.step(work.UhT, work.sV, work.cache.hs, work.cache.acts, self.h0, p.W_U, p.Y, ref,
-                         work.rate_U, work.rate_V, work.nonfinite, mse, bad, self.grad_scale,
-                         DIVERGENCE_FACTOR, self.tanh, k > 0)
-        return mse, bad
+        self.kernel.steps(work.UhT, work.sV, work.cache.hs, work.cache.acts, self.h0, p.W_U, p.Y, ref,
+                          work.rate_U, work.rate_V, work.nonfinite, mse, bad_at, self.grad_scale,
+                          DIVERGENCE_FACTOR, self.tanh, k)
+        return mse, bad_at
 
 
 def steps_for(cfg: ResNetConfig, problem: Problem) -> TorchSteps:

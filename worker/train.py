@@ -8,6 +8,7 @@ recorded with their step and dropped from the batch; the others train on.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +36,11 @@ StepHook = Callable[[int, int], None]
 # Called once, before the first step, with the (E, K + 1) float64 loss buffer the loop fills in
 # (NaN until a step is done): a reader on another thread sees the curves so far at no cost here.
 LossesHook = Callable[[Tensor], None]
+# An engine call takes as many steps as fit in about this many seconds (worker/steps.py; the
+# kernel's members take their steps one after the other): StepHook is called after the call for
+# each of its steps, so progress and live loss curves still move a few times a second and a
+# cancel raised from the hook is seen within about this long.
+STEPS_CALL_SECONDS = 0.25
 
 @dataclass(frozen=True)
 class Member:
@@ -115,39 +121,58 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], engin
     rates = torch.tensor([[lr / cfg.D for lr in lrs], [lr * x * x for lr, x in zip(lrs, s_list, strict=True)]],
                          dtype=torch.float64).to(dtype).to(device)
     work = Working.start(cfg, U0, V0, rows, s, rates, N, engine.kernel)
-
     diverged_at: list[int | None] = [None] * E
-    init_deviation = torch.zeros(E, dtype=torch.float64)
-    loss0 = torch.zeros(E, dtype=dtype, device=device)
     start = new_start(cfg, E, N, U0)  # the initial network's states, from the first pass
+    engine.forward(work, pre_out=start.pre)
+    start.hs.copy_(work.cache.hs)
+    init_deviation = _rms(work.cache.h_out - h0, (1, 2)).double().cpu()
+    loss0 = torch.zeros(E, dtype=dtype, device=device)  # each member's step-0 MSE, once step 0 is taken
+    k, per_step_s = 0, math.inf  # the next step; the last call's seconds a step
+    while k < steps and work.index.numel():
+        K = _steps_this_call(engine, steps - k, per_step_s)
+        started = time.perf_counter()
+        # forward, loss, check, backward and step, K times (worker/steps.py)
+        mse, bad_at = engine.advance(work, k, K, loss0[work.index] if k else None)
+        per_step_s = (time.perf_counter() - started) / K
+        if k == 0:
+            loss0 = mse[:, 0].clone()  # every member is active at step 0
+        index = work.index.cpu()
+        losses[index, k:k + K] = mse.double().cpu()  # NaN after a member's bad step
+        bad_step = bad_at.cpu()
+        bad = bad_step >= 0
+        if bool(bad.any()):
+            for slot, j in zip(index[bad].tolist(), bad_step[bad].tolist(), strict=True):
+                diverged_at[slot] = k + j
+            work.keep((~bad).to(work.index.device))
+        for j in range(K):  # the hook after each step that leaves a member training
+            if not bool(((bad_step < 0) | (bad_step > j)).any()):
+                break
+            if on_step is not None:
+                on_step(k + j + 1, steps)
+        k += K
+
     diagnosed: dict[str, Tensor] = {}  # the alive members' diagnostics, from the last pass
-    for k in range(steps + 1):
-        if k == 0:
-            engine.forward(work, pre_out=start.pre)
-            start.hs.copy_(work.cache.hs)
-            init_deviation = _rms(work.cache.h_out - h0, (1, 2)).double().cpu()
-        if k == steps:  # the last pass: the final loss and the diagnostics (worker/diagnostics.py)
-            diagnosed = _diagnosed(cfg, work, engine, start, Initial(U0, V0, s, rows))
-            h_out = work.cache.h_out
-            mse = 2.0 * half_mse(readout(h_out, problem.W_U), problem.Y)  # (E_active,)
-            bad = bad_members(mse, loss0[work.index] if k else mse, h_out, work)
-        else:  # forward, loss, check, backward and step (worker/steps.py)
-            mse, bad = engine.step(work, k, loss0[work.index] if k else None)
-        if k == 0:
-            loss0 = mse
-        losses[work.index.cpu(), k] = mse.double().cpu()
+    if work.index.numel():  # the last pass: the final loss and the diagnostics (worker/diagnostics.py)
+        diagnosed = _diagnosed(cfg, work, engine, start, Initial(U0, V0, s, rows))
+        h_out = work.cache.h_out
+        mse = 2.0 * half_mse(readout(h_out, problem.W_U), problem.Y)  # (E_active,)
+        bad = bad_members(mse, loss0[work.index] if steps else mse, h_out, work)
+        losses[work.index.cpu(), steps] = mse.double().cpu()
         if bool(bad.any()):
             for slot in work.index[bad].tolist():
-                diverged_at[slot] = k
+                diverged_at[slot] = steps
             keep = ~bad
             work.keep(keep)
             diagnosed = {name: values[keep] for name, values in diagnosed.items()}
-        if k == steps or work.index.numel() == 0:
-            break
-        if on_step is not None:
-            on_step(k + 1, steps)
 
     return _collect(members, problem, work, diagnosed, _History(losses, diverged_at, init_deviation))
+
+
+def _steps_this_call(engine: TorchSteps, left: int, per_step_s: float) -> int:
+    """How many steps the next engine call takes: as many as fit in STEPS_CALL_SECONDS at the last
+    call's pace (the first call, per_step_s = inf, takes one), at most engine.max_steps_per_call."""
+    fit = int(STEPS_CALL_SECONDS / per_step_s) if per_step_s > 0 else left
+    return max(1, min(left, engine.max_steps_per_call, fit))
 
 
 def _diagnosed(cfg: ResNetConfig, work: Working, engine: TorchSteps, start: StartState,

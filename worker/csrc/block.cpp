@@ -12,6 +12,7 @@
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -128,26 +129,33 @@ void forward(torch::Tensor UhT, torch::Tensor sV, torch::Tensor hs, torch::Tenso
   });
 }
 
-// One training step of every member (the body of worker/train.py's loop):
-//   forward from h0 (N, D) unless `forward_first` is false (the caller's forward filled hs, acts);
-//   mse[e] = mean (f - Y)^2 with f = h^L W_U / D (W_U (D, d_out), Y (N, d_out));
-//   bad[e] = mse or h^L not finite, units not finite (nonfinite[e], set by the previous step's
-//   update), or mse > factor * loss0[e];
-//   for the members that are not bad: the gradient at h^L, g = (f - Y) W_U^T * grad_scale, then
-//   down the blocks the chain and the step in place, block by block (a block's gradients need
-//   only its own old units and the chain above it), transposed (gT = g^T, dpreT = dpre^T):
+// Steps k0 .. k0 + K - 1 of every member (the body of worker/train.py's loop), member-major: a
+// member takes its K steps one after the other while its units are in cache (at D = M = 64, L = 32
+// they are 1 MiB, a core's L2; step-major order swept every member's units from memory each step,
+// ~15% slower), and the threads take the members as they come free (one that diverges stops early).
+// Step k of member e:
+//   the forward pass from h0 (N, D), except at k = 0 (the caller's forward filled hs, acts);
+//   mse[e, j] = mean (f - Y)^2 with f = h^L W_U / D (W_U (D, d_out), Y (N, d_out)), j = k - k0;
+//   bad: mse or h^L not finite, units not finite (nonfinite[e], set by the previous step's
+//   update), or mse > factor * the reference: loss0[e], or at k0 = 0 the member's own step-0 loss
+//   (step 0 itself is checked for finiteness only). At the first bad step bad_at[e] = j and the
+//   member stops (mse[e, j + 1:] NaN, its units as the step before left them); bad_at[e] = -1 if none;
+//   otherwise the gradient at h^L, g = (f - Y) W_U^T * grad_scale, then down the blocks the chain
+//   and the step in place, block by block (a block's gradients need only its own old units and
+//   the chain above it), transposed (gT = g^T, dpreT = dpre^T):
 //     dpreT = (sV gT) * act'(pre)^T,  gT <- gT + UhT dpreT,  sV -= rate_V a^T g,  UhT -= rate_U h^T dpre
 //   and nonfinite[e] set where an updated unit is NaN or infinite.
-void step(torch::Tensor UhT, torch::Tensor sV, torch::Tensor hs, torch::Tensor acts, torch::Tensor h0,
-          torch::Tensor W_U, torch::Tensor Y, torch::Tensor loss0, torch::Tensor rate_U, torch::Tensor rate_V,
-          torch::Tensor nonfinite, torch::Tensor mse, torch::Tensor bad, double grad_scale, double factor,
-          bool tanh_act, bool forward_first) {
+void steps(torch::Tensor UhT, torch::Tensor sV, torch::Tensor hs, torch::Tensor acts, torch::Tensor h0,
+           torch::Tensor W_U, torch::Tensor Y, torch::Tensor loss0, torch::Tensor rate_U, torch::Tensor rate_V,
+           torch::Tensor nonfinite, torch::Tensor mse, torch::Tensor bad_at, double grad_scale, double factor,
+           bool tanh_act, int64_t k0) {
   for (auto* t : {&UhT, &sV, &hs, &acts, &h0, &W_U, &Y, &loss0, &rate_U, &rate_V, &mse})
     check(*t, "every float tensor");
-  TORCH_CHECK(nonfinite.scalar_type() == torch::kBool && bad.scalar_type() == torch::kBool &&
-              nonfinite.is_contiguous() && bad.is_contiguous(), "nonfinite and bad must be contiguous bool");
+  TORCH_CHECK(nonfinite.scalar_type() == torch::kBool && nonfinite.is_contiguous(), "nonfinite must be contiguous bool");
+  TORCH_CHECK(bad_at.scalar_type() == torch::kLong && bad_at.is_contiguous(), "bad_at must be contiguous int64");
   const Shape s{sV.size(0), sV.size(1), hs.size(2), sV.size(3), sV.size(2)};
-  const int64_t L = s.L, E = s.E, N = s.N, D = s.D, M = s.M, O = Y.size(1);
+  const int64_t L = s.L, E = s.E, N = s.N, D = s.D, M = s.M, O = Y.size(1), K = mse.size(1);
+  TORCH_CHECK(mse.size(0) == E && bad_at.numel() == E, "mse must be (E, K) and bad_at (E,)");
   const int64_t Np = (N + VW - 1) / VW * VW;  // the transposed samples' row length, whole vectors
   float* ut = UhT.data_ptr<float>();
   float* sv = sV.data_ptr<float>();
@@ -161,60 +169,69 @@ void step(torch::Tensor UhT, torch::Tensor sV, torch::Tensor hs, torch::Tensor a
   const float* rv = rate_V.data_ptr<float>();
   bool* nf = nonfinite.data_ptr<bool>();
   float* out_mse = mse.data_ptr<float>();
-  bool* out_bad = bad.data_ptr<bool>();
+  int64_t* out_bad = bad_at.data_ptr<int64_t>();
   const float inv_D = 1.f / static_cast<float>(D);
-  at::parallel_for(0, E, 1, [&](int64_t e0, int64_t e1) {
+  std::atomic<int64_t> next{0};  // the next member no thread has taken
+  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
     // gT, g2T (D, Np) and dpreT (M, Np): columns N..Np stay 0 (every product keeps them 0)
     std::vector<float> f(N * O), wt(O * D), g(N * D), gT(D * Np, 0.f), g2T(D * Np, 0.f), dpreT(M * Np, 0.f),
         gv(N * D), du(N * M);
     for (int64_t o = 0; o < O; ++o)
       for (int64_t d = 0; d < D; ++d) wt[o * D + d] = wu[d * O + o] * static_cast<float>(grad_scale);
-    for (int64_t e = e0; e < e1; ++e) {
-      if (forward_first) {
-        std::copy(x0, x0 + N * D, h + e * N * D);
-        member_forward(s, e, ut, sv, h, a, nullptr, tanh_act);
-      }
-      const float* hL = h + (L * E + e) * N * D;
-      gemm(hL, D, 1, wu, O, f.data(), O, N, D, O, false);  // h^L W_U, (N, d_out)
-      double sq = 0.0;
-      for (int64_t i = 0; i < N * O; ++i) {
-        f[i] = f[i] * inv_D - y[i];  // f - Y
-        sq += static_cast<double>(f[i]) * f[i];
-      }
-      const float m = static_cast<float>(sq / static_cast<double>(N * O));
-      out_mse[e] = m;
-      const bool is_bad = !std::isfinite(m) || !all_finite(hL, N * D) || nf[e] || m > factor * l0[e];
-      out_bad[e] = is_bad;
-      if (is_bad) continue;
-      gemm(f.data(), O, 1, wt.data(), D, g.data(), D, N, O, D, false);  // (f - Y) W_U^T grad_scale
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t d = 0; d < D; ++d) gT[d * Np + n] = g[n * D + d];
-      const float mv = -rv[e], mu = -ru[e];
-      bool finite = true;
-      for (int64_t l = L - 1; l >= 0; --l) {
-        const int64_t le = l * E + e;
-        float* UT = ut + le * M * D;
-        float* V = sv + le * M * D;
-        const float* hin = h + le * N * D;
-        const float* al = a + le * N * M;
-        gemm(V, D, 1, gT.data(), Np, dpreT.data(), Np, M, D, Np, false);  // sV g^T, (M, Np)
-        if (tanh_act)
-          for (int64_t mm = 0; mm < M; ++mm)
-            for (int64_t n = 0; n < N; ++n) dpreT[mm * Np + n] *= 1.f - al[n * M + mm] * al[n * M + mm];
-        if (l) {  // g^{l-1} = g^l + dpre Uh, transposed: gT + UhT dpreT, through the old UhT
-          std::copy(gT.begin(), gT.end(), g2T.begin());
-          gemm(UT, M, 1, dpreT.data(), Np, g2T.data(), Np, D, M, Np, true);
+    for (int64_t e = next++; e < E; e = next++) {
+      float* mse_e = out_mse + e * K;
+      std::fill(mse_e, mse_e + K, std::nanf(""));
+      out_bad[e] = -1;
+      float ref = k0 == 0 ? INFINITY : l0[e];
+      for (int64_t j = 0; j < K; ++j) {
+        if (k0 + j > 0) {
+          std::copy(x0, x0 + N * D, h + e * N * D);
+          member_forward(s, e, ut, sv, h, a, nullptr, tanh_act);
         }
+        const float* hL = h + (L * E + e) * N * D;
+        gemm(hL, D, 1, wu, O, f.data(), O, N, D, O, false);  // h^L W_U, (N, d_out)
+        double sq = 0.0;
+        for (int64_t i = 0; i < N * O; ++i) {
+          f[i] = f[i] * inv_D - y[i];  // f - Y
+          sq += static_cast<double>(f[i]) * f[i];
+        }
+        const float m = static_cast<float>(sq / static_cast<double>(N * O));
+        mse_e[j] = m;
+        if (!std::isfinite(m) || !all_finite(hL, N * D) || nf[e] || m > factor * ref) {
+          out_bad[e] = j;
+          break;
+        }
+        if (k0 + j == 0) ref = m;  // the reference of the later steps: the initial loss
+        gemm(f.data(), O, 1, wt.data(), D, g.data(), D, N, O, D, false);  // (f - Y) W_U^T grad_scale
         for (int64_t n = 0; n < N; ++n)
-          for (int64_t d = 0; d < D; ++d) gv[n * D + d] = mv * gT[d * Np + n];
-        for (int64_t n = 0; n < N; ++n)
-          for (int64_t mm = 0; mm < M; ++mm) du[n * M + mm] = mu * dpreT[mm * Np + n];
-        gemm(al, 1, M, gv.data(), D, V, D, M, N, D, true);    // sV += a^T (-rate_V g)
-        gemm(hin, 1, D, du.data(), M, UT, M, D, N, M, true);  // Uh^T += h^T (-rate_U dpre)
-        finite = finite && all_finite(UT, M * D) && all_finite(V, M * D);
-        if (l) std::swap(gT, g2T);
+          for (int64_t d = 0; d < D; ++d) gT[d * Np + n] = g[n * D + d];
+        const float mv = -rv[e], mu = -ru[e];
+        bool finite = true;
+        for (int64_t l = L - 1; l >= 0; --l) {
+          const int64_t le = l * E + e;
+          float* UT = ut + le * M * D;
+          float* V = sv + le * M * D;
+          const float* hin = h + le * N * D;
+          const float* al = a + le * N * M;
+          gemm(V, D, 1, gT.data(), Np, dpreT.data(), Np, M, D, Np, false);  // sV g^T, (M, Np)
+          if (tanh_act)
+            for (int64_t mm = 0; mm < M; ++mm)
+              for (int64_t n = 0; n < N; ++n) dpreT[mm * Np + n] *= 1.f - al[n * M + mm] * al[n * M + mm];
+          if (l) {  // g^{l-1} = g^l + dpre Uh, transposed: gT + UhT dpreT, through the old UhT
+            std::copy(gT.begin(), gT.end(), g2T.begin());
+            gemm(UT, M, 1, dpreT.data(), Np, g2T.data(), Np, D, M, Np, true);
+          }
+          for (int64_t n = 0; n < N; ++n)
+            for (int64_t d = 0; d < D; ++d) gv[n * D + d] = mv * gT[d * Np + n];
+          for (int64_t n = 0; n < N; ++n)
+            for (int64_t mm = 0; mm < M; ++mm) du[n * M + mm] = mu * dpreT[mm * Np + n];
+          gemm(al, 1, M, gv.data(), D, V, D, M, N, D, true);    // sV += a^T (-rate_V g)
+          gemm(hin, 1, D, du.data(), M, UT, M, D, N, M, true);  // Uh^T += h^T (-rate_U dpre)
+          finite = finite && all_finite(UT, M * D) && all_finite(V, M * D);
+          if (l) std::swap(gT, g2T);
+        }
+        nf[e] = !finite;
       }
-      nf[e] = !finite;
     }
   });
 }
@@ -305,6 +322,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   const auto no_gil = py::call_guard<py::gil_scoped_release>();
   m.def("fold", &fold, "the folded units (UhT, sV) from the draws", no_gil);
   m.def("forward", &forward, "every member's forward pass", no_gil);
-  m.def("step", &step, "every member's loss, divergence check, backward and step", no_gil);
+  m.def("steps", &steps, "K steps of every member: loss, divergence check, backward and update", no_gil);
   m.def("diagnose", &diagnose, "the sums of squares of the trained-state diagnostics", no_gil);
 }
