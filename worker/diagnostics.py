@@ -92,19 +92,18 @@ def forward_diagnosed(cfg: ResNetConfig, Uh: Tensor, sV: Tensor, cache: ForwardC
 
 
 def forward_diagnosed_native(kernel: ModuleType, cfg: ResNetConfig, UhT: Tensor, sV: Tensor, cache: ForwardCache,
-                             start: StartState, index: Tensor, initial: Initial,
-                             forward: Callable[[Tensor], object]) -> dict[str, Tensor]:
-    """forward_diagnosed on the compiled kernel (worker/native.py): the same metrics from one pass
-    over each member's units (UhT (L, E, D, M), the kernel's layout of Uh), without copying the
-    dropped members out of the initial tensors.
+                             start: StartState, index: Tensor, initial: Initial, h0: Tensor) -> dict[str, Tensor]:
+    """forward_diagnosed on the compiled kernel (worker/native.py): the last forward pass from
+    h0 (N, D) into `cache` and the same metrics, member by member in one pass over each member's
+    units (UhT (L, E, D, M), the kernel's layout of Uh), without copying the dropped members out of
+    the initial tensors.
     index (E_active,): the active members' ensemble slots; start and initial: the whole ensemble's
     (every slot), not only the active rows."""
     N = cache.hs.shape[2]
     pre = cache.dpre  # (L, E, N, M) scratch: the trained pre-activations
-    forward(pre)
-    sums = sV.new_empty(sV.shape[1], 6, dtype=torch.float64)  # block.cpp diagnose: (E, 6) sums of squares
-    kernel.diagnose(UhT, sV, initial.U0, initial.V0, initial.s, index, initial.rows, start.hs, start.pre, pre,
-                    1.0 / math.sqrt(cfg.D), sums)
+    sums = sV.new_empty(sV.shape[1], 6, dtype=torch.float64)  # block.cpp forward_diagnose: (E, 6) sums of squares
+    kernel.forward_diagnose(UhT, sV, cache.hs, cache.acts, h0, cfg.activation == "tanh", initial.U0, initial.V0,
+                            initial.s, index, initial.rows, start.hs, start.pre, pre, 1.0 / math.sqrt(cfg.D), sums)
     sq = sums.unbind(1)
     rep_change = _rms(cache.hs[-1] - start.hs[-1].index_select(0, index), (1, 2))
     return _metrics(cfg, N, SumsOfSquares(sq[0], sq[1], sq[2], sq[3], sq[4] + sq[5]), initial.s[index], rep_change)

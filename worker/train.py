@@ -179,13 +179,14 @@ def _diagnosed(cfg: ResNetConfig, work: Working, engine: TorchSteps, start: Star
                initial: Initial) -> dict[str, Tensor]:
     """The last forward pass and the trained-state diagnostics of the active members; start and
     initial: the whole ensemble's."""
-    def forward(pre: Tensor) -> None:
-        engine.forward(work, pre_out=pre)
-
     if engine.kernel is not None:
         assert work.UhT is not None
         return forward_diagnosed_native(engine.kernel, cfg, work.UhT, work.sV, work.cache, start, work.index,
-                                        initial, forward)
+                                        initial, engine.h0)
+
+    def forward(pre: Tensor) -> None:
+        engine.forward(work, pre_out=pre)
+
     E, index = initial.s.shape[0], work.index
     if index.numel() < E:
         initial = Initial(initial.U0.index_select(1, index), initial.V0.index_select(1, index), initial.s[index],

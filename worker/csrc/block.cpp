@@ -261,61 +261,83 @@ double sq_diff(const float* x, const float* y, float c, int64_t n) {
   return t;
 }
 
-// The sums of squares behind the trained-state diagnostics (worker/diagnostics.py) of the active
-// members, one pass over each member's units: for member e (ensemble slot j = index[e]; the
+// The sums of squares behind member e's trained-state diagnostics (worker/diagnostics.py), from
+// its trained units and pre-activations and its initial ones (ensemble slot j, draw r), into
+// acc[6] (forward_diagnose below says which). Not inlined: it keeps this region's float rules.
+__attribute__((noinline)) void member_sums(const Shape& sh, int64_t e, int64_t j, int64_t r, int64_t E0, int64_t S,
+                                           const float* ut, const float* sv, const float* u0, const float* v0,
+                                           float s0j, const float* hst, const float* p0, const float* p, float cf,
+                                           float* dut, float* local, double* acc) {
+  const int64_t L = sh.L, E = sh.E, M = sh.M, D = sh.D, N = sh.N;
+  for (int64_t l = 0; l < L; ++l) {
+    const float* UT = ut + (l * E + e) * M * D;
+    const float* Ui = u0 + (l * S + r) * M * D;
+    const float* Vi = v0 + (l * S + r) * M * D;
+    acc[0] += sq_diff(p + (l * E + e) * N * M, p0 + (l * E0 + j) * N * M, 1.f, N * M);
+    for (int64_t m = 0; m < M; ++m)  // dUh, transposed (D, M): B of the product below
+      for (int64_t d = 0; d < D; ++d) dut[d * M + m] = UT[d * M + m] - cf * Ui[m * D + d];
+    gemm(hst + (l * E0 + j) * N * D, D, 1, dut, M, local, M, N, D, M, false);
+    acc[1] += sq_diff(local, nullptr, 0.f, N * M);
+    acc[2] += sq_diff(dut, nullptr, 0.f, D * M);
+    acc[3] += sq_diff(sv + (l * E + e) * M * D, Vi, s0j, M * D);
+    acc[4] += sq_diff(Ui, nullptr, 0.f, M * D);
+    acc[5] += sq_diff(Vi, nullptr, 0.f, M * D);
+  }
+}
+
+#pragma GCC pop_options
+
+// The last forward pass of every member and the sums of squares behind its trained-state
+// diagnostics (worker/diagnostics.py), member by member, so each member's units are read once
+// while in cache: the forward from h0 (N, D) into hs (L+1, E, N, D), acts and the trained
+// pre-activations pre (L, E, N, M), as forward(); then for member e (ensemble slot j = index[e]; the
 // initial states hs0 (L+1, E0, N, D), pre0 (L, E0, N, M) and multipliers s0 (E0,) are the whole
 // ensemble's, slot j's units are U0, V0[:, rows[j]] of the S draws (L, S, M, D)), out[e] (E, 6) float64 =
 //   [sum_l ||pre_l - pre0_l||^2, sum_l ||h0^{l-1} dUh_l^T||^2, sum_l ||dUh_l||^2, sum_l ||dsV_l||^2,
 //    ||U0||^2, ||V0||^2]  with dUh = Uh - c U0 (c = 1 / sqrt(D); the trained Uh as UhT (L, E, D, M))
-//    and dsV = sV - s0 V0,
-// pre (L, E, N, M) the trained pre-activations. The unit move's product is formed from the
-// difference (not as a difference of products), so a tiny move keeps its relative precision.
-void diagnose(torch::Tensor UhT, torch::Tensor sV, torch::Tensor U0, torch::Tensor V0, torch::Tensor s0,
-              torch::Tensor index, torch::Tensor rows, torch::Tensor hs0, torch::Tensor pre0, torch::Tensor pre,
-              double c, torch::Tensor out) {
-  for (auto* t : {&UhT, &sV, &U0, &V0, &s0, &hs0, &pre0, &pre}) check(*t, "every float tensor");
+//    and dsV = sV - s0 V0.
+// The unit move's product is formed from the difference (not as a difference of products), so a
+// tiny move keeps its relative precision.
+void forward_diagnose(torch::Tensor UhT, torch::Tensor sV, torch::Tensor hs, torch::Tensor acts, torch::Tensor h0,
+                      bool tanh_act, torch::Tensor U0, torch::Tensor V0, torch::Tensor s0, torch::Tensor index,
+                      torch::Tensor rows, torch::Tensor hs0, torch::Tensor pre0, torch::Tensor pre, double c,
+                      torch::Tensor out) {
+  for (auto* t : {&UhT, &sV, &hs, &acts, &h0, &U0, &V0, &s0, &hs0, &pre0, &pre}) check(*t, "every float tensor");
   for (auto* t : {&index, &rows})
     TORCH_CHECK(t->scalar_type() == torch::kLong && t->is_contiguous(), "index and rows must be contiguous int64");
   TORCH_CHECK(out.scalar_type() == torch::kFloat64 && out.is_contiguous(), "out must be contiguous float64");
-  const int64_t L = sV.size(0), E = sV.size(1), M = sV.size(2), D = sV.size(3);
-  const int64_t E0 = pre0.size(1), S = U0.size(1), N = pre.size(2);
+  const Shape sh{sV.size(0), sV.size(1), hs.size(2), sV.size(3), sV.size(2)};
+  const int64_t E = sh.E, M = sh.M, D = sh.D, N = sh.N;
+  const int64_t E0 = pre0.size(1), S = U0.size(1);
   const float* ut = UhT.data_ptr<float>();
   const float* sv = sV.data_ptr<float>();
+  float* h = hs.data_ptr<float>();
+  float* a = acts.data_ptr<float>();
+  const float* x0 = h0.data_ptr<float>();
   const float* u0 = U0.data_ptr<float>();
   const float* v0 = V0.data_ptr<float>();
   const float* sc = s0.data_ptr<float>();
   const int64_t* slot = index.data_ptr<int64_t>();
   const int64_t* row = rows.data_ptr<int64_t>();
-  const float* h0 = hs0.data_ptr<float>();
+  const float* hst = hs0.data_ptr<float>();
   const float* p0 = pre0.data_ptr<float>();
-  const float* p = pre.data_ptr<float>();
+  float* p = pre.data_ptr<float>();
   double* o = out.data_ptr<double>();
   const float cf = static_cast<float>(c);
-  at::parallel_for(0, E, 1, [&](int64_t e0, int64_t e1) {
+  std::atomic<int64_t> next{0};  // the next member no thread has taken
+  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
     std::vector<float> dut(D * M), local(N * M);
-    for (int64_t e = e0; e < e1; ++e) {
-      const int64_t j = slot[e], r = row[j];
+    for (int64_t e = next++; e < E; e = next++) {
+      std::copy(x0, x0 + N * D, h + e * N * D);
+      member_forward(sh, e, ut, sv, h, a, p, tanh_act);
+      const int64_t j = slot[e];
       double acc[6] = {0, 0, 0, 0, 0, 0};
-      for (int64_t l = 0; l < L; ++l) {
-        const float* UT = ut + (l * E + e) * M * D;
-        const float* Ui = u0 + (l * S + r) * M * D;
-        const float* Vi = v0 + (l * S + r) * M * D;
-        acc[0] += sq_diff(p + (l * E + e) * N * M, p0 + (l * E0 + j) * N * M, 1.f, N * M);
-        for (int64_t m = 0; m < M; ++m)  // dUh, transposed (D, M): B of the product below
-          for (int64_t d = 0; d < D; ++d) dut[d * M + m] = UT[d * M + m] - cf * Ui[m * D + d];
-        gemm(h0 + (l * E0 + j) * N * D, D, 1, dut.data(), M, local.data(), M, N, D, M, false);
-        acc[1] += sq_diff(local.data(), nullptr, 0.f, N * M);
-        acc[2] += sq_diff(dut.data(), nullptr, 0.f, D * M);
-        acc[3] += sq_diff(sv + (l * E + e) * M * D, Vi, sc[j], M * D);
-        acc[4] += sq_diff(Ui, nullptr, 0.f, M * D);
-        acc[5] += sq_diff(Vi, nullptr, 0.f, M * D);
-      }
+      member_sums(sh, e, j, row[j], E0, S, ut, sv, u0, v0, sc[j], hst, p0, p, cf, dut.data(), local.data(), acc);
       std::copy(acc, acc + 6, o + e * 6);
     }
   });
 }
 
-#pragma GCC pop_options
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // without the GIL: the loop's other Python threads (progress writes, parts) run meanwhile
@@ -323,5 +345,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("fold", &fold, "the folded units (UhT, sV) from the draws", no_gil);
   m.def("forward", &forward, "every member's forward pass", no_gil);
   m.def("steps", &steps, "K steps of every member: loss, divergence check, backward and update", no_gil);
-  m.def("diagnose", &diagnose, "the sums of squares of the trained-state diagnostics", no_gil);
+  m.def("forward_diagnose", &forward_diagnose, "the last forward pass and the diagnostics' sums of squares",
+        no_gil);
 }
