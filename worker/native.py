@@ -35,6 +35,7 @@ from types import ModuleType
 
 import torch
 
+from backend.grid import KERNEL_MAX_MEMBER_PRODUCT, on_kernel
 from worker.resnet import ResNetConfig
 
 log = logging.getLogger(__name__)
@@ -87,19 +88,16 @@ def _ninja_on_path() -> None:
         os.environ["PATH"] = f"{here}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
-# Where the kernel pays: shapes whose products are small enough that batched MKL calls are mostly
-# overhead. Measured on 2 cores (Intel Xeon, AVX-512; train_ensemble, both engines in one process):
-# 1.1-1.6x faster than the PyTorch passes at N * D * M <= 2^18 (D = M = 64 with N = 10 or 64, D = M = 32
-# with N = 256, D = M = 128 with N = 10), 0.7-0.97x above (D = M = 128 with N >= 32, D = M = 256, D = M =
-# 512 with N = 256, D = M = 64 with N = 256, D = M = 16 with N = 1000), where MKL's large products win.
-MAX_MEMBER_PRODUCT = 1 << 18
+# Where the kernel pays (the measurements are at backend.grid.on_kernel, which the time model shares)
+MAX_MEMBER_PRODUCT = KERNEL_MAX_MEMBER_PRODUCT
 
 
 def applies(cfg: ResNetConfig, n_samples: int, dtype: torch.dtype, device: torch.device) -> bool:
     """Whether an ensemble of this shape, sample count, dtype and device trains on the kernel
     (not whether the kernel builds: see kernel())."""
-    return (dtype == torch.float32 and device.type == "cpu" and cfg.activation in ("tanh", "linear")
-            and n_samples * cfg.D * cfg.M <= MAX_MEMBER_PRODUCT and os.environ.get(ENV_SWITCH, "1") != "0")
+    return (device.type == "cpu" and dtype == torch.float32
+            and on_kernel(cfg.D, cfg.M, n_samples, "float32", cfg.activation)
+            and os.environ.get(ENV_SWITCH, "1") != "0")
 
 
 def engine_name(cfg: ResNetConfig, n_samples: int, dtype: torch.dtype, device: torch.device) -> str:
