@@ -18,7 +18,7 @@ from backend.grid import PointSpec
 from backend.jsonsafe import finite_or_none
 from backend.metrics import METRIC_NAMES, Aggregate, aggregate, classify, order_stats, point_flags
 
-PROVENANCE_FIELDS: tuple[str, ...] = ("resphase_version", "torch_version", "device", "dtype", "host")
+PROVENANCE_FIELDS: tuple[str, ...] = ("resphase_version", "torch_version", "device", "dtype", "host", "engine")
 
 
 @dataclass
@@ -46,6 +46,7 @@ class Provenance:
     device: str
     dtype: str
     host: str = ""
+    engine: str = ""  # "native" (worker/native.py's kernel) or "torch" (worker/passes.py); "" if not recorded
 
 
 @dataclass

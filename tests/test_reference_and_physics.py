@@ -103,3 +103,12 @@ def test_point_outcome_json_has_every_metric(dtype: str) -> None:
     assert doc["metrics"]["err_out"] == {"mean": None, "stderr": None, "n": 0, "values": [None, None]}
     assert len(doc["curves"]["loss"]) == 11
     assert doc["provenance"]["device"] == "cpu"
+    # float32 on the CPU at this size trains on the compiled kernel, float64 on the PyTorch passes
+    assert doc["provenance"]["engine"] == ("native" if dtype == "float32" else "torch")
+
+
+def test_the_provenance_names_the_engine_that_trained_the_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RESPHASE_NATIVE=0 trains float32 on the PyTorch passes, and the result says so."""
+    monkeypatch.setenv("RESPHASE_NATIVE", "0")
+    out = compute_points(_points([1.0], 8, [4], [4], seeds=2), CPU, MemoryDiskReferenceStore(None))
+    assert out[0].to_json()["provenance"]["engine"] == "torch"

@@ -39,7 +39,7 @@ def _outcome(db: Database, point_id: int) -> PointOutcome:
     with db.read_session() as s:
         spec = point_spec(s.get(Point, point_id))  # type: ignore[arg-type]
     seeds = [SeedRun(i, {"feature_update": 0.5 + i, "init_deviation": 0.1}, [1.0, 0.5], None) for i in range(2)]
-    return PointOutcome(spec, seeds, 0.01, Provenance("0", "t", "cpu", "float32"))
+    return PointOutcome(spec, seeds, 0.01, Provenance("0", "t", "cpu", "float32", "h", "native"))
 
 
 def down_and_up(db: Database, revision: str) -> None:
@@ -166,6 +166,23 @@ def test_a_point_document_read_back_is_the_outcome_s_to_json(db: Database) -> No
     assert detail is not None
     assert {k: detail[k] for k in expected} == expected
     assert detail["id"] == ids[0] and detail["attempts"] == 1 and detail["finished_at"].endswith("Z")
+
+
+def test_results_stored_before_0014_read_back_with_no_engine(db: Database) -> None:
+    """Migration 0014 adds the result's engine; a result stored before it says "" (not recorded),
+    one stored after it the engine that trained it."""
+    ids = sorted(i for b in _create(db, _spec()).batches for i in b)[:2]
+    with db.session() as s:
+        claim(s, ids, "w", "h", "cpu", 60, 3)
+        assert record(s, [(ids[0], _outcome(db, ids[0]))], "w") == [ids[0]]
+    down_and_up(db, "0013")
+    with db.session() as s:
+        assert record(s, [(ids[1], _outcome(db, ids[1]))], "w") == [ids[1]]
+    with db.read_session() as s:
+        before, after = point_detail(s, ids[0]), point_detail(s, ids[1])
+    assert before is not None and after is not None
+    assert before["provenance"]["engine"] == "" and before["provenance"]["host"] == "h"
+    assert after["provenance"]["engine"] == "native"
 
 
 def test_the_upgrade_to_0005_computes_the_estimate_of_sweeps_stored_before(db: Database) -> None:

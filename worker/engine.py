@@ -18,6 +18,7 @@ from backend.grid import PointSpec, group_by_shape
 from backend.memory import CPU_MEMORY_BUDGET  # bytes one ensemble chunk may hold on the CPU
 from backend.memory import member_bytes as _member_bytes  # the one memory model (torch-free)
 from backend.results import PointOutcome, Provenance, SeedRun
+from worker import native
 from worker.reference import ReferenceLimit, ReferenceStore, ensure_references, reference_key
 from worker.resnet import Problem, ResNetConfig
 from worker.setup import network_run
@@ -115,7 +116,8 @@ def compute_shape_group(group: Sequence[PointSpec], device: torch.device,
         train_chunked, on_losses=functools.partial(on_losses, group))
     results = run.train(on_step, train)
     elapsed = time.perf_counter() - start
-    provenance = Provenance(__version__, torch.__version__, str(device), s.dtype, socket.gethostname())
+    engine = native.engine_name(run.cfg, run.problem.X.shape[0], run.problem.X.dtype, device)  # as train_ensemble's
+    provenance = Provenance(__version__, torch.__version__, str(device), s.dtype, socket.gethostname(), engine)
     outcomes = []
     for i, point in enumerate(group):
         ref = refs.get(reference_key(point)) if s.reference is not None else None

@@ -59,6 +59,9 @@ class ProvenancePublic(BaseModel):
     device: str
     dtype: str
     host: str
+    engine: str = Field(description="the engine that trained it: native (the compiled CPU float32 kernel) or "
+                        "torch (the PyTorch passes); they agree to float rounding. Empty for results stored "
+                        "before it was recorded")
 
 
 class PointDetailPublic(BaseModel):

@@ -178,6 +178,8 @@ result_table = Table(
     Column("device", String(64), nullable=False),
     Column("dtype", String(16), nullable=False),
     Column("host", String(200), nullable=False),
+    # "native" (the compiled CPU kernel) or "torch" (the PyTorch passes); "" before migration 0014
+    Column("engine", String(16), nullable=False, server_default=""),
     Column("created_at", DateTime, nullable=False, default=utcnow),
     # covers the points table's regime and metric filters and sorts (backend/store/point_table.py)
     Index("ix_result_table", "point_id", "regime", *(f"{name}_mean" for name in METRIC_NAMES)),
