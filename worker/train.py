@@ -138,16 +138,17 @@ def _train(cfg: ResNetConfig, problem: Problem, members: Sequence[Member], engin
             loss0 = mse[:, 0].clone()  # every member is active at step 0
         index = work.index.cpu()
         losses[index, k:k + K] = mse.double().cpu()  # NaN after a member's bad step
-        bad_step = bad_at.cpu()
-        bad = bad_step >= 0
-        if bool(bad.any()):
-            for slot, j in zip(index[bad].tolist(), bad_step[bad].tolist(), strict=True):
-                diverged_at[slot] = k + j
-            work.keep((~bad).to(work.index.device))
-        for j in range(K):  # the hook after each step that leaves a member training
-            if not bool(((bad_step < 0) | (bad_step > j)).any()):
-                break
-            if on_step is not None:
+        bad_steps = bad_at.tolist()
+        # the hook after each step that leaves a member training: every step of the call if a
+        # member took them all, else the steps before the last member's bad one
+        hooked = K if min(bad_steps) < 0 else max(bad_steps)
+        if max(bad_steps) >= 0:
+            for slot, j in zip(index.tolist(), bad_steps, strict=True):
+                if j >= 0:
+                    diverged_at[slot] = k + j
+            work.keep(bad_at < 0)
+        if on_step is not None:
+            for j in range(hooked):
                 on_step(k + j + 1, steps)
         k += K
 
