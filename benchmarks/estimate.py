@@ -1,5 +1,5 @@
 """How good is the sweep cost estimate? For each preset (quick size), the time model of
-backend.grid.estimate_seconds against the measured compute time in this process (references
+backend.cost.estimate_seconds against the measured compute time in this process (references
 included, computed afresh), as a ratio. Target: within a factor of 2.
 
     python -m benchmarks.estimate [--presets alpha-phase,rates-M] [--json]
@@ -14,7 +14,8 @@ import time
 
 import torch
 
-from backend.grid import estimate_seconds, expand, expanded_axes, point_flops, reference_flops
+from backend.cost import estimate_seconds
+from backend.grid import expand, expanded_axes, point_flops, reference_flops
 from backend.presets import PRESETS
 from backend.settings import Limits
 from worker.engine import compute_points

@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from backend.grid import SweepSpec, check_limits, estimate_points_seconds, estimate_seconds, expand, expanded_axes
+from backend.cost import estimate_points_seconds, estimate_seconds
+from backend.grid import SweepSpec, check_limits, expand, expanded_axes
 from backend.main import create_app
 from backend.presets import DEPTH_WIDTH_RAYS, PRESETS
 from backend.settings import Limits, Settings

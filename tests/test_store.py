@@ -11,7 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
-from backend.grid import RefineSpec, RunSettings, SweepSpec, estimate_seconds, expand, expanded_axes
+from backend.cost import estimate_seconds
+from backend.grid import RefineSpec, RunSettings, SweepSpec, expand, expanded_axes
 from backend.results import PointOutcome, Provenance, SeedRun
 from backend.settings import Limits
 from backend.store import Database

@@ -35,7 +35,7 @@ from types import ModuleType
 
 import torch
 
-from backend.grid import KERNEL_MAX_MEMBER_PRODUCT, on_kernel
+from backend.cost import KERNEL_MAX_MEMBER_PRODUCT, on_kernel
 from worker.resnet import ResNetConfig
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def _ninja_on_path() -> None:
         os.environ["PATH"] = f"{here}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
-# Where the kernel pays (the measurements are at backend.grid.on_kernel, which the time model shares)
+# Where the kernel pays (the measurements are at backend.cost.on_kernel, which the time model shares)
 MAX_MEMBER_PRODUCT = KERNEL_MAX_MEMBER_PRODUCT
 
 

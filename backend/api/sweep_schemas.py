@@ -100,7 +100,7 @@ class SweepPublic(BaseModel):
     n_points: int = Field(description="Distinct points of the grid")
     n_reused: int = Field(description="Points already computed (same content hash) when it was submitted")
     estimated_flops: float = Field(description="FLOPs of every point and of the references they need")
-    estimated_s: float = Field(description="Compute time on one CPU worker (backend.grid.estimate_seconds), "
+    estimated_s: float = Field(description="Compute time on one CPU worker (backend.cost.estimate_seconds), "
                                            "estimated at submission")
     peak_memory_bytes: int | None = Field(None, description="POST /sweeps/validate only: tensor bytes of the "
                                                             "largest ensemble on one CPU worker, chunked as the "

@@ -24,7 +24,8 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from backend.analysis.refinement import LineEstimate, RoundPlan, next_round, uniform_points
-from backend.grid import PointSpec, RunSettings, estimate_seconds, point_flops, reference_flops
+from backend.cost import estimate_seconds
+from backend.grid import PointSpec, RunSettings, point_flops, reference_flops
 from backend.queue import TaskQueue, dispatch
 from backend.refine_spec import line_threshold
 from backend.settings import Settings

@@ -28,7 +28,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from backend.grid import PointSpec, RunSettings, SweepSpec, estimate_points_seconds, point_flops, reference_flops
+from backend.cost import estimate_points_seconds
+from backend.grid import PointSpec, RunSettings, SweepSpec, point_flops, reference_flops
 from backend.store.sweep_notes import set_tags
 from backend.store.tables import Point, Refinement, Sweep, bump, sweep_point, utcnow
 from backend.store.transactions import ConcurrentChange, chunks, is_postgres
@@ -49,7 +50,7 @@ class CreatedSweep:
 @dataclass(frozen=True)
 class SweepCost:
     """What a sweep costs: FLOPs of its points and the references they need, and the compute time
-    on one CPU worker (backend.grid.estimate_points_seconds: from the points, so for any design).
+    on one CPU worker (backend.cost.estimate_points_seconds: from the points, so for any design).
     Kept in the sweep's row at submission."""
 
     flops: float

@@ -2,7 +2,7 @@
 validates no settings and recomputes no estimate.
 
 Sweeps stored before this revision get theirs computed here, with the cost model of the code
-that runs the upgrade (backend.grid.estimate_seconds); one whose settings no longer validate
+that runs the upgrade (backend.cost.estimate_seconds); one whose settings no longer validate
 keeps 0.
 
 Revision ID: 0005
@@ -31,7 +31,8 @@ def upgrade() -> None:
 
 
 def _backfill() -> None:
-    from backend.grid import RunSettings, estimate_seconds
+    from backend.cost import estimate_seconds
+    from backend.grid import RunSettings
 
     sweep = sa.table("sweep", sa.column("id", sa.Integer), sa.column("axes", sa.JSON),
                      sa.column("settings", sa.JSON), sa.column("estimated_s", sa.Float))
