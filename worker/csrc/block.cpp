@@ -63,6 +63,18 @@ void check(const torch::Tensor& t, const char* name) {
               name, " must be a contiguous CPU float32 tensor");
 }
 
+// body(e, scratch) for every member e < E, the intra-op threads taking members as they come free
+// (an atomic counter: a member that stops early frees its thread for the next); make() builds each
+// thread's scratch buffers once.
+template <class Make, class Body>
+void each_member(int64_t E, Make make, Body body) {
+  std::atomic<int64_t> next{0};  // the next member no thread has taken
+  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
+    auto scratch = make();
+    for (int64_t e = next++; e < E; e = next++) body(e, scratch);
+  });
+}
+
 // Member e's forward from hs[0, e] (filled): hs[l, e] and acts[l - 1, e] for every block, and
 // the pre-activations into pre (L, E, N, M) when given.
 void member_forward(const Shape& s, int64_t e, const float* ut, const float* sv, float* h, float* a, float* pre,
@@ -151,7 +163,8 @@ void steps(torch::Tensor UhT, torch::Tensor sV, torch::Tensor hs, torch::Tensor 
            bool tanh_act, int64_t k0) {
   for (auto* t : {&UhT, &sV, &hs, &acts, &h0, &W_U, &Y, &loss0, &rate_U, &rate_V, &mse})
     check(*t, "every float tensor");
-  TORCH_CHECK(nonfinite.scalar_type() == torch::kBool && nonfinite.is_contiguous(), "nonfinite must be contiguous bool");
+  TORCH_CHECK(nonfinite.scalar_type() == torch::kBool && nonfinite.is_contiguous(),
+              "nonfinite must be contiguous bool");
   TORCH_CHECK(bad_at.scalar_type() == torch::kLong && bad_at.is_contiguous(), "bad_at must be contiguous int64");
   const Shape s{sV.size(0), sV.size(1), hs.size(2), sV.size(3), sV.size(2)};
   const int64_t L = s.L, E = s.E, N = s.N, D = s.D, M = s.M, O = Y.size(1), K = mse.size(1);
@@ -171,67 +184,71 @@ void steps(torch::Tensor UhT, torch::Tensor sV, torch::Tensor hs, torch::Tensor 
   float* out_mse = mse.data_ptr<float>();
   int64_t* out_bad = bad_at.data_ptr<int64_t>();
   const float inv_D = 1.f / static_cast<float>(D);
-  std::atomic<int64_t> next{0};  // the next member no thread has taken
-  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
-    // gT, g2T (D, Np) and dpreT (M, Np): columns N..Np stay 0 (every product keeps them 0)
-    std::vector<float> f(N * O), wt(O * D), g(N * D), gT(D * Np, 0.f), g2T(D * Np, 0.f), dpreT(M * Np, 0.f),
-        gv(N * D), du(N * M);
+  struct Scratch {  // gT, g2T (D, Np) and dpreT (M, Np): columns N..Np stay 0 (every product keeps them 0)
+    std::vector<float> f, wt, g, gT, g2T, dpreT, gv, du;
+  };
+  const auto make = [&] {
+    Scratch b{std::vector<float>(N * O), std::vector<float>(O * D), std::vector<float>(N * D),
+              std::vector<float>(D * Np, 0.f), std::vector<float>(D * Np, 0.f), std::vector<float>(M * Np, 0.f),
+              std::vector<float>(N * D), std::vector<float>(N * M)};
     for (int64_t o = 0; o < O; ++o)
-      for (int64_t d = 0; d < D; ++d) wt[o * D + d] = wu[d * O + o] * static_cast<float>(grad_scale);
-    for (int64_t e = next++; e < E; e = next++) {
-      float* mse_e = out_mse + e * K;
-      std::fill(mse_e, mse_e + K, std::nanf(""));
-      out_bad[e] = -1;
-      float ref = k0 == 0 ? INFINITY : l0[e];
-      for (int64_t j = 0; j < K; ++j) {
-        if (k0 + j > 0) {
-          std::copy(x0, x0 + N * D, h + e * N * D);
-          member_forward(s, e, ut, sv, h, a, nullptr, tanh_act);
-        }
-        const float* hL = h + (L * E + e) * N * D;
-        gemm(hL, D, 1, wu, O, f.data(), O, N, D, O, false);  // h^L W_U, (N, d_out)
-        double sq = 0.0;
-        for (int64_t i = 0; i < N * O; ++i) {
-          f[i] = f[i] * inv_D - y[i];  // f - Y
-          sq += static_cast<double>(f[i]) * f[i];
-        }
-        const float m = static_cast<float>(sq / static_cast<double>(N * O));
-        mse_e[j] = m;
-        if (!std::isfinite(m) || !all_finite(hL, N * D) || nf[e] || m > factor * ref) {
-          out_bad[e] = j;
-          break;
-        }
-        if (k0 + j == 0) ref = m;  // the reference of the later steps: the initial loss
-        gemm(f.data(), O, 1, wt.data(), D, g.data(), D, N, O, D, false);  // (f - Y) W_U^T grad_scale
-        for (int64_t n = 0; n < N; ++n)
-          for (int64_t d = 0; d < D; ++d) gT[d * Np + n] = g[n * D + d];
-        const float mv = -rv[e], mu = -ru[e];
-        bool finite = true;
-        for (int64_t l = L - 1; l >= 0; --l) {
-          const int64_t le = l * E + e;
-          float* UT = ut + le * M * D;
-          float* V = sv + le * M * D;
-          const float* hin = h + le * N * D;
-          const float* al = a + le * N * M;
-          gemm(V, D, 1, gT.data(), Np, dpreT.data(), Np, M, D, Np, false);  // sV g^T, (M, Np)
-          if (tanh_act)
-            for (int64_t mm = 0; mm < M; ++mm)
-              for (int64_t n = 0; n < N; ++n) dpreT[mm * Np + n] *= 1.f - al[n * M + mm] * al[n * M + mm];
-          if (l) {  // g^{l-1} = g^l + dpre Uh, transposed: gT + UhT dpreT, through the old UhT
-            std::copy(gT.begin(), gT.end(), g2T.begin());
-            gemm(UT, M, 1, dpreT.data(), Np, g2T.data(), Np, D, M, Np, true);
-          }
-          for (int64_t n = 0; n < N; ++n)
-            for (int64_t d = 0; d < D; ++d) gv[n * D + d] = mv * gT[d * Np + n];
-          for (int64_t n = 0; n < N; ++n)
-            for (int64_t mm = 0; mm < M; ++mm) du[n * M + mm] = mu * dpreT[mm * Np + n];
-          gemm(al, 1, M, gv.data(), D, V, D, M, N, D, true);    // sV += a^T (-rate_V g)
-          gemm(hin, 1, D, du.data(), M, UT, M, D, N, M, true);  // Uh^T += h^T (-rate_U dpre)
-          finite = finite && all_finite(UT, M * D) && all_finite(V, M * D);
-          if (l) std::swap(gT, g2T);
-        }
-        nf[e] = !finite;
+      for (int64_t d = 0; d < D; ++d) b.wt[o * D + d] = wu[d * O + o] * static_cast<float>(grad_scale);
+    return b;
+  };
+  each_member(E, make, [&](int64_t e, Scratch& b) {
+    auto &f = b.f, &wt = b.wt, &g = b.g, &gT = b.gT, &g2T = b.g2T, &dpreT = b.dpreT, &gv = b.gv, &du = b.du;
+    float* mse_e = out_mse + e * K;
+    std::fill(mse_e, mse_e + K, std::nanf(""));
+    out_bad[e] = -1;
+    float ref = k0 == 0 ? INFINITY : l0[e];
+    for (int64_t j = 0; j < K; ++j) {
+      if (k0 + j > 0) {
+        std::copy(x0, x0 + N * D, h + e * N * D);
+        member_forward(s, e, ut, sv, h, a, nullptr, tanh_act);
       }
+      const float* hL = h + (L * E + e) * N * D;
+      gemm(hL, D, 1, wu, O, f.data(), O, N, D, O, false);  // h^L W_U, (N, d_out)
+      double sq = 0.0;
+      for (int64_t i = 0; i < N * O; ++i) {
+        f[i] = f[i] * inv_D - y[i];  // f - Y
+        sq += static_cast<double>(f[i]) * f[i];
+      }
+      const float m = static_cast<float>(sq / static_cast<double>(N * O));
+      mse_e[j] = m;
+      if (!std::isfinite(m) || !all_finite(hL, N * D) || nf[e] || m > factor * ref) {
+        out_bad[e] = j;
+        break;
+      }
+      if (k0 + j == 0) ref = m;  // the reference of the later steps: the initial loss
+      gemm(f.data(), O, 1, wt.data(), D, g.data(), D, N, O, D, false);  // (f - Y) W_U^T grad_scale
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t d = 0; d < D; ++d) gT[d * Np + n] = g[n * D + d];
+      const float mv = -rv[e], mu = -ru[e];
+      bool finite = true;
+      for (int64_t l = L - 1; l >= 0; --l) {
+        const int64_t le = l * E + e;
+        float* UT = ut + le * M * D;
+        float* V = sv + le * M * D;
+        const float* hin = h + le * N * D;
+        const float* al = a + le * N * M;
+        gemm(V, D, 1, gT.data(), Np, dpreT.data(), Np, M, D, Np, false);  // sV g^T, (M, Np)
+        if (tanh_act)
+          for (int64_t mm = 0; mm < M; ++mm)
+            for (int64_t n = 0; n < N; ++n) dpreT[mm * Np + n] *= 1.f - al[n * M + mm] * al[n * M + mm];
+        if (l) {  // g^{l-1} = g^l + dpre Uh, transposed: gT + UhT dpreT, through the old UhT
+          std::copy(gT.begin(), gT.end(), g2T.begin());
+          gemm(UT, M, 1, dpreT.data(), Np, g2T.data(), Np, D, M, Np, true);
+        }
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t d = 0; d < D; ++d) gv[n * D + d] = mv * gT[d * Np + n];
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t mm = 0; mm < M; ++mm) du[n * M + mm] = mu * dpreT[mm * Np + n];
+        gemm(al, 1, M, gv.data(), D, V, D, M, N, D, true);    // sV += a^T (-rate_V g)
+        gemm(hin, 1, D, du.data(), M, UT, M, D, N, M, true);  // Uh^T += h^T (-rate_U dpre)
+        finite = finite && all_finite(UT, M * D) && all_finite(V, M * D);
+        if (l) std::swap(gT, g2T);
+      }
+      nf[e] = !finite;
     }
   });
 }
@@ -324,20 +341,19 @@ void forward_diagnose(torch::Tensor UhT, torch::Tensor sV, torch::Tensor hs, tor
   float* p = pre.data_ptr<float>();
   double* o = out.data_ptr<double>();
   const float cf = static_cast<float>(c);
-  std::atomic<int64_t> next{0};  // the next member no thread has taken
-  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
-    std::vector<float> dut(D * M), local(N * M);
-    for (int64_t e = next++; e < E; e = next++) {
-      std::copy(x0, x0 + N * D, h + e * N * D);
-      member_forward(sh, e, ut, sv, h, a, p, tanh_act);
-      const int64_t j = slot[e];
-      double acc[6] = {0, 0, 0, 0, 0, 0};
-      member_sums(sh, e, j, row[j], E0, S, ut, sv, u0, v0, sc[j], hst, p0, p, cf, dut.data(), local.data(), acc);
-      std::copy(acc, acc + 6, o + e * 6);
-    }
+  struct Scratch {
+    std::vector<float> dut, local;  // dUh^T (D, M) and its product with the initial states (N, M)
+  };
+  const auto make = [&] { return Scratch{std::vector<float>(D * M), std::vector<float>(N * M)}; };
+  each_member(E, make, [&](int64_t e, Scratch& b) {
+    std::copy(x0, x0 + N * D, h + e * N * D);
+    member_forward(sh, e, ut, sv, h, a, p, tanh_act);
+    const int64_t j = slot[e];
+    double acc[6] = {0, 0, 0, 0, 0, 0};
+    member_sums(sh, e, j, row[j], E0, S, ut, sv, u0, v0, sc[j], hst, p0, p, cf, b.dut.data(), b.local.data(), acc);
+    std::copy(acc, acc + 6, o + e * 6);
   });
 }
-
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // without the GIL: the loop's other Python threads (progress writes, parts) run meanwhile
